@@ -1,0 +1,37 @@
+# Segment Workbench: the front door. Every target creates .venv and installs the package first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+CONFIG ?= configs/demo.yaml
+
+.PHONY: report test lab bench system-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+## report: run the whole pipeline on the demo config (or CONFIG=configs/x.yaml)
+report: $(STAMP)
+	$(BIN)/workbench run $(CONFIG)
+
+## test: the whole test suite (what CI runs)
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+## lab: JupyterLab on the notebooks
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+## system-deps: Debian packages the tests use (chromium), installed when root and missing
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is not installed and this is not root: browser tests will be skipped"; fi; \
+	fi
+
+clean:
+	rm -rf reports/*/ reports/.*.partial-* .pytest_cache .hypothesis

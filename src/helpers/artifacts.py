@@ -1,0 +1,48 @@
+"""Reading and writing a run's artifacts: ``<run_dir>/data/<name>.parquet|csv``.
+
+Notebooks never build paths themselves; they ask for an artifact by name, so each step
+reads exactly what the earlier steps wrote.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from helpers.errors import InputError
+
+
+def data_dir(run_dir: str | Path) -> Path:
+    path = Path(run_dir) / "data"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write(df: pd.DataFrame, run_dir: str | Path, name: str) -> Path:
+    """Write ``name`` (``x.parquet`` or ``x.csv``) into the run's data folder; attrs are kept in parquet."""
+    path = data_dir(run_dir) / name
+    if path.suffix == ".parquet":
+        df.to_parquet(path, index=False)
+    elif path.suffix == ".csv":
+        df.to_csv(path, index=False)
+    else:
+        raise ValueError(f"Unsupported artifact type: {name}")
+    return path
+
+
+def exists(run_dir: str | Path, name: str) -> bool:
+    return (Path(run_dir) / "data" / name).is_file()
+
+
+def read(run_dir: str | Path, name: str) -> pd.DataFrame:
+    """Read an artifact written by an earlier step; a clear error says which step to run first."""
+    path = Path(run_dir) / "data" / name
+    if not path.is_file():
+        raise InputError(
+            f"Artifact {name} is missing in {path.parent}.",
+            file=str(path),
+            hint="Run the earlier steps first (workbench run CONFIG, or the notebooks in order "
+            "with the same run_dir).",
+        )
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)

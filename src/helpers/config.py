@@ -1,0 +1,194 @@
+"""Run configuration: defaults, loading a YAML config, validation, paths and time units.
+
+A config is a YAML mapping whose top-level keys are notebook parameters. Every key has a
+default here, so a config only states what differs from the demo. Relative paths inside a
+config are resolved against the folder of the config file.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from helpers.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+
+#: Length of one time unit in days. A month is 365.25 / 12 days.
+TIME_UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
+
+ALL_STEPS = ["01_collect", "02_clean"]
+
+DEFAULTS: dict[str, Any] = {
+    # Name of the run: reports land in reports/<run_name>/. Defaults to the config's file name.
+    "run_name": None,
+    # "Now" for every step: the last calendar day included. None = the day of the last order.
+    "as_of": "2025-12-31",
+    # Unit of recency, T and horizons in the customer table and the models.
+    "time_unit": "weeks",
+    # Seed for every random step.
+    "random_state": 42,
+    "source": {
+        "kind": "synthetic",  # csv | excel | parquet | sql | synthetic | cdnow (whitespace text)
+        "path": None,
+        "preset": "generic",  # uci_online_retail | cdnow | shopify_orders | generic
+        "columns": {},  # generic preset: contract column -> column in your file
+        "sheet": None,  # excel: sheet name or 0-based index; None = first sheet with the required columns
+        "encoding": None,  # None = detect (UTF-8, UTF-8 with BOM, cp1252/latin-1)
+        "delimiter": None,  # None = detect among , ; tab |
+        "decimal": None,  # None = detect per column ("." or ",")
+        "date_format": None,  # e.g. "%d/%m/%Y"; None = ISO 8601, then mixed formats
+        "dayfirst": False,  # for mixed formats like 03/04/2024
+        "url_env": None,  # sql: name of the environment variable holding the SQLAlchemy URL
+        "query": None,  # sql: the query returning one row per order line
+        "n_customers": 3000,  # synthetic
+        "seed": 42,  # synthetic
+    },
+    "cleaning": {
+        "skip": [],  # names of cleaning rules to switch off
+        "cancellation_prefix": "C",  # order ids starting with this are cancellations/returns
+        "test_patterns": {"customer_id": "^TEST", "product_name": "(?i)^test order"},
+        "non_product_codes": [],  # product_id values that are fees, postage, adjustments
+        "cancelled_statuses": ["voided", "refunded", "cancelled"],
+        "max_line_amount": None,  # drop single lines worth more than this (None = keep all)
+    },
+    "steps": list(ALL_STEPS),
+}
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def merge_config(overrides: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults updated with ``overrides``; nested sections are merged key by key.
+
+    Raises ConfigError for an unknown key, naming the closest known one.
+    """
+    cfg = copy.deepcopy(DEFAULTS if base is None else base)
+    for key, value in (overrides or {}).items():
+        if key not in DEFAULTS:
+            raise ConfigError(
+                f"Unknown config key '{key}'.{_suggest(key, list(DEFAULTS))} "
+                f"Known keys: {', '.join(DEFAULTS)}."
+            )
+        default = DEFAULTS[key]
+        if isinstance(default, dict) and value is not None:
+            if not isinstance(value, dict):
+                raise ConfigError(f"Config key '{key}' must be a mapping, got {value!r}.")
+            for bad in (k for k in value if k not in default):
+                raise ConfigError(
+                    f"Unknown key '{key}.{bad}'.{_suggest(bad, list(default))} "
+                    f"Known keys of '{key}': {', '.join(default)}."
+                )
+            cfg[key] = {**cfg[key], **value}
+        else:
+            cfg[key] = value
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: dict[str, Any]) -> None:
+    """Check values that every step relies on; raise ConfigError naming the key."""
+    if cfg["time_unit"] not in TIME_UNIT_DAYS:
+        raise ConfigError(
+            f"time_unit must be one of {', '.join(TIME_UNIT_DAYS)}, got {cfg['time_unit']!r}."
+        )
+    if cfg["as_of"] is not None:
+        parse_as_of(cfg["as_of"])
+    unknown_steps = [s for s in cfg["steps"] if s not in ALL_STEPS]
+    if unknown_steps:
+        raise ConfigError(
+            f"Unknown step(s) {unknown_steps}.{_suggest(unknown_steps[0], ALL_STEPS)} "
+            f"Steps: {', '.join(ALL_STEPS)}."
+        )
+
+
+def parse_as_of(value: Any) -> pd.Timestamp:
+    """The ``as_of`` date as a midnight Timestamp (the last calendar day included)."""
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"as_of must be a date like 2025-12-31, got {value!r}.") from exc
+    if ts is pd.NaT:
+        raise ConfigError(f"as_of must be a date like 2025-12-31, got {value!r}.")
+    return ts.normalize()
+
+
+def resolve_as_of(value: Any, order_dates: pd.Series) -> pd.Timestamp:
+    """``as_of`` from the config, or, when it is None, the day of the last parseable order date."""
+    if value is not None:
+        return parse_as_of(value)
+    last = order_dates.max()
+    if pd.isna(last):
+        raise ConfigError("as_of is not set and no order date could be read to infer it.")
+    return pd.Timestamp(last).normalize()
+
+
+def unit_days(time_unit: str) -> float:
+    """Length of ``time_unit`` in days; raises ConfigError for an unknown unit."""
+    try:
+        return TIME_UNIT_DAYS[time_unit]
+    except KeyError:
+        raise ConfigError(
+            f"time_unit must be one of {', '.join(TIME_UNIT_DAYS)}, got {time_unit!r}."
+        ) from None
+
+
+def resolve_paths(cfg: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """A copy of ``cfg`` with the source path made absolute against ``base_dir``."""
+    cfg = copy.deepcopy(cfg)
+    path = cfg["source"].get("path")
+    if path:
+        cfg["source"]["path"] = str((base_dir / Path(path).expanduser()).resolve())
+    return cfg
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read a YAML config, merge it over the defaults and apply ``-p`` style overrides.
+
+    ``overrides`` maps dotted keys (``source.path``) to values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"Config file {path} must be a mapping of keys to values.")
+    for dotted, value in (overrides or {}).items():
+        apply_override(raw, dotted, value)
+    raw.setdefault("run_name", path.stem)
+    cfg = merge_config(raw)
+    if cfg["run_name"] is None:
+        cfg["run_name"] = path.stem
+    return resolve_paths(cfg, path.parent)
+
+
+def apply_override(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``raw[a][b] = value`` for ``dotted='a.b'`` (at most one level of nesting)."""
+    head, _, tail = dotted.partition(".")
+    if tail:
+        section = raw.setdefault(head, {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"Cannot set '{dotted}': '{head}' is not a mapping.")
+        section[tail] = value
+    else:
+        raw[head] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``key=value`` from the command line; the value is read as a YAML scalar."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"Parameter override must look like key=value, got {text!r}.")
+    return key.strip(), yaml.safe_load(value)

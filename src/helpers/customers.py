@@ -1,0 +1,94 @@
+"""The customer table: one row per customer, relative to ``as_of``, in an explicit time unit.
+
+Columns are described in ``COLUMNS`` (the single place they are documented).
+
+Durations count calendar days between dates (times of day are ignored); ``as_of`` is the
+last day included. ``df.attrs`` holds ``time_unit`` and ``as_of`` and travels with the
+parquet file.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from helpers.config import unit_days
+from helpers.errors import InputError
+
+COLUMNS = {
+    "customer_id": "the customer's id",
+    "first_purchase": "date of the first purchase",
+    "last_purchase": "date of the last purchase",
+    "n_orders": "number of distinct orders",
+    "frequency": "repeat purchases (BTYD convention): distinct purchase days minus 1",
+    "recency": "time from the first to the last purchase day, in the time unit (BTYD t_x)",
+    "T": "time from the first purchase day to as_of, in the time unit (BTYD T)",
+    "days_since_last_order": "whole days from the last purchase day to as_of (RFM recency)",
+    "tenure_days": "whole days from the first purchase day to as_of",
+    "revenue_total": "total revenue, in the shop's currency",
+    "avg_order_value": "revenue_total / n_orders",
+    "monetary_value": "mean revenue per repeat purchase day, first day excluded; 0 without repeats (Gamma-Gamma input)",
+    "total_quantity": "units bought",
+    "discount_share": "discount / (revenue + discount), when the data has a discount column",
+}
+
+
+def build_customer_table(transactions: pd.DataFrame, as_of: pd.Timestamp | str, time_unit: str = "weeks") -> pd.DataFrame:
+    """One row per customer from cleaned transactions (customer_id, order_id, order_date, amount)."""
+    as_of = pd.Timestamp(as_of).normalize()
+    per_unit = unit_days(time_unit)
+    tx = transactions.assign(day=transactions["order_date"].dt.normalize())
+    late = tx[tx["day"] > as_of]
+    if len(late):
+        raise InputError(
+            f"{late['customer_id'].nunique()} customer(s) have purchases after as_of {as_of.date()}.",
+            column="order_date",
+            rows=late[[c for c in ("source_row", "customer_id", "order_date") if c in late]],
+            hint="Use the cleaned transactions (the future_date rule removes these) or a later as_of.",
+        )
+    daily = tx.groupby(["customer_id", "day"], sort=True, observed=True)["amount"].sum().reset_index()
+    by_customer = daily.groupby("customer_id", sort=True, observed=True)
+    out = by_customer.agg(
+        first_purchase=("day", "min"),
+        last_purchase=("day", "max"),
+        purchase_days=("day", "size"),
+        revenue_total=("amount", "sum"),
+        first_day_revenue=("amount", "first"),
+    )
+    grouped = tx.groupby("customer_id", sort=True, observed=True)
+    out["n_orders"] = grouped["order_id"].nunique()
+    out["total_quantity"] = grouped["quantity"].sum()
+    out["frequency"] = out["purchase_days"] - 1
+    out["recency"] = (out["last_purchase"] - out["first_purchase"]).dt.days / per_unit
+    out["T"] = (as_of - out["first_purchase"]).dt.days / per_unit
+    out["days_since_last_order"] = (as_of - out["last_purchase"]).dt.days
+    out["tenure_days"] = (as_of - out["first_purchase"]).dt.days
+    out["avg_order_value"] = out["revenue_total"] / out["n_orders"]
+    repeat_revenue = out["revenue_total"] - out["first_day_revenue"]
+    out["monetary_value"] = (repeat_revenue / out["frequency"]).where(out["frequency"] > 0, 0.0)
+    columns = ["first_purchase", "last_purchase", "n_orders", "frequency", "recency", "T",
+               "days_since_last_order", "tenure_days", "revenue_total", "avg_order_value",
+               "monetary_value", "total_quantity"]
+    if "discount" in tx:
+        discount = grouped["discount"].sum()
+        out["discount_share"] = (discount / (out["revenue_total"] + discount)).fillna(0.0)
+        columns.append("discount_share")
+    out = out[columns].reset_index()
+    out["customer_id"] = out["customer_id"].astype("string")
+    out.attrs = {"time_unit": time_unit, "as_of": str(as_of.date())}
+    return out
+
+
+def data_dictionary(customers: pd.DataFrame) -> pd.DataFrame:
+    """The table's columns with their meaning, time unit filled in, for display."""
+    unit = customers.attrs.get("time_unit", "?")
+    rows = [(c, COLUMNS[c].replace("the time unit", unit)) for c in customers.columns if c in COLUMNS]
+    return pd.DataFrame(rows, columns=["column", "meaning"])
+
+
+def time_unit_of(customers: pd.DataFrame) -> str:
+    """The time unit a customer table was built with; raises if it is not recorded."""
+    unit = customers.attrs.get("time_unit")
+    if unit is None:
+        raise InputError("The customer table does not say its time unit (attrs['time_unit']).",
+                         hint="Build it with helpers.customers.build_customer_table.")
+    return unit

@@ -1,0 +1,327 @@
+"""The runner: execute the configured notebooks with papermill into ``reports/<run>/``.
+
+Each step is executed on a kernel that talks over IPC sockets in a private temporary
+folder (no TCP ports, so parallel runs never collide), rendered to self-contained HTML
+with the code hidden, and timed. A run is written to a hidden ``.<run>.partial-<pid>``
+folder and moved into place only when every step succeeded, so ``reports/<run>/`` is always
+the last *complete* run. A failed run is moved to ``reports/<run>.failed/`` with the
+executed failing notebook, its HTML and an index page naming the cell and the error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+from jupyter_client.manager import AsyncKernelManager
+from nbconvert import HTMLExporter
+from traitlets.config import Config
+
+from helpers import __version__
+from helpers.config import NOTEBOOKS_DIR, PROJECT_ROOT, load_config
+from helpers.errors import WorkbenchError
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+SUMMARIES_FILE = "summaries.json"
+VERSIONED_PACKAGES = ["segment-workbench", "pandas", "numpy", "scipy", "scikit-learn", "lifelines",
+                      "matplotlib", "seaborn", "pyarrow", "papermill", "nbconvert", "pandera", "sqlalchemy"]
+
+
+class StepFailed(WorkbenchError):
+    """A notebook raised an error; the message names the step, the cell and the error."""
+
+
+class IPCKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel listens on IPC sockets in a private temporary folder,
+    and always runs this Python (the one the runner runs in)."""
+
+    def _transport_default(self) -> str:
+        return "ipc"
+
+    def _ip_default(self) -> str:
+        return os.path.join(tempfile.mkdtemp(prefix="wb-ipc-"), "kernel")
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if cmd[1:3] == ["-m", "ipykernel_launcher"]:
+            cmd[0] = sys.executable
+        return cmd
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            shutil.rmtree(os.path.dirname(self.ip), ignore_errors=True)
+
+
+@dataclass
+class StepResult:
+    step: str
+    status: str  # "complete" | "failed" | "not run"
+    seconds: float = 0.0
+    html_seconds: float = 0.0
+    summary: str = ""
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class RunResult:
+    run_name: str
+    status: str
+    run_dir: Path
+    steps: list[StepResult] = field(default_factory=list)
+
+    @property
+    def index(self) -> Path:
+        return self.run_dir / "index.html"
+
+
+def notebook_parameters(step: str) -> list[str]:
+    """Names declared in the ``parameters`` cell of ``notebooks/<step>.ipynb``."""
+    return list(papermill.inspect_notebook(str(NOTEBOOKS_DIR / f"{step}.ipynb")))
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def input_fingerprint(cfg: dict[str, Any]) -> dict[str, Any]:
+    """What identifies the input: a file's sha256 and size, or the synthetic seed, or the query."""
+    source = cfg["source"]
+    if source["kind"] == "synthetic":
+        return {"kind": "synthetic", "seed": source["seed"], "n_customers": source["n_customers"]}
+    if source["kind"] == "sql":
+        return {"kind": "sql", "url_env": source["url_env"],
+                "query_sha256": hashlib.sha256(str(source["query"]).encode()).hexdigest()}
+    path = Path(source["path"])
+    if not path.is_file():
+        return {"kind": source["kind"], "path": str(path), "missing": True}
+    return {"kind": source["kind"], "path": str(path), "sha256": sha256_file(path), "bytes": path.stat().st_size}
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": sys.version.split()[0]}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def record_summary(run_dir: str | Path, step: str, text: str) -> None:
+    """Store the one-line summary of ``step`` that the run's index page shows."""
+    path = Path(run_dir) / SUMMARIES_FILE
+    summaries = json.loads(path.read_text()) if path.is_file() else {}
+    summaries[step] = text
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summaries, indent=2))
+
+
+def _html_exporter() -> HTMLExporter:
+    c = Config()
+    c.HTMLExporter.exclude_input = True
+    c.HTMLExporter.exclude_input_prompt = True
+    c.HTMLExporter.exclude_output_prompt = True
+    c.HTMLExporter.embed_images = True
+    c.TagRemovePreprocessor.enabled = True
+    c.TagRemovePreprocessor.remove_cell_tags = {"parameters", "injected-parameters"}
+    return HTMLExporter(config=c, template_name="workbench", extra_template_basedirs=[str(TEMPLATES_DIR)])
+
+
+def notebook_to_html(notebook_path: Path, html_path: Path, title: str) -> None:
+    """Render an executed notebook to self-contained HTML without code cells."""
+    nb = nbformat.read(notebook_path, as_version=4)
+    nb.metadata["title"] = title
+    body, _ = _html_exporter().from_notebook_node(nb)
+    html_path.write_text(body, encoding="utf-8")
+
+
+def execute_step(step: str, parameters: dict[str, Any], run_dir: Path) -> StepResult:
+    """Execute one notebook into ``run_dir`` and render its HTML; failures are captured, not raised."""
+    output = run_dir / f"{step}.ipynb"
+    started = time.perf_counter()
+    error = None
+    try:
+        papermill.execute_notebook(
+            str(NOTEBOOKS_DIR / f"{step}.ipynb"),
+            str(output),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(NOTEBOOKS_DIR),
+            progress_bar=False,
+            kernel_manager_class=IPCKernelManager,
+        )
+    except papermill.PapermillExecutionError as exc:
+        error = {"cell": exc.cell_index, "execution_count": exc.exec_count, "error": exc.ename, "message": exc.evalue}
+    seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    if output.is_file():
+        notebook_to_html(output, run_dir / f"{step}.html", title=f"{step} — {parameters.get('run_name', '')}".strip(" —"))
+    html_seconds = time.perf_counter() - started
+    return StepResult(step=step, status="failed" if error else "complete", seconds=round(seconds, 3),
+                      html_seconds=round(html_seconds, 3), error=error)
+
+
+def _swap_into_place(tmp: Path, final: Path) -> None:
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_stale_partials(reports_root: Path, run_name: str) -> None:
+    for path in reports_root.glob(f".{run_name}.partial-*"):
+        pid = path.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run(config_path: str | Path, *, only: str | None = None, overrides: dict[str, Any] | None = None,
+        reports_root: str | Path | None = None) -> RunResult:
+    """Execute the config's steps (or ``only`` one step, reusing the last complete run's
+    artifacts) and write the report. Raises StepFailed when a notebook fails."""
+    cfg = load_config(config_path, overrides)
+    run_name = cfg["run_name"]
+    reports_root = Path(reports_root or PROJECT_ROOT / "reports").resolve()
+    reports_root.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(reports_root, run_name)
+    final = reports_root / run_name
+    tmp = reports_root / f".{run_name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    steps = list(cfg["steps"])
+    previous: dict[str, Any] = {}
+    if only:
+        if only not in steps:
+            raise WorkbenchError(f"--only {only}: not a step of this config ({', '.join(steps)}).")
+        if not (final / "run.json").is_file():
+            raise WorkbenchError(f"--only {only} needs a complete earlier run in {final}; run the whole config first.")
+        shutil.copytree(final, tmp)
+        previous = json.loads((final / "run.json").read_text())
+        steps = [only]
+    tmp.mkdir(parents=True, exist_ok=True)
+
+    started = time.time()
+    results: list[StepResult] = []
+    for step in steps:
+        declared = notebook_parameters(step)
+        params = {k: v for k, v in cfg.items() if k in declared}
+        params["run_dir"] = str(tmp)
+        result = execute_step(step, params, tmp)
+        results.append(result)
+        if result.status == "failed":
+            break
+    summaries = json.loads((tmp / SUMMARIES_FILE).read_text()) if (tmp / SUMMARIES_FILE).is_file() else {}
+    for r in results:
+        r.summary = summaries.get(r.step, "")
+    if only:
+        kept = {s["step"]: StepResult(**s) for s in previous.get("steps", [])}
+        kept.update({r.step: r for r in results})
+        results = [kept[s] for s in cfg["steps"] if s in kept]
+    ran = {r.step for r in results}
+    results += [StepResult(step=s, status="not run") for s in cfg["steps"] if s not in ran]
+    failed = next((r for r in results if r.status == "failed"), None)
+    status = "failed" if failed else "complete"
+    run_info = {
+        "run_name": run_name,
+        "status": status,
+        "config_file": str(Path(config_path).resolve()),
+        "parameters": cfg,
+        "input": input_fingerprint(cfg),
+        "versions": package_versions(),
+        "workbench_version": __version__,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "seconds": round(time.time() - started, 3),
+        "steps": [asdict(r) for r in results],
+    }
+    (tmp / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
+    write_index(tmp / "index.html", run_info)
+    if failed:
+        failed_dir = reports_root / f"{run_name}.failed"
+        shutil.rmtree(failed_dir, ignore_errors=True)
+        tmp.rename(failed_dir)
+        err = failed.error or {}
+        raise StepFailed(
+            f"Step {failed.step} failed in cell {err.get('cell')} (In [{err.get('execution_count')}]):\n"
+            f"{err.get('error')}: {err.get('message')}\n"
+            f"The executed notebook is kept for debugging: {failed_dir / (failed.step + '.ipynb')}\n"
+            f"Error page: {failed_dir / 'index.html'}\n"
+            + (f"The last complete report is unchanged: {final / 'index.html'}" if final.exists() else "")
+        )
+    _swap_into_place(tmp, final)
+    return RunResult(run_name=run_name, status=status, run_dir=final, steps=results)
+
+
+_STATUS_STYLE = {"complete": ("✔", "#1a7f37"), "failed": ("✘", "#cf222e"), "not run": ("–", "#6e7781")}
+
+
+def write_index(path: Path, run_info: dict[str, Any]) -> None:
+    """The run's front page: each step with a link, its status, a one-line summary and time."""
+    esc = html.escape
+    rows = []
+    for s in run_info["steps"]:
+        mark, color = _STATUS_STYLE[s["status"]]
+        link = f'<a href="{esc(s["step"])}.html">{esc(s["step"])}</a>' if s["status"] != "not run" else esc(s["step"])
+        detail = s["summary"]
+        if s.get("error"):
+            e = s["error"]
+            detail = f'{e.get("error")} in cell {e.get("cell")}: {e.get("message")}'
+        seconds = f'{s["seconds"] + s["html_seconds"]:.1f} s' if s["status"] != "not run" else ""
+        rows.append(
+            f'<tr><td style="color:{color}">{mark} {esc(s["status"])}</td><td>{link}</td>'
+            f'<td class="detail">{esc(detail)}</td><td class="num">{seconds}</td></tr>'
+        )
+    params = run_info["parameters"]
+    failed = run_info["status"] == "failed"
+    banner = (
+        '<p class="banner">This run failed. The step marked ✘ names the cell and the error; '
+        "its executed notebook is in this folder. The last complete report (if any) was not replaced.</p>"
+        if failed else ""
+    )
+    owner = '<p><a href="owner_report.html">The owner\'s report</a></p>' if (path.parent / "owner_report.html").is_file() else ""
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Run {esc(run_info["run_name"])} — Segment Workbench</title>
+<style>
+body {{ font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 980px; margin: 2rem auto; padding: 0 1rem; color: #1f2328; }}
+table {{ border-collapse: collapse; width: 100%; }} td, th {{ padding: .45rem .6rem; border-bottom: 1px solid #d0d7de; text-align: left; vertical-align: top; }}
+td.num {{ text-align: right; white-space: nowrap; }} td.detail {{ white-space: pre-wrap; }}
+.banner {{ background: #ffebe9; border: 1px solid #cf222e; padding: .6rem .8rem; border-radius: 6px; }}
+.meta {{ color: #57606a; }}
+</style></head><body>
+<h1>Run “{esc(run_info["run_name"])}”</h1>
+<p class="meta">Status: <strong>{esc(run_info["status"])}</strong> · as of {esc(str(params.get("as_of")))} ·
+time unit {esc(str(params.get("time_unit")))} · started {esc(run_info["started_at"])} · {run_info["seconds"]:.0f} s</p>
+{banner}{owner}
+<table><thead><tr><th>Status</th><th>Step</th><th>Result</th><th>Time</th></tr></thead>
+<tbody>{"".join(rows)}</tbody></table>
+<p class="meta">Parameters, input fingerprint and package versions: <a href="run.json">run.json</a>.</p>
+</body></html>
+"""
+    path.write_text(page, encoding="utf-8")

@@ -1,0 +1,164 @@
+"""The transaction contract: column names, types, parsing of messy values, validation.
+
+One row is one order line. ``unit_price`` is the price actually paid per unit (after any
+discount); ``amount = quantity * unit_price`` is the line's revenue in the shop's currency;
+``discount`` (optional) is the currency amount knocked off the line, for reporting only.
+Negative quantities are returns/cancellations (netted by the cleaning step).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+from helpers.errors import InputError
+
+REQUIRED = ["customer_id", "order_id", "order_date", "quantity"]
+PRICE_COLUMNS = ["unit_price", "amount"]  # at least one of them
+OPTIONAL = [
+    "product_id",
+    "product_name",
+    "category",
+    "country",
+    "city",
+    "channel",
+    "status",
+    "discount",
+    "cost",
+    "email",
+    "consent",
+]
+CONTRACT = REQUIRED + PRICE_COLUMNS + OPTIONAL
+NUMERIC = ["quantity", "unit_price", "amount", "discount", "cost"]
+TEXT = ["customer_id", "order_id", "product_id", "product_name", "category", "country", "city", "channel", "status", "email"]
+#: Personal data: kept out of the transaction artifacts, stored apart in contacts.parquet.
+PII = ["email"]
+
+_MISSING_TOKENS = {"", "nan", "NaN", "None", "null", "NULL", "NA", "N/A", "n/a", "-"}
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    text = series.astype("string").str.strip()
+    return text.mask(text.isin(_MISSING_TOKENS))
+
+
+def normalize_ids(series: pd.Series) -> pd.Series:
+    """Identifiers as trimmed strings; ``"12345.0"`` (a float written by Excel/pandas) -> ``"12345"``."""
+    text = _as_text(series)
+    return text.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+
+
+def detect_decimal(text: pd.Series) -> str:
+    """``","`` when more values end in a comma plus 1–2 digits than in a dot plus 1–2 digits."""
+    comma = text.str.contains(r"\d,\d{1,2}$", regex=True, na=False).sum()
+    dot = text.str.contains(r"\d\.\d{1,2}$", regex=True, na=False).sum()
+    return "," if comma > dot else "."
+
+
+def parse_numbers(series: pd.Series, decimal: str | None = None) -> pd.Series:
+    """Floats from numbers written as text: ``"1,234.50"``, ``"1.234,50"``, ``"€ 12,50"``, ``"(3.00)"``.
+
+    Thousands separators, currency symbols and spaces are removed; accounting-style
+    parentheses mean negative. ``decimal=None`` detects the decimal mark per column.
+    Unparseable values become NaN (the cleaning step removes and logs those rows).
+    """
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return series.astype("float64")
+    text = _as_text(series)
+    negative = text.str.match(r"^\(.*\)$", na=False)
+    text = text.str.replace(r"[^\d,.\-]", "", regex=True)
+    decimal = decimal or detect_decimal(text)
+    if decimal == ",":
+        text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    else:
+        text = text.str.replace(",", "", regex=False)
+    values = pd.to_numeric(text, errors="coerce").astype("float64")
+    return values.where(~negative, -values)
+
+
+def parse_dates(series: pd.Series, date_format: str | None = None, dayfirst: bool = False) -> pd.Series:
+    """Datetimes (naive, shop-local) from text; unparseable values become NaT.
+
+    With no ``date_format``: ISO 8601 first, then pandas' mixed-format parser for the rest
+    (``dayfirst`` decides 03/04/2024). A trailing UTC offset (``+0200``, ``Z``) is dropped so
+    the wall-clock time of the shop is kept.
+    """
+    if pd.api.types.is_datetime64_any_dtype(series):
+        out = series
+        if getattr(out.dt, "tz", None) is not None:
+            out = out.dt.tz_localize(None)
+        return out.astype("datetime64[ns]")
+    text = _as_text(series).str.replace(r"\s*(Z|UTC|[+-]\d{2}:?\d{2})$", "", regex=True)
+    if date_format:
+        return pd.to_datetime(text, format=date_format, errors="coerce")
+    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    retry = parsed.isna() & text.notna()
+    if retry.any():
+        parsed[retry] = pd.to_datetime(text[retry], format="mixed", dayfirst=dayfirst, errors="coerce")
+    return parsed.astype("datetime64[ns]")
+
+
+def parse_flags(series: pd.Series) -> pd.Series:
+    """Booleans from yes/no, true/false, 1/0, y/n (any case); anything else is missing."""
+    text = _as_text(series).str.lower()
+    mapping = {"yes": True, "y": True, "true": True, "1": True, "1.0": True,
+               "no": False, "n": False, "false": False, "0": False, "0.0": False}
+    return text.map(mapping).astype("boolean")
+
+
+def coerce_types(
+    df: pd.DataFrame,
+    file: str,
+    *,
+    decimal: str | None = None,
+    date_format: str | None = None,
+    dayfirst: bool = False,
+) -> pd.DataFrame:
+    """Typed contract columns. Missing ``amount``/``unit_price`` is derived from the other.
+
+    Raises InputError when no order date at all can be parsed.
+    """
+    out = pd.DataFrame(index=df.index)
+    if "source_row" in df:
+        out["source_row"] = df["source_row"].astype("int64")
+    for col in df.columns:
+        if col == "source_row":
+            continue
+        if col in ("customer_id", "order_id", "product_id"):
+            out[col] = normalize_ids(df[col])
+        elif col == "order_date":
+            out[col] = parse_dates(df[col], date_format, dayfirst)
+        elif col in NUMERIC:
+            out[col] = parse_numbers(df[col], decimal)
+        elif col == "consent":
+            out[col] = parse_flags(df[col])
+        else:
+            out[col] = _as_text(df[col])
+    if out["order_date"].notna().sum() == 0:
+        raise InputError(
+            "No order date could be read: every value in the date column is unparseable.",
+            file=file,
+            column="order_date",
+            rows=df[[c for c in ("source_row", "order_id", "order_date") if c in df]],
+            hint="Set source.date_format in the config (e.g. '%d/%m/%Y') or check that the "
+            "right column is mapped to order_date.",
+        )
+    if "amount" not in out:
+        out["amount"] = out["quantity"] * out["unit_price"]
+    if "unit_price" not in out:
+        out["unit_price"] = out["amount"] / out["quantity"]
+    return out
+
+
+#: What every cleaned transaction satisfies (checked at the end of the cleaning step).
+CLEAN_TRANSACTIONS = pa.DataFrameSchema(
+    {
+        "customer_id": pa.Column("string", nullable=False),
+        "order_id": pa.Column("string", nullable=False),
+        "order_date": pa.Column("datetime64[ns]", nullable=False),
+        "quantity": pa.Column(float, pa.Check.gt(0)),
+        "unit_price": pa.Column(float, pa.Check.gt(0)),
+        "amount": pa.Column(float, pa.Check.gt(0)),
+    },
+    strict=False,
+)

@@ -1,0 +1,382 @@
+"""Loading order data from files, databases or the synthetic demo, mapped to the contract.
+
+``collect(source)`` is the entry point used by 01_collect: it reads the source described by
+the config's ``source`` section, maps its columns to the transaction contract (see
+``helpers.schema``), parses the values and splits personal data off into a contacts table.
+Every row read is kept (parsing failures become NaN/NaT and are removed, with a logged
+reason, by the cleaning step). ``source_row`` is the 1-based record number in the source.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import difflib
+import gzip
+import hashlib
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from helpers import schema, synthetic
+from helpers.errors import ConfigError, InputError
+
+CSV_DELIMITERS = [",", ";", "\t", "|"]
+_SAMPLE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How a known export maps to the contract: ``columns`` maps contract name -> export column."""
+
+    columns: dict[str, str]
+    read_options: dict[str, Any] = field(default_factory=dict)
+    date_format: str | None = None
+    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+
+
+def pseudonymize(values: pd.Series, prefix: str = "c_") -> pd.Series:
+    """A stable, non-reversible id from a personal key (e.g. e-mail): sha256 of the trimmed,
+    lower-cased value, first 12 hex digits. Missing stays missing."""
+    text = values.astype("string").str.strip().str.lower()
+    hashed = text.dropna().map(lambda v: prefix + hashlib.sha256(v.encode()).hexdigest()[:12])
+    return hashed.reindex(values.index).astype("string")
+
+
+_SHOPIFY_ORDER_LEVEL = ["Email", "Financial Status", "Created at", "Accepts Marketing",
+                        "Billing City", "Billing Country", "Source"]
+
+
+def _prepare_shopify(df: pd.DataFrame) -> pd.DataFrame:
+    """Shopify fills order-level fields on an order's first line only: carry them to the
+    other lines of the same order, and derive a pseudonymous customer id from the e-mail
+    (the export has no customer id column)."""
+    df = df.copy()
+    present = [c for c in _SHOPIFY_ORDER_LEVEL if c in df]
+    df[present] = df[present].replace("", pd.NA)
+    df[present] = df.groupby("Name", sort=False)[present].ffill()
+    if "Email" in df:
+        df["customer_id"] = pseudonymize(df["Email"])
+    return df
+
+
+PRESETS: dict[str, Preset] = {
+    "generic": Preset(columns={}),
+    "uci_online_retail": Preset(
+        columns={
+            "order_id": "InvoiceNo",
+            "product_id": "StockCode",
+            "product_name": "Description",
+            "quantity": "Quantity",
+            "order_date": "InvoiceDate",
+            "unit_price": "UnitPrice",
+            "customer_id": "CustomerID",
+            "country": "Country",
+        },
+    ),
+    "cdnow": Preset(
+        # Fader & Hardie's CDNOW files: no header, whitespace-separated fixed-width fields.
+        columns={"customer_id": "sample_id", "order_date": "date", "quantity": "cds", "amount": "dollars"},
+        read_options={
+            "sep": r"\s+",
+            "header": None,
+            "names": ["original_id", "sample_id", "date", "cds", "dollars"],
+            "engine": "python",
+        },
+        date_format="%Y%m%d",
+        # One record is one purchase: the order id is the record itself.
+        prepare=lambda df: df.assign(order_id=df["sample_id"].astype(str) + "-" + df["source_row"].astype(str)),
+    ),
+    "shopify_orders": Preset(
+        columns={
+            "order_id": "Name",
+            "order_date": "Created at",
+            "quantity": "Lineitem quantity",
+            "unit_price": "Lineitem price",
+            "product_name": "Lineitem name",
+            "product_id": "Lineitem sku",
+            "discount": "Lineitem discount",
+            "status": "Financial Status",
+            "country": "Billing Country",
+            "city": "Billing City",
+            "channel": "Source",
+            "email": "Email",
+            "consent": "Accepts Marketing",
+        },
+        prepare=_prepare_shopify,
+    ),
+}
+
+
+def _open_binary(path: Path) -> io.BufferedIOBase:
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
+def detect_encoding(path: Path) -> str:
+    """``utf-8-sig`` (BOM), ``utf-16`` (BOM), ``utf-8`` if the whole file decodes as UTF-8,
+    else ``cp1252`` (Windows exports) if it decodes as that, else ``latin-1``."""
+    with _open_binary(path) as f:
+        head = f.read(4)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    for encoding in ("utf-8", "cp1252"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with _open_binary(path) as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    return "latin-1"
+
+
+def detect_delimiter(sample: str) -> str:
+    """The candidate delimiter that splits the first lines into the most consistent number
+    (> 1) of fields, quotes respected. Falls back to ``,``."""
+    lines = sample.splitlines()[:50]
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the last line of the sample may be cut
+    best, best_score = ",", (0.0, 0)
+    for delim in CSV_DELIMITERS:
+        counts = [len(r) for r in csv.reader(lines, delimiter=delim) if r]
+        if not counts or counts[0] <= 1:
+            continue
+        score = (sum(c == counts[0] for c in counts) / len(counts), counts[0])
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def _read_sample(path: Path, encoding: str) -> str:
+    with _open_binary(path) as f:
+        raw = f.read(_SAMPLE_BYTES)
+    return raw.decode(encoding, errors="replace")
+
+
+def read_csv(path: Path, source: dict[str, Any], preset: Preset) -> pd.DataFrame:
+    """Read a delimited text file as text columns (values are parsed later, per column)."""
+    if path.stat().st_size == 0:
+        raise InputError("The file is empty.", file=str(path), hint="Export the orders again; the file has no bytes.")
+    encoding = source.get("encoding") or detect_encoding(path)
+    options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "encoding": encoding}
+    if preset.read_options:
+        options.update(preset.read_options)
+    else:
+        options["sep"] = source.get("delimiter") or detect_delimiter(_read_sample(path, encoding))
+    try:
+        df = pd.read_csv(path, **options)
+    except pd.errors.EmptyDataError:
+        raise InputError("The file is empty.", file=str(path), hint="Export the orders again; the file has no rows.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"The file could not be read as delimited text: {exc}",
+            file=str(path),
+            hint="Check source.delimiter and source.encoding in the config.",
+        ) from None
+    return df
+
+
+def read_excel(path: Path, source: dict[str, Any], preset: Preset) -> pd.DataFrame:
+    """Read an Excel sheet as text columns. With ``source.sheet`` unset, the first sheet whose
+    columns satisfy the contract (after mapping) is used, so data on a second sheet is found."""
+    sheets = pd.read_excel(path, sheet_name=None, dtype=object)
+    if not sheets:
+        raise InputError("The workbook has no sheets.", file=str(path))
+    wanted = source.get("sheet")
+    if wanted is not None:
+        names = list(sheets)
+        key = names[wanted] if isinstance(wanted, int) and wanted < len(names) else wanted
+        if key not in sheets:
+            raise InputError(f"Sheet {wanted!r} not found; the workbook has sheets {names}.",
+                             file=str(path), hint="Set source.sheet to one of those names.")
+        return sheets[key]
+    for frame in sheets.values():
+        if _has_contract(frame.columns, source, preset):
+            return frame
+    return next(iter(sheets.values()))
+
+
+def _has_contract(columns: pd.Index, source: dict[str, Any], preset: Preset) -> bool:
+    mapped = _mapping(source, preset)
+    names = {_canonical(c) for c in columns}
+    have = {c for c in schema.CONTRACT if _canonical(mapped.get(c, c)) in names}
+    return set(schema.REQUIRED) <= have and bool(have & set(schema.PRICE_COLUMNS))
+
+
+def read_sql(source: dict[str, Any]) -> pd.DataFrame:
+    """Run ``source.query`` against the database whose SQLAlchemy URL is in the environment
+    variable named by ``source.url_env``. The URL is never printed or stored."""
+    import sqlalchemy
+
+    env = source.get("url_env")
+    query = source.get("query")
+    if not env or not query:
+        raise ConfigError("A sql source needs source.url_env (name of an environment variable "
+                          "holding the database URL) and source.query.")
+    url = os.environ.get(env)
+    if not url:
+        raise ConfigError(f"Environment variable {env} is not set. Put the database URL in it "
+                          f"(e.g. export {env}=postgresql://user:password@host/db) or in a .env file.")
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return pd.read_sql_query(sqlalchemy.text(query), conn)
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        message = str(exc.orig if getattr(exc, "orig", None) else exc).replace(url, f"${env}")
+        raise InputError(f"The database query failed: {message.strip()}", file=f"sql via ${env}",
+                         hint="Check source.query and that the database is reachable.") from None
+    finally:
+        engine.dispose()
+
+
+def _canonical(name: Any) -> str:
+    return re.sub(r"[\s_\-]+", "_", str(name).strip().lower())
+
+
+def _mapping(source: dict[str, Any], preset: Preset) -> dict[str, str]:
+    mapping = dict(preset.columns)
+    mapping.update(source.get("columns") or {})
+    return mapping
+
+
+def map_columns(df: pd.DataFrame, source: dict[str, Any], preset: Preset, file: str) -> pd.DataFrame:
+    """Rename the source's columns to contract names and keep only contract columns.
+
+    A contract column is taken from the column the mapping names, or else from a column with
+    the contract name itself (matched ignoring case, spaces, ``-`` and ``_``).
+    """
+    mapping = _mapping(source, preset)
+    by_canonical = {_canonical(c): c for c in df.columns}
+    out = pd.DataFrame({"source_row": df["source_row"]})
+    for contract_col in schema.CONTRACT:
+        wanted = mapping.get(contract_col, contract_col)
+        found = wanted if wanted in df.columns else by_canonical.get(_canonical(wanted))
+        if found is not None:
+            out[contract_col] = df[found]
+        elif contract_col in mapping and source.get("columns", {}).get(contract_col):
+            raise InputError(
+                f"The config maps {contract_col} to column '{wanted}', which the file does not have.",
+                file=file, column=wanted,
+                hint=f"The file's columns are {list(df.columns)}.{_close(wanted, df.columns)}",
+            )
+    missing = [c for c in schema.REQUIRED if c not in out]
+    if missing or not any(c in out for c in schema.PRICE_COLUMNS):
+        names = missing + ([] if any(c in out for c in schema.PRICE_COLUMNS) else ["unit_price or amount"])
+        suggestions = " ".join(
+            f"For {c}: {_close(mapping.get(c, c), df.columns).strip()}" for c in missing if _close(mapping.get(c, c), df.columns)
+        )
+        raise InputError(
+            f"Required column(s) missing: {', '.join(names)}.",
+            file=file,
+            column=", ".join(names),
+            rows=df.drop(columns="source_row").head(3),
+            hint=(f"The file has the columns {[c for c in df.columns if c != 'source_row']}. "
+                  f"{suggestions} Map your column names in the config "
+                  "(source.columns: {customer_id: YourColumn, ...}) or choose a preset "
+                  "(uci_online_retail, cdnow, shopify_orders).").replace("  ", " "),
+        )
+    return out
+
+
+def _close(name: str, columns: pd.Index) -> str:
+    match = difflib.get_close_matches(str(name), [str(c) for c in columns], n=1, cutoff=0.6)
+    return f" Did you mean '{match[0]}'?" if match else ""
+
+
+@dataclass
+class Collected:
+    """What 01_collect writes: typed transactions (no personal data), contacts, extras."""
+
+    transactions: pd.DataFrame
+    contacts: pd.DataFrame
+    file: str
+    extras: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def read_source(source: dict[str, Any]) -> tuple[pd.DataFrame, str, dict[str, pd.DataFrame]]:
+    """The source's rows as read (column names as in the source), a label naming the file,
+    and extra tables (the synthetic demo's customers, survey and ground truth)."""
+    kind = source.get("kind", "synthetic")
+    preset = _preset(source)
+    extras: dict[str, pd.DataFrame] = {}
+    if kind == "synthetic":
+        demo = synthetic.generate(n_customers=int(source.get("n_customers", 3000)), seed=int(source.get("seed", 42)))
+        df, label = demo.transactions, f"synthetic demo (seed {source.get('seed', 42)})"
+        # Names and e-mails are not needed by any analysis: dropped here (data minimization);
+        # e-mail and consent reach the contacts table from the order lines.
+        attributes = demo.attributes.drop(columns=["name", "email", "consent"])
+        extras = {"attributes": attributes, "survey": demo.survey, "ground_truth": demo.ground_truth}
+    elif kind == "sql":
+        df, label = read_sql(source), f"sql via ${source.get('url_env')}"
+    else:
+        if not source.get("path"):
+            raise ConfigError(f"A {kind} source needs source.path.")
+        path = Path(source["path"])
+        if not path.is_file():
+            raise InputError("The input file does not exist.", file=str(path),
+                             hint="Check source.path; relative paths are read from the config file's folder.")
+        label = str(path)
+        readers = {"csv": read_csv, "excel": read_excel}
+        if kind in readers:
+            df = readers[kind](path, source, preset)
+        elif kind == "parquet":
+            df = pd.read_parquet(path)
+        else:
+            raise ConfigError(f"Unknown source.kind {kind!r}; use csv, excel, parquet, sql or synthetic.")
+    if len(df) == 0:
+        raise InputError("The source has a header but no data rows.", file=label,
+                         hint="Export the orders again, or check the query/sheet.")
+    df = df.reset_index(drop=True)
+    df.insert(0, "source_row", pd.RangeIndex(1, len(df) + 1))
+    return df, label, extras
+
+
+def _preset(source: dict[str, Any]) -> Preset:
+    name = source.get("preset") or "generic"
+    if name not in PRESETS:
+        raise ConfigError(f"Unknown source.preset {name!r}.{_close(name, pd.Index(list(PRESETS)))} "
+                          f"Presets: {', '.join(PRESETS)}.")
+    return PRESETS[name]
+
+
+def collect(source: dict[str, Any]) -> Collected:
+    """Read, map and type the source; personal data goes to ``contacts`` (one row per customer:
+    latest e-mail and consent seen), never into the transactions."""
+    df, label, extras = read_source(source)
+    preset = _preset(source)
+    if preset.prepare is not None:
+        df = preset.prepare(df)
+    mapped = map_columns(df, source, preset, label)
+    typed = schema.coerce_types(
+        mapped,
+        label,
+        decimal=source.get("decimal"),
+        date_format=source.get("date_format") or preset.date_format,
+        dayfirst=bool(source.get("dayfirst")),
+    )
+    contacts = contacts_table(typed)
+    transactions = typed.drop(columns=[c for c in schema.PII + ["consent"] if c in typed])
+    return Collected(transactions=transactions, contacts=contacts, file=label, extras=extras)
+
+
+def contacts_table(typed: pd.DataFrame) -> pd.DataFrame:
+    """customer_id, email, consent: the latest non-missing value seen per customer."""
+    cols = [c for c in ("email", "consent") if c in typed]
+    rows = typed.dropna(subset=["customer_id"]).sort_values(["order_date", "source_row"])
+    if not cols:
+        return pd.DataFrame({"customer_id": rows["customer_id"].drop_duplicates()}).reset_index(drop=True)
+    contacts = rows.groupby("customer_id", sort=True)[cols].last().reset_index()
+    if "consent" not in contacts:
+        contacts["consent"] = pd.array([pd.NA] * len(contacts), dtype="boolean")
+    return contacts
