@@ -1,0 +1,40 @@
+"""Shared fixtures: paths, the real datasets beside the project, tiny hand-made frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers.config import PROJECT_ROOT
+
+TEST_DATA = Path(__file__).parent / "data"
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data with the real datasets; the test is skipped where it is absent."""
+    if not (SHARED_DATA / "online_retail.csv.gz").is_file():
+        pytest.skip(f"real datasets not found at {SHARED_DATA} (they sit beside the project's "
+                    "repository in the development workspace, not in a user's clone)")
+    return SHARED_DATA
+
+
+def make_tx(rows: list[dict]) -> pd.DataFrame:
+    """Typed transactions (as 01_collect writes them) from a few hand-written lines.
+
+    Each row needs customer_id, order_id, order_date (text), quantity, unit_price; other
+    contract columns are optional. ``source_row`` is the 1-based position.
+    """
+    df = pd.DataFrame(rows)
+    df.insert(0, "source_row", range(1, len(df) + 1))
+    for col in ("customer_id", "order_id", "product_id", "product_name", "status"):
+        if col in df:
+            df[col] = df[col].astype("string")
+    df["order_date"] = pd.to_datetime(df["order_date"], format="mixed")
+    df["quantity"] = df["quantity"].astype(float)
+    df["unit_price"] = df["unit_price"].astype(float)
+    df["amount"] = df["quantity"] * df["unit_price"]
+    return df

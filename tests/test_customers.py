@@ -1,0 +1,63 @@
+import pandas as pd
+import pytest
+
+from conftest import make_tx
+from helpers import customers
+from helpers.errors import ConfigError, InputError
+
+AS_OF = "2024-03-31"
+TX = make_tx([
+    # customer a: two orders on 1 Jan (one purchase day worth 20), then 15 Jan (30), 12 Feb (10)
+    {"customer_id": "a", "order_id": "1", "order_date": "2024-01-01 09:00", "quantity": 2, "unit_price": 5.0},
+    {"customer_id": "a", "order_id": "1", "order_date": "2024-01-01 09:00", "quantity": 1, "unit_price": 5.0},
+    {"customer_id": "a", "order_id": "2", "order_date": "2024-01-01 18:00", "quantity": 1, "unit_price": 5.0},
+    {"customer_id": "a", "order_id": "3", "order_date": "2024-01-15 12:00", "quantity": 3, "unit_price": 10.0},
+    {"customer_id": "a", "order_id": "4", "order_date": "2024-02-12 08:00", "quantity": 1, "unit_price": 10.0},
+    # customer b: one order on the as_of day itself
+    {"customer_id": "b", "order_id": "5", "order_date": "2024-03-31 20:00", "quantity": 2, "unit_price": 50.0},
+])
+
+
+def test_customer_table_against_hand_computed_values():
+    table = customers.build_customer_table(TX, AS_OF, "weeks").set_index("customer_id")
+    a, b = table.loc["a"], table.loc["b"]
+    assert (a["first_purchase"], a["last_purchase"]) == (pd.Timestamp("2024-01-01"), pd.Timestamp("2024-02-12"))
+    assert a["n_orders"] == 4 and a["frequency"] == 2  # 3 purchase days
+    assert a["recency"] == pytest.approx(42 / 7)  # 1 Jan -> 12 Feb
+    assert a["T"] == pytest.approx(90 / 7)  # 1 Jan -> 31 Mar 2024 (leap year)
+    assert a["days_since_last_order"] == 48 and a["tenure_days"] == 90
+    assert a["revenue_total"] == 60 and a["avg_order_value"] == 15
+    assert a["monetary_value"] == pytest.approx((30 + 10) / 2)  # repeat days only
+    assert a["total_quantity"] == 8
+    assert b["frequency"] == 0 and b["recency"] == 0 and b["T"] == 0 and b["monetary_value"] == 0
+    assert b["days_since_last_order"] == 0 and b["revenue_total"] == 100
+    assert table.attrs == {"time_unit": "weeks", "as_of": "2024-03-31"}
+
+
+@pytest.mark.parametrize("unit, days", [("days", 1), ("months", 365.25 / 12)])
+def test_time_units(unit, days):
+    table = customers.build_customer_table(TX, AS_OF, unit).set_index("customer_id")
+    assert table.loc["a", "T"] == pytest.approx(90 / days)
+    assert customers.time_unit_of(table.reset_index()) == unit
+
+
+def test_bad_time_unit_and_purchases_after_as_of():
+    with pytest.raises(ConfigError):
+        customers.build_customer_table(TX, AS_OF, "years")
+    with pytest.raises(InputError, match="after as_of 2024-03-30"):
+        customers.build_customer_table(TX, "2024-03-30")
+
+
+def test_discount_share_and_data_dictionary():
+    tx = TX.assign(discount=[0, 0, 0, 10.0, 0, 0])
+    table = customers.build_customer_table(tx, AS_OF).set_index("customer_id")
+    assert table.loc["a", "discount_share"] == pytest.approx(10 / 70)
+    meanings = customers.data_dictionary(table.reset_index()).set_index("column")["meaning"]
+    assert "in weeks" in meanings["T"]
+
+
+def test_parquet_round_trip_keeps_time_unit(tmp_path):
+    from helpers import artifacts
+    table = customers.build_customer_table(TX, AS_OF, "days")
+    artifacts.write(table, tmp_path, "customers.parquet")
+    assert artifacts.read(tmp_path, "customers.parquet").attrs["time_unit"] == "days"

@@ -1,0 +1,110 @@
+"""The runner end to end: papermill executes the real notebooks on IPC kernels."""
+
+import asyncio
+import json
+import os
+import re
+
+import pandas as pd
+import pytest
+
+from helpers import report, synthetic
+from helpers.report import IPCKernelManager, StepFailed
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("runner")]
+
+N_CUSTOMERS = 300
+
+
+def _config(tmp_path, name="shop", **source):
+    source = source or {"kind": "synthetic", "n_customers": N_CUSTOMERS, "seed": 11}
+    path = tmp_path / f"{name}.yaml"
+    lines = [f"run_name: {name}", 'as_of: "2025-12-31"', "source:"] + [f"  {k}: {json.dumps(v)}" for k, v in source.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    result = report.run(_config(tmp), reports_root=tmp / "reports")
+    return tmp, result
+
+
+def test_run_writes_a_complete_report(demo_run):
+    tmp, result = demo_run
+    run_dir = result.run_dir
+    assert result.status == "complete" and run_dir == tmp / "reports" / "shop"
+    for name in ("index.html", "run.json", "01_collect.html", "01_collect.ipynb", "02_clean.html", "02_clean.ipynb"):
+        assert (run_dir / name).is_file(), name
+    for name in ("raw.parquet", "contacts.parquet", "transactions.parquet", "cleaning_log.csv", "removed_rows.parquet", "customers.parquet"):
+        assert (run_dir / "data" / name).is_file(), name
+    assert not list((tmp / "reports").glob(".shop.partial-*"))
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "complete" and info["parameters"]["source"]["n_customers"] == N_CUSTOMERS
+    assert info["input"] == {"kind": "synthetic", "seed": 11, "n_customers": N_CUSTOMERS}
+    assert info["versions"]["pandas"].startswith("2.")
+    assert [s["step"] for s in info["steps"]] == ["01_collect", "02_clean"]
+    assert all(s["status"] == "complete" and s["seconds"] > 0 for s in info["steps"])
+    customers = pd.read_parquet(run_dir / "data" / "customers.parquet")
+    assert customers.attrs["time_unit"] == "weeks" and customers["customer_id"].is_unique
+    index = (run_dir / "index.html").read_text()
+    assert 'href="01_collect.html"' in index and "lines in" in index  # the one-line summary
+
+
+def test_html_has_no_code_no_cdn_and_no_personal_data(demo_run):
+    tmp, result = demo_run
+    emails = synthetic.generate(N_CUSTOMERS, seed=11).attributes["email"]
+    for page in result.run_dir.glob("*.html"):
+        text = page.read_text()
+        assert not re.search(r'class="[^"]*jp-InputArea-editor', text), page.name  # no code cells
+        for snippet in ("import ", "merge_config(", "run_dir =", "artifacts.write(", "Traceback"):
+            assert snippet not in text, (page.name, snippet)
+        assert not re.search(r'(src|href)="(https?:)?//', text), page.name  # nothing fetched from a CDN
+        assert "@example.com" not in text and not any(e in text for e in emails)
+    clean = (result.run_dir / "02_clean.html").read_text()
+    assert 'src="data:image/png;base64,' in clean  # charts embedded
+
+
+def test_only_reruns_one_step_on_the_last_complete_run(demo_run, tmp_path):
+    tmp, _ = demo_run
+    result = report.run(tmp / "shop.yaml", only="02_clean", overrides={"time_unit": "days"}, reports_root=tmp / "reports")
+    assert [s.status for s in result.steps] == ["complete", "complete"]
+    customers = pd.read_parquet(result.run_dir / "data" / "customers.parquet")
+    assert customers.attrs["time_unit"] == "days"
+    assert (result.run_dir / "01_collect.html").is_file()  # kept from the earlier run
+
+
+def test_failure_names_step_cell_and_error_and_keeps_the_last_complete_run(demo_run):
+    tmp, _ = demo_run
+    good = json.loads((tmp / "reports" / "shop" / "run.json").read_text())
+    bad_csv = tmp / "bad.csv"
+    bad_csv.write_text("custmer,order_id,order_date,quantity,unit_price\n1,a,2024-01-01,1,2.0\n")
+    bad = _config(tmp, "shop", kind="csv", path=str(bad_csv))
+    with pytest.raises(StepFailed) as err:
+        report.run(bad, reports_root=tmp / "reports")
+    message = str(err.value)
+    assert "Step 01_collect failed in cell" in message and "InputError" in message
+    assert "Required column(s) missing: customer_id" in message and str(bad_csv) in message
+    failed = tmp / "reports" / "shop.failed"
+    assert (failed / "01_collect.ipynb").is_file() and (failed / "01_collect.html").is_file()
+    index = (failed / "index.html").read_text()
+    assert "This run failed" in index and "Required column(s) missing" in index
+    assert json.loads((failed / "run.json").read_text())["status"] == "failed"
+    # the previous complete report is untouched
+    assert json.loads((tmp / "reports" / "shop" / "run.json").read_text()) == good
+
+
+def test_kernels_use_ipc_sockets_in_a_private_folder():
+    async def start_and_stop():
+        km = IPCKernelManager(kernel_name="python3")
+        await km.start_kernel()
+        info = km.get_connection_info()
+        folder = os.path.dirname(km.ip)
+        alive = os.path.isdir(folder)
+        await km.shutdown_kernel(now=True)
+        return info, folder, alive
+
+    info, folder, alive = asyncio.run(start_and_stop())
+    assert info["transport"] == "ipc" and alive
+    assert not os.path.exists(folder)  # cleaned up with the kernel

@@ -1,0 +1,66 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import schema
+from helpers.errors import InputError
+
+
+@pytest.mark.parametrize(
+    "text, decimal, expected",
+    [
+        (["1,234.50", "12.00"], None, [1234.5, 12.0]),
+        (["1.234,50", "12,00"], None, [1234.5, 12.0]),
+        (["€ 12,50", "3,99"], None, [12.5, 3.99]),
+        (["£1,050.00", "2.55"], None, [1050.0, 2.55]),
+        (["(3.00)", "4"], ".", [-3.0, 4.0]),
+        (["-4.99", ""], ".", [-4.99, np.nan]),
+        (["abc", "7"], ".", [np.nan, 7.0]),
+        (["1,5", "2,25"], ",", [1.5, 2.25]),
+    ],
+)
+def test_parse_numbers(text, decimal, expected):
+    got = schema.parse_numbers(pd.Series(text, dtype=object), decimal)
+    np.testing.assert_allclose(got.to_numpy(), expected, equal_nan=True)
+
+
+def test_parse_numbers_keeps_numeric_columns():
+    s = pd.Series([1, 2, 3])
+    assert schema.parse_numbers(s).tolist() == [1.0, 2.0, 3.0]
+
+
+def test_parse_dates_iso_mixed_offset_and_garbage():
+    s = pd.Series(["2024-03-01 10:15:00", "2024-03-01 10:15:00 +0100", "03/04/2024", "not a date", "2025-13-45", None])
+    got = schema.parse_dates(s, dayfirst=True)
+    assert got.iloc[0] == pd.Timestamp("2024-03-01 10:15")
+    assert got.iloc[1] == pd.Timestamp("2024-03-01 10:15")  # wall-clock time kept, offset dropped
+    assert got.iloc[2] == pd.Timestamp("2024-04-03")  # day first
+    assert got.iloc[3:].isna().all()
+
+
+def test_parse_dates_with_format():
+    got = schema.parse_dates(pd.Series(["19970101", "19971231"]), "%Y%m%d")
+    assert list(got) == [pd.Timestamp("1997-01-01"), pd.Timestamp("1997-12-31")]
+
+
+def test_normalize_ids():
+    got = schema.normalize_ids(pd.Series(["17850.0", " 42 ", "", "nan", "0001", "A-1"]))
+    assert got.tolist()[:2] == ["17850", "42"]
+    assert got.isna().tolist() == [False, False, True, True, False, False]
+    assert got.tolist()[4:] == ["0001", "A-1"]
+
+
+def test_coerce_types_derives_amount_and_unit_price():
+    df = pd.DataFrame({"source_row": [1], "customer_id": ["1"], "order_id": ["o"], "order_date": ["2024-01-01"],
+                       "quantity": ["4"], "amount": ["10.00"]})
+    out = schema.coerce_types(df, "x.csv")
+    assert out["unit_price"].iloc[0] == 2.5
+
+
+def test_no_parseable_dates_names_file_column_and_rows():
+    df = pd.DataFrame({"source_row": [1, 2], "customer_id": ["1", "2"], "order_id": ["a", "b"],
+                       "order_date": ["yesterday", "soon"], "quantity": ["1", "1"], "unit_price": ["1", "1"]})
+    with pytest.raises(InputError) as err:
+        schema.coerce_types(df, "orders.csv")
+    text = str(err.value)
+    assert "orders.csv" in text and "order_date" in text and "yesterday" in text and "date_format" in text
