@@ -1,0 +1,402 @@
+"""Customer lifetime value: BG/NBD, Pareto/NBD and Gamma-Gamma, fitted by maximum likelihood.
+
+Models (time in the customer table's ``time_unit``; x = repeat purchases, t_x = recency,
+T = age of the customer at the end of calibration):
+
+- ``BetaGeoModel`` — BG/NBD, Fader, Hardie & Lee (2005), "Counting your customers the easy
+  way", Marketing Science 24(2). Parameters r, alpha (purchase rate ~ Gamma(r, alpha)),
+  a, b (drop-out probability after each purchase ~ Beta(a, b)).
+- ``ParetoNBDModel`` — Pareto/NBD, Schmittlein, Morrison & Colombo (1987), likelihood as in
+  Fader, Hardie & Lee (2005), "A note on deriving the Pareto/NBD model and related
+  expressions". Parameters r, alpha, s, beta (lifetime rate ~ Gamma(s, beta)).
+- ``GammaGammaModel`` — spend per transaction, Fader & Hardie (2013), "The Gamma-Gamma model
+  of monetary value". Parameters p, q, gamma. Fitted on repeat customers only (x > 0, mean
+  repeat spend > 0); assumes spend is independent of purchase frequency (check it with
+  ``frequency_spend_correlation``).
+
+Numerics: log-likelihoods are computed in log space (gammaln, betaln, logaddexp); the
+parameters are optimized on the log scale from several starting points; customers with
+identical (x, t_x, T) are fitted once with a weight. Standard errors come from a numerical
+Hessian of the log-likelihood (delta method from the log scale); 95% intervals are
+``exp(log(estimate) ± 1.96 se_log)``. A fit that does not converge sets ``converged_ =
+False`` and says why in ``convergence_message_``; it is never silent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special
+
+from helpers.config import TIME_UNIT_DAYS
+from helpers.errors import ConfigError, InputError
+
+Z95 = 1.959963984540054
+
+
+def _as_array(values, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim != 1:
+        raise InputError(f"{name} must be one-dimensional, got shape {arr.shape}.")
+    if not np.isfinite(arr).all():
+        raise InputError(f"{name} has missing or infinite values.", column=name,
+                         rows=pd.DataFrame({name: arr[~np.isfinite(arr)][:5]}))
+    return arr
+
+
+def check_rfm(frequency, recency, T) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validated arrays: frequency a whole number >= 0, 0 <= recency <= T, recency 0 when x = 0."""
+    x, t_x, T_ = _as_array(frequency, "frequency"), _as_array(recency, "recency"), _as_array(T, "T")
+    if not (len(x) == len(t_x) == len(T_)):
+        raise InputError("frequency, recency and T must have the same length.")
+    checks = [
+        ((x < 0) | (x != np.round(x)), "frequency must be a whole number of repeat purchases >= 0"),
+        ((t_x < 0) | (T_ < 0), "recency and T must be >= 0"),
+        (t_x > T_ + 1e-9, "recency (time of the last purchase) cannot exceed T; is a purchase after as_of?"),
+        ((x == 0) & (t_x > 0), "recency must be 0 for customers without repeat purchases"),
+    ]
+    for bad, message in checks:
+        if bad.any():
+            rows = pd.DataFrame({"row": np.flatnonzero(bad), "frequency": x[bad], "recency": t_x[bad], "T": T_[bad]})
+            raise InputError(f"{bad.sum()} customer(s): {message}.", rows=rows,
+                             hint="Build the inputs with helpers.customers.build_customer_table.")
+    return x, t_x, T_
+
+
+def _compress(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique rows of the stacked columns, their counts (weights) and the inverse index."""
+    stacked = np.column_stack(columns)
+    unique, inverse, counts = np.unique(stacked, axis=0, return_inverse=True, return_counts=True)
+    return unique, counts.astype(float), inverse.ravel()
+
+
+def _numerical_hessian(f, x0: np.ndarray) -> np.ndarray:
+    """Central-difference Hessian of a scalar function."""
+    n = len(x0)
+    h = 1e-4 * np.maximum(1.0, np.abs(x0))
+    hess = np.empty((n, n))
+    for i in range(n):
+        for j in range(i, n):
+            ei, ej = np.eye(n)[i] * h[i], np.eye(n)[j] * h[j]
+            value = (f(x0 + ei + ej) - f(x0 + ei - ej) - f(x0 - ei + ej) + f(x0 - ei - ej)) / (4 * h[i] * h[j])
+            hess[i, j] = hess[j, i] = value
+    return hess
+
+
+@dataclass
+class _Optimum:
+    log_params: np.ndarray
+    log_likelihood: float
+    converged: bool
+    message: str
+
+
+class _MaximumLikelihood:
+    """Shared fitting machinery: multi-start optimization on the log scale, Hessian, summary."""
+
+    param_names: tuple[str, ...] = ()
+
+    def __init__(self, n_starts: int = 6, random_state: int = 0):
+        self.n_starts = n_starts
+        self.random_state = random_state
+
+    # subclasses: _log_likelihoods(params, *data) -> per-row log-likelihood
+    def _log_likelihoods(self, params: np.ndarray, *data: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _optimize(self, data: tuple[np.ndarray, ...], weights: np.ndarray) -> _Optimum:
+        def negative_ll(log_params: np.ndarray) -> float:
+            with np.errstate(all="ignore"):
+                ll = self._log_likelihoods(np.exp(log_params), *data)
+            total = float(np.dot(weights, ll))
+            return -total if np.isfinite(total) else 1e300
+
+        rng = np.random.default_rng(self.random_state)
+        starts = [np.zeros(len(self.param_names))] + [rng.normal(0.0, 1.0, len(self.param_names)) for _ in range(self.n_starts - 1)]
+        results = []
+        for start in starts:
+            res = optimize.minimize(negative_ll, start, method="L-BFGS-B", options={"maxiter": 5000, "ftol": 1e-14, "gtol": 1e-9})
+            res = optimize.minimize(negative_ll, res.x, method="Nelder-Mead",
+                                    options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000, "maxfev": 40000})
+            results.append(res)
+        finite = [r for r in results if np.isfinite(r.fun) and r.fun < 1e299]
+        if not finite:
+            return _Optimum(starts[0], float("-inf"), False, "the log-likelihood was not finite at any starting point")
+        best = min(finite, key=lambda r: r.fun)
+        agreeing = sum(abs(r.fun - best.fun) < 1e-4 * max(1.0, abs(best.fun)) for r in finite)
+        hess = _numerical_hessian(negative_ll, best.x)
+        self._hessian_log = hess
+        problems = []
+        if not best.success:
+            problems.append(f"optimizer stopped: {best.message}")
+        if np.any(np.abs(best.x) > 15):
+            problems.append("a parameter ran to the edge of its range (|log value| > 15)")
+        if not np.all(np.linalg.eigvalsh(hess) > 0):
+            problems.append("the Hessian is not positive definite: the optimum is not a proper maximum")
+        message = "; ".join(problems) or f"converged ({agreeing} of {len(starts)} starting points reached the optimum)"
+        return _Optimum(best.x, -float(best.fun), not problems, message)
+
+    def _store(self, opt: _Optimum, n: int) -> None:
+        self.params_ = pd.Series(np.exp(opt.log_params), index=list(self.param_names), name="estimate")
+        self.log_likelihood_ = opt.log_likelihood
+        self.converged_ = opt.converged
+        self.convergence_message_ = opt.message
+        self.n_customers_ = n
+        try:
+            cov = np.linalg.inv(self._hessian_log)
+            self.covariance_log_ = pd.DataFrame(cov, index=self.param_names, columns=self.param_names)
+        except np.linalg.LinAlgError:
+            self.covariance_log_ = pd.DataFrame(np.full((len(self.param_names),) * 2, np.nan),
+                                                index=self.param_names, columns=self.param_names)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """estimate, standard error, lower/upper 95% bounds per parameter."""
+        self._check_fitted()
+        se_log = np.sqrt(np.clip(np.diag(self.covariance_log_.to_numpy()), 0, None))
+        est = self.params_.to_numpy()
+        return pd.DataFrame({
+            "estimate": est,
+            "se": est * se_log,
+            "lower 95%": est * np.exp(-Z95 * se_log),
+            "upper 95%": est * np.exp(Z95 * se_log),
+        }, index=pd.Index(self.param_names, name="parameter"))
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "params_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit() first.")
+
+    def _check_unit(self, time_unit: str | None) -> None:
+        if time_unit is not None and time_unit != self.time_unit_:
+            raise ConfigError(f"The model was fitted in {self.time_unit_}, but {time_unit} were given. "
+                              "Use the same time unit for fitting and prediction.")
+
+    def sample_params(self, n: int, random_state: int = 0) -> np.ndarray:
+        """``n`` parameter vectors drawn from the asymptotic normal on the log scale (rows)."""
+        self._check_fitted()
+        rng = np.random.default_rng(random_state)
+        cov = self.covariance_log_.to_numpy()
+        if not np.isfinite(cov).all():
+            return np.tile(self.params_.to_numpy(), (n, 1))
+        return np.exp(rng.multivariate_normal(np.log(self.params_.to_numpy()), cov, size=n))
+
+
+def _validate_unit(time_unit: str) -> str:
+    if time_unit not in TIME_UNIT_DAYS:
+        raise ConfigError(f"time_unit must be one of {', '.join(TIME_UNIT_DAYS)}, got {time_unit!r}.")
+    return time_unit
+
+
+class _TransactionModel(_MaximumLikelihood):
+    """Fit on (frequency, recency, T); predictions conditional on a customer's history."""
+
+    def fit(self, frequency, recency, T, time_unit: str = "weeks") -> "_TransactionModel":
+        """Fit by maximum likelihood. ``time_unit`` is the unit of recency and T."""
+        x, t_x, T_ = check_rfm(frequency, recency, T)
+        if len(x) < 2:
+            raise InputError(f"{type(self).__name__} needs at least 2 customers; got {len(x)}.")
+        if not (x > 0).any():
+            raise InputError("No customer has a repeat purchase, so the repeat-purchase model cannot be fitted.",
+                             column="frequency", hint="Use a longer calibration period or more customers.")
+        self.time_unit_ = _validate_unit(time_unit)
+        unique, weights, _ = _compress(x, t_x, T_)
+        opt = self._optimize((unique[:, 0], unique[:, 1], unique[:, 2]), weights)
+        self._store(opt, len(x))
+        return self
+
+    def log_likelihood(self, frequency, recency, T) -> np.ndarray:
+        """Per-customer log-likelihood at the fitted parameters."""
+        self._check_fitted()
+        return self._log_likelihoods(self.params_.to_numpy(), *check_rfm(frequency, recency, T))
+
+    def expected_purchases(self, t: float, frequency, recency, T, time_unit: str | None = None, params=None) -> np.ndarray:
+        """Expected number of purchases in the next ``t`` periods, given each customer's history."""
+        self._check_fitted()
+        self._check_unit(time_unit)
+        p = self.params_.to_numpy() if params is None else np.asarray(params)
+        return self._conditional_expected(p, t, *check_rfm(frequency, recency, T))
+
+    def p_alive(self, frequency, recency, T, params=None) -> np.ndarray:
+        """Probability that each customer is still active at T."""
+        self._check_fitted()
+        p = self.params_.to_numpy() if params is None else np.asarray(params)
+        return self._p_alive(p, *check_rfm(frequency, recency, T))
+
+    def expected_repeat_purchases(self, t, params=None) -> np.ndarray:
+        """Expected repeat purchases in (0, t] for a customer just acquired (unconditional)."""
+        self._check_fitted()
+        p = self.params_.to_numpy() if params is None else np.asarray(params)
+        return self._unconditional_expected(p, np.asarray(t, dtype=float))
+
+
+class BetaGeoModel(_TransactionModel):
+    """BG/NBD (Fader, Hardie & Lee 2005). Parameters r, alpha, a, b."""
+
+    param_names = ("r", "alpha", "a", "b")
+
+    def _log_likelihoods(self, params, x, t_x, T):
+        r, alpha, a, b = params
+        common = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+        still = special.betaln(a, b + x) - special.betaln(a, b) - (r + x) * np.log(alpha + T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dropped = np.where(
+                x > 0,
+                special.betaln(a + 1, np.maximum(b + x - 1, 1e-300)) - special.betaln(a, b) - (r + x) * np.log(alpha + t_x),
+                -np.inf,
+            )
+        return common + np.logaddexp(still, dropped)
+
+    @staticmethod
+    def _log_odds_dead(params, x, t_x, T):
+        r, alpha, a, b = params
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x)), -np.inf)
+
+    def _p_alive(self, params, x, t_x, T):
+        return 1.0 / (1.0 + np.exp(self._log_odds_dead(params, x, t_x, T)))
+
+    def _conditional_expected(self, params, t, x, t_x, T):
+        r, alpha, a, b = params
+        z = t / (alpha + T + t)
+        # Euler's transformation of 2F1(r+x, b+x; a+b+x-1; z) times (1-z)^(r+x): stays finite
+        # for customers with many purchases, where the direct form overflows.
+        tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+        return (a + b + x - 1) / (a - 1) * (1 - tail) * self._p_alive(params, x, t_x, T)
+
+    def _unconditional_expected(self, params, t):
+        r, alpha, a, b = params
+        z = t / (alpha + t)
+        return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * special.hyp2f1(r, b, a + b - 1, z))
+
+
+class ParetoNBDModel(_TransactionModel):
+    """Pareto/NBD (Schmittlein, Morrison & Colombo 1987). Parameters r, alpha, s, beta."""
+
+    param_names = ("r", "alpha", "s", "beta")
+
+    @staticmethod
+    def _log_a0_terms(params, x, t_x, T):
+        """log of the two terms whose difference is A0 in Fader, Hardie & Lee's note."""
+        r, alpha, s, beta = params
+        rsx = r + s + x
+        if alpha >= beta:
+            big, second = alpha, s + 1
+        else:
+            big, second = beta, r + x
+        diff = abs(alpha - beta)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_tx = np.log(special.hyp2f1(rsx, second, rsx + 1, diff / (big + t_x))) - rsx * np.log(big + t_x)
+            log_T = np.log(special.hyp2f1(rsx, second, rsx + 1, diff / (big + T))) - rsx * np.log(big + T)
+        return log_tx, log_T
+
+    def _log_rest(self, params, x, t_x, T):
+        """log of (s/(r+s+x)) * A0, i.e. the 'died before T' part, relative to the common factor."""
+        r, alpha, s, beta = params
+        log_tx, log_T = self._log_a0_terms(params, x, t_x, T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_a0 = log_tx + np.log1p(-np.exp(np.minimum(log_T - log_tx, 0.0)))
+        return np.log(s) - np.log(r + s + x) + log_a0
+
+    def _log_likelihoods(self, params, x, t_x, T):
+        r, alpha, s, beta = params
+        common = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+        return common + np.logaddexp(alive, self._log_rest(params, x, t_x, T))
+
+    def _p_alive(self, params, x, t_x, T):
+        r, alpha, s, beta = params
+        alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+        return 1.0 / (1.0 + np.exp(self._log_rest(params, x, t_x, T) - alive))
+
+    def _conditional_expected(self, params, t, x, t_x, T):
+        r, alpha, s, beta = params
+        if abs(s - 1) < 1e-9:
+            growth = np.log((beta + T + t) / (beta + T))
+        else:
+            growth = (1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1)
+        return (r + x) * (beta + T) / (alpha + T) * growth * self._p_alive(params, x, t_x, T)
+
+    def _unconditional_expected(self, params, t):
+        r, alpha, s, beta = params
+        if abs(s - 1) < 1e-9:
+            return r * beta / alpha * np.log((beta + t) / beta)
+        return r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1))
+
+
+class GammaGammaModel(_MaximumLikelihood):
+    """Gamma-Gamma spend model (Fader & Hardie 2013). Parameters p, q, gamma.
+
+    ``fit`` uses only customers with frequency > 0 and mean repeat spend > 0; how many were
+    left out is in ``n_excluded_``. The population mean spend per transaction is
+    ``p * gamma / (q - 1)`` (finite only when q > 1).
+    """
+
+    param_names = ("p", "q", "gamma")
+
+    def _log_likelihoods(self, params, x, m):
+        p, q, gamma = params
+        return (special.gammaln(p * x + q) - special.gammaln(p * x) - special.gammaln(q) + q * np.log(gamma)
+                + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(gamma + m * x))
+
+    def fit(self, frequency, monetary_value) -> "GammaGammaModel":
+        x = _as_array(frequency, "frequency")
+        m = _as_array(monetary_value, "monetary_value")
+        usable = (x > 0) & (m > 0)
+        self.n_excluded_ = int((~usable).sum())
+        if usable.sum() < 2:
+            raise InputError(f"The spend model needs at least 2 repeat customers with positive spend; got {usable.sum()}.",
+                             column="monetary_value", hint="Gamma-Gamma is fitted on repeat customers only.")
+        unique, weights, _ = _compress(x[usable], m[usable])
+        opt = self._optimize((unique[:, 0], unique[:, 1]), weights)
+        self._store(opt, int(usable.sum()))
+        return self
+
+    def expected_average_value(self, frequency, monetary_value, params=None) -> np.ndarray:
+        """Expected spend per future transaction: a weighted mean of the population mean and the
+        customer's own mean repeat spend (the population mean for customers without repeats)."""
+        self._check_fitted()
+        p, q, gamma = self.params_.to_numpy() if params is None else np.asarray(params)
+        x = _as_array(frequency, "frequency")
+        m = np.clip(_as_array(monetary_value, "monetary_value"), 0, None)
+        if q <= 1:
+            raise InputError(f"The fitted spend model has q = {q:.3f} <= 1: its mean spend is infinite. "
+                             "Spend is too heavy-tailed for Gamma-Gamma; cap outliers or use a longer window.")
+        return (gamma + m * x) * p / (p * x + q - 1)
+
+
+def frequency_spend_correlation(frequency, monetary_value) -> float:
+    """Pearson correlation of frequency and mean repeat spend over repeat customers (Gamma-Gamma
+    assumes it is near 0; above ~0.3 the CLV of frequent buyers is biased)."""
+    x, m = np.asarray(frequency, float), np.asarray(monetary_value, float)
+    usable = (x > 0) & (m > 0)
+    if usable.sum() < 3:
+        return float("nan")
+    return float(np.corrcoef(x[usable], m[usable])[0, 1])
+
+
+def lifetime_value(transaction_model: _TransactionModel, spend_model: GammaGammaModel, frequency, recency, T,
+                   monetary_value, horizon: int, discount_rate: float = 0.0, margin: float = 1.0,
+                   time_unit: str | None = None, transaction_params=None, spend_params=None) -> np.ndarray:
+    """Discounted expected profit over the next ``horizon`` periods per customer.
+
+    ``horizon`` counts periods of the models' time unit; ``discount_rate`` is per period
+    (e.g. 0.0019 per week ~ 10% a year); ``margin`` is the profit share of revenue. Purchases
+    expected in period i are discounted by (1 + discount_rate) ** -i.
+    """
+    transaction_model._check_unit(time_unit)
+    if horizon < 1:
+        raise InputError(f"The CLV horizon must be at least one period; got {horizon}.")
+    x, t_x, T_ = check_rfm(frequency, recency, T)
+    unique, _, inverse = _compress(x, t_x, T_)
+    params = transaction_model.params_.to_numpy() if transaction_params is None else transaction_params
+    periods = np.arange(0, horizon + 1)
+    cumulative = np.column_stack([
+        transaction_model._conditional_expected(params, float(i), unique[:, 0], unique[:, 1], unique[:, 2]) if i else np.zeros(len(unique))
+        for i in periods
+    ])
+    per_period = np.diff(cumulative, axis=1)
+    discounted = per_period @ (1.0 + discount_rate) ** -periods[1:]
+    value = spend_model.expected_average_value(x, monetary_value, params=spend_params)
+    return margin * value * discounted[inverse]

@@ -1,0 +1,131 @@
+"""The CLV models against the published CDNOW results, and their edge cases.
+
+The calibration summary is built with the project's own collect + customer-table code:
+CDNOW sample (2,357 customers), calibration 1997-01-01 .. 1997-09-30 (39 weeks), weeks.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special
+
+from conftest import TEST_DATA
+from helpers import clv, customers, sources
+from helpers.errors import ConfigError, InputError
+
+
+@pytest.fixture(scope="module")
+def cdnow():
+    tx = sources.collect({"kind": "csv", "path": str(TEST_DATA / "cdnow_sample.txt"), "preset": "cdnow"}).transactions
+    calibration = tx[tx["order_date"] <= "1997-09-30"]
+    return customers.build_customer_table(calibration, "1997-09-30", "weeks")
+
+
+@pytest.fixture(scope="module")
+def bgnbd(cdnow):
+    return clv.BetaGeoModel().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"], time_unit="weeks")
+
+
+def test_calibration_summary_matches_the_paper(cdnow):
+    assert len(cdnow) == 2357 and (cdnow["frequency"] > 0).sum() == 946
+    first = cdnow.set_index("customer_id").loc["0001"]
+    assert (first["frequency"], round(first["recency"], 2), round(first["T"], 2)) == (2, 30.43, 38.86)
+
+
+def test_bg_nbd_reproduces_fader_hardie_lee_2005(bgnbd):
+    assert bgnbd.converged_
+    assert bgnbd.params_.round(3).to_dict() == {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    assert round(bgnbd.log_likelihood_, 1) == -9582.4
+    assert round(float(bgnbd.expected_purchases(39, [2], [30.43], [38.86])[0]), 3) == 1.226
+    summary = bgnbd.summary
+    assert list(summary.columns) == ["estimate", "se", "lower 95%", "upper 95%"]
+    assert (summary["lower 95%"] < summary["estimate"]).all() and (summary["estimate"] < summary["upper 95%"]).all()
+
+
+def test_pareto_nbd_reproduces_the_published_fit(cdnow):
+    model = clv.ParetoNBDModel().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    assert model.converged_
+    assert model.params_.round(3).to_dict() == {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
+    assert round(model.log_likelihood_, 1) == -9595.0
+
+
+def test_gamma_gamma_reproduces_fader_hardie_2013(cdnow):
+    model = clv.GammaGammaModel().fit(cdnow["frequency"], cdnow["monetary_value"])
+    assert model.converged_ and model.n_customers_ == 946 and model.n_excluded_ == 2357 - 946
+    assert model.params_.round(2).to_dict() == {"p": 6.25, "q": 3.74, "gamma": 15.44}
+
+
+def test_log_likelihood_equals_the_paper_formula(bgnbd):
+    """Per-customer likelihood against the BG/NBD formula written out directly."""
+    r, alpha, a, b = bgnbd.params_
+    x, t_x, T = np.array([0, 1, 5]), np.array([0, 10.0, 30.0]), np.array([20.0, 35.0, 38.0])
+    beta = special.beta
+    direct = (special.gamma(r + x) * alpha**r / special.gamma(r)) * (
+        beta(a, b + x) / beta(a, b) / (alpha + T) ** (r + x)
+        + np.where(x > 0, beta(a + 1, b + x - 1) / beta(a, b) / (alpha + t_x) ** (r + x), 0)
+    )
+    np.testing.assert_allclose(bgnbd.log_likelihood(x, t_x, T), np.log(direct), rtol=1e-10)
+
+
+def test_expected_purchases_stable_form_equals_the_direct_form(bgnbd):
+    r, alpha, a, b = bgnbd.params_
+    x, t_x, T, t = np.array([0, 3, 12]), np.array([0, 20.0, 36.0]), np.array([30.0, 38.0, 38.0]), 26.0
+    z = t / (alpha + T + t)
+    direct = ((a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * special.hyp2f1(r + x, b + x, a + b + x - 1, z))
+              / (1 + (x > 0) * a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x)))
+    np.testing.assert_allclose(bgnbd.expected_purchases(t, x, t_x, T), direct, rtol=1e-9)
+    # and stays finite where the direct form's hypergeometric term overflows
+    assert np.isfinite(bgnbd.expected_purchases(52, [400], [38.0], [38.5])).all()
+
+
+def test_p_alive_properties(bgnbd):
+    assert bgnbd.p_alive([0], [0], [30])[0] == 1.0  # BG/NBD: no repeat purchase, no chance to drop out
+    recent, lapsed = bgnbd.p_alive([5, 5], [37.0, 5.0], [38.0, 38.0])
+    assert 0 < lapsed < recent < 1
+
+
+def test_lifetime_value_by_hand(bgnbd, cdnow):
+    spend = clv.GammaGammaModel().fit(cdnow["frequency"], cdnow["monetary_value"])
+    x, t_x, T, m = [2], [30.43], [38.86], [25.0]
+    value = clv.lifetime_value(bgnbd, spend, x, t_x, T, m, horizon=3, discount_rate=0.01, margin=0.3, time_unit="weeks")
+    cumulative = [0.0] + [float(bgnbd.expected_purchases(i, x, t_x, T)[0]) for i in (1, 2, 3)]
+    by_hand = 0.3 * spend.expected_average_value(x, m)[0] * sum((cumulative[i] - cumulative[i - 1]) / 1.01**i for i in (1, 2, 3))
+    assert value[0] == pytest.approx(by_hand)
+
+
+def test_units_must_match(bgnbd):
+    with pytest.raises(ConfigError, match="fitted in weeks, but days"):
+        bgnbd.expected_purchases(10, [1], [2.0], [3.0], time_unit="days")
+    with pytest.raises(ConfigError):
+        clv.BetaGeoModel().fit([1, 0], [1.0, 0], [2.0, 2.0], time_unit="fortnights")
+
+
+@pytest.mark.parametrize("frequency, recency, T, message", [
+    ([0, 0, 0], [0, 0, 0], [5, 6, 7], "No customer has a repeat purchase"),
+    ([1], [1.0], [2.0], "at least 2 customers"),
+    ([1, 2], [3.0, 1.0], [2.0, 4.0], "cannot exceed T"),
+    ([-1, 2], [0.0, 1.0], [2.0, 4.0], "whole number"),
+    ([0, 2], [1.0, 1.0], [2.0, 4.0], "recency must be 0"),
+])
+def test_degenerate_inputs_are_clear_errors(frequency, recency, T, message):
+    with pytest.raises(InputError, match=message):
+        clv.BetaGeoModel().fit(frequency, recency, T)
+
+
+def test_zero_T_is_allowed(cdnow):
+    data = pd.concat([cdnow, pd.DataFrame({"frequency": [0], "recency": [0.0], "T": [0.0]})])
+    model = clv.BetaGeoModel().fit(data["frequency"], data["recency"], data["T"])
+    assert model.converged_ and model.expected_purchases(10, [0], [0.0], [0.0])[0] > 0
+
+
+def test_gamma_gamma_excludes_nonpositive_spend_and_reports_it():
+    x = np.array([1, 2, 3, 0, 2, 4, 1, 5])
+    m = np.array([10.0, 12.0, 9.0, 0.0, -5.0, 11.0, 0.0, 14.0])
+    model = clv.GammaGammaModel().fit(x, m)
+    assert model.n_customers_ == 5 and model.n_excluded_ == 3
+    with pytest.raises(InputError, match="at least 2 repeat customers"):
+        clv.GammaGammaModel().fit([1, 0], [5.0, 0.0])
+
+
+def test_frequency_spend_correlation_is_low_on_cdnow(cdnow):
+    assert abs(clv.frequency_spend_correlation(cdnow["frequency"], cdnow["monetary_value"])) < 0.3
