@@ -34,6 +34,7 @@ from helpers.config import TIME_UNIT_DAYS
 from helpers.errors import ConfigError, InputError
 
 Z95 = 1.959963984540054
+LOG_BOUND = 15.0  # parameters are searched in [exp(-15), exp(15)]
 
 
 def _as_array(values, name: str) -> np.ndarray:
@@ -116,9 +117,13 @@ class _MaximumLikelihood:
         rng = np.random.default_rng(self.random_state)
         starts = [np.zeros(len(self.param_names))] + [rng.normal(0.0, 1.0, len(self.param_names)) for _ in range(self.n_starts - 1)]
         results = []
+        # Bounded on the log scale: beyond exp(+-LOG_BOUND) the log-gamma differences lose
+        # their precision; an optimum on the bound is reported as not converged.
+        bounds = [(-LOG_BOUND, LOG_BOUND)] * len(self.param_names)
         for start in starts:
-            res = optimize.minimize(negative_ll, start, method="L-BFGS-B", options={"maxiter": 5000, "ftol": 1e-14, "gtol": 1e-9})
-            res = optimize.minimize(negative_ll, res.x, method="Nelder-Mead",
+            res = optimize.minimize(negative_ll, start, method="L-BFGS-B", bounds=bounds,
+                                    options={"maxiter": 5000, "ftol": 1e-14, "gtol": 1e-9})
+            res = optimize.minimize(negative_ll, res.x, method="Nelder-Mead", bounds=bounds,
                                     options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000, "maxfev": 40000})
             results.append(res)
         finite = [r for r in results if np.isfinite(r.fun) and r.fun < 1e299]
@@ -131,8 +136,8 @@ class _MaximumLikelihood:
         problems = []
         if not best.success:
             problems.append(f"optimizer stopped: {best.message}")
-        if np.any(np.abs(best.x) > 15):
-            problems.append("a parameter ran to the edge of its range (|log value| > 15)")
+        if np.any(np.abs(best.x) > LOG_BOUND - 0.5):
+            problems.append("a parameter ran to the edge of its range (the likelihood is maximal at a limit of the model)")
         if not np.all(np.linalg.eigvalsh(hess) > 0):
             problems.append("the Hessian is not positive definite: the optimum is not a proper maximum")
         message = "; ".join(problems) or f"converged ({agreeing} of {len(starts)} starting points reached the optimum)"
@@ -265,6 +270,23 @@ class BetaGeoModel(_TransactionModel):
         tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
         return (a + b + x - 1) / (a - 1) * (1 - tail) * self._p_alive(params, x, t_x, T)
 
+    def _simulate_counts(self, params, x, t_x, T, horizon, rng):
+        """Purchases per future period (n, horizon) drawn from each customer's posterior:
+        alive ~ Bernoulli(P(alive)); if alive, lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x).
+        In each period n ~ Poisson(lambda) purchases happen; the customer drops out after
+        the G-th purchase, G ~ Geometric(p), so min(n, G) are counted (exact by memorylessness)."""
+        r, alpha, a, b = params
+        alive = rng.uniform(size=len(x)) < self._p_alive(params, x, t_x, T)
+        lam = rng.gamma(r + x, 1.0 / (alpha + T))
+        p = rng.beta(a, b + x)
+        counts = np.zeros((len(x), horizon))
+        for i in range(horizon):
+            n = rng.poisson(lam) * alive
+            until_dropout = rng.geometric(p)
+            counts[:, i] = np.minimum(n, until_dropout)
+            alive &= until_dropout > n
+        return counts
+
     def _unconditional_expected(self, params, t):
         r, alpha, a, b = params
         z = t / (alpha + t)
@@ -318,6 +340,17 @@ class ParetoNBDModel(_TransactionModel):
             growth = (1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1)
         return (r + x) * (beta + T) / (alpha + T) * growth * self._p_alive(params, x, t_x, T)
 
+    def _simulate_counts(self, params, x, t_x, T, horizon, rng):
+        """Purchases per future period (n, horizon) drawn from each customer's posterior:
+        alive ~ Bernoulli(P(alive)); if alive, lambda ~ Gamma(r+x, alpha+T), mu ~ Gamma(s, beta+T),
+        remaining lifetime ~ Exponential(mu); purchases ~ Poisson(lambda * time alive in the period)."""
+        r, alpha, s, beta = params
+        alive = rng.uniform(size=len(x)) < self._p_alive(params, x, t_x, T)
+        lam = rng.gamma(r + x, 1.0 / (alpha + T))
+        lifetime = rng.exponential(1.0 / rng.gamma(s, 1.0 / (beta + T), size=len(x))) * alive
+        exposure = np.clip(lifetime[:, None] - np.arange(horizon)[None, :], 0.0, 1.0)
+        return rng.poisson(lam[:, None] * exposure).astype(float)
+
     def _unconditional_expected(self, params, t):
         r, alpha, s, beta = params
         if abs(s - 1) < 1e-9:
@@ -366,6 +399,51 @@ class GammaGammaModel(_MaximumLikelihood):
         return (gamma + m * x) * p / (p * x + q - 1)
 
 
+    def _simulate_spend(self, params, counts, x, m, rng):
+        """Spend per period for simulated purchase counts: nu ~ Gamma(px+q, gamma+mx) per
+        customer (Gamma(q, gamma) without repeats), then the k purchases of a period sum to
+        Gamma(k p, nu)."""
+        p, q, gamma = params
+        has = (x > 0) & (m > 0)
+        nu = rng.gamma(np.where(has, p * x + q, q), 1.0 / np.where(has, gamma + m * x, gamma))
+        shape = counts * p
+        spend = np.zeros_like(counts)
+        positive = shape > 0
+        spend[positive] = rng.gamma(shape[positive], 1.0 / np.broadcast_to(nu[:, None], counts.shape)[positive])
+        return spend
+
+
+class MeanSpendModel:
+    """Fallback spend model: every future transaction is worth the mean spend per transaction of
+    all customers (no customer-level adjustment, no spend uncertainty). Used, and said to be
+    used, when Gamma-Gamma does not converge."""
+
+    converged_ = True
+
+    def fit(self, frequency, monetary_value, revenue_total, n_orders) -> "MeanSpendModel":
+        self.mean_ = float(np.sum(revenue_total) / np.sum(n_orders))
+        self.params_ = pd.Series({"mean_spend": self.mean_}, name="estimate")
+        self.n_customers_ = len(np.asarray(frequency))
+        self.n_excluded_ = 0
+        self.log_likelihood_ = float("nan")
+        self.convergence_message_ = "mean spend per order over all customers"
+        return self
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame({"estimate": [self.mean_], "se": [np.nan], "lower 95%": [np.nan], "upper 95%": [np.nan]},
+                            index=pd.Index(["mean_spend"], name="parameter"))
+
+    def expected_average_value(self, frequency, monetary_value, params=None) -> np.ndarray:
+        return np.full(len(np.asarray(frequency)), self.mean_)
+
+    def sample_params(self, n: int, random_state: int = 0) -> np.ndarray:
+        return np.full((n, 1), self.mean_)
+
+    def _simulate_spend(self, params, counts, x, m, rng):
+        return counts * params[0]
+
+
 def frequency_spend_correlation(frequency, monetary_value) -> float:
     """Pearson correlation of frequency and mean repeat spend over repeat customers (Gamma-Gamma
     assumes it is near 0; above ~0.3 the CLV of frequent buyers is biased)."""
@@ -376,7 +454,7 @@ def frequency_spend_correlation(frequency, monetary_value) -> float:
     return float(np.corrcoef(x[usable], m[usable])[0, 1])
 
 
-def lifetime_value(transaction_model: _TransactionModel, spend_model: GammaGammaModel, frequency, recency, T,
+def lifetime_value(transaction_model: _TransactionModel, spend_model: GammaGammaModel | MeanSpendModel, frequency, recency, T,
                    monetary_value, horizon: int, discount_rate: float = 0.0, margin: float = 1.0,
                    time_unit: str | None = None, transaction_params=None, spend_params=None) -> np.ndarray:
     """Discounted expected profit over the next ``horizon`` periods per customer.
@@ -400,3 +478,34 @@ def lifetime_value(transaction_model: _TransactionModel, spend_model: GammaGamma
     discounted = per_period @ (1.0 + discount_rate) ** -periods[1:]
     value = spend_model.expected_average_value(x, monetary_value, params=spend_params)
     return margin * value * discounted[inverse]
+
+
+def simulate_lifetime_value(transaction_model: _TransactionModel, spend_model: GammaGammaModel | MeanSpendModel, frequency, recency, T,
+                            monetary_value, horizon: int, discount_rate: float = 0.0, margin: float = 1.0,
+                            n_simulations: int = 200, random_state: int = 0, time_unit: str | None = None) -> np.ndarray:
+    """Simulated discounted profit over the horizon, shape (customers, n_simulations).
+
+    Each simulation draws the models' parameters from their asymptotic distribution
+    (uncertainty of the estimates), then each customer's latent rates from their posterior
+    given the history, then the future purchases and their spend (the customer's own
+    randomness). Percentiles of a row are a prediction interval for that customer; of the
+    column sums, for a group. The row means converge to ``lifetime_value``.
+    """
+    transaction_model._check_unit(time_unit)
+    x, t_x, T_ = check_rfm(frequency, recency, T)
+    m = np.clip(_as_array(monetary_value, "monetary_value"), 0, None)
+    rng = np.random.default_rng(random_state)
+    trans_params = transaction_model.sample_params(n_simulations, random_state)
+    spend_params = spend_model.sample_params(n_simulations, random_state + 1)
+    discount = (1.0 + discount_rate) ** -np.arange(1, horizon + 1)
+    values = np.empty((len(x), n_simulations))
+    for k in range(n_simulations):
+        counts = transaction_model._simulate_counts(trans_params[k], x, t_x, T_, horizon, rng)
+        spend = spend_model._simulate_spend(spend_params[k], counts, x, m, rng)
+        values[:, k] = margin * spend @ discount
+    return values
+
+
+def per_period_rate(annual_rate: float, time_unit: str) -> float:
+    """The discount rate per period of ``time_unit`` equivalent to ``annual_rate`` a year."""
+    return (1.0 + annual_rate) ** (TIME_UNIT_DAYS[_validate_unit(time_unit)] / 365.25) - 1.0

@@ -23,7 +23,7 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 #: Length of one time unit in days. A month is 365.25 / 12 days.
 TIME_UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
 
-ALL_STEPS = ["01_collect", "02_clean"]
+ALL_STEPS = ["01_collect", "02_clean", "05_cltv"]
 
 DEFAULTS: dict[str, Any] = {
     # Name of the run: reports land in reports/<run_name>/. Defaults to the config's file name.
@@ -57,6 +57,15 @@ DEFAULTS: dict[str, Any] = {
         "non_product_codes": [],  # product_id values that are fees, postage, adjustments
         "cancelled_statuses": ["voided", "refunded", "cancelled"],
         "max_line_amount": None,  # drop single lines worth more than this (None = keep all)
+    },
+    "clv": {
+        "model": "auto",  # bg_nbd | pareto_nbd | auto (the one with the lower holdout error)
+        "holdout_periods": None,  # in time_unit; None = the last third of the data
+        "horizon_periods": 52,  # CLV horizon, in time_unit
+        "annual_discount_rate": 0.10,  # converted to a rate per period of time_unit
+        "margin": 1.0,  # profit share of revenue; 1.0 = CLV as revenue
+        "n_simulations": 300,  # draws for the prediction intervals
+        "interval": 0.90,  # width of the prediction intervals
     },
     "steps": list(ALL_STEPS),
 }

@@ -56,3 +56,59 @@ def cleaning_accounting(log: pd.DataFrame, rows_kept: int, ax=None):
     ax.set_xlabel("rows (log scale)")
     ax.set_title("Where every input row went")
     return ax
+
+
+def holdout_by_frequency(table: pd.DataFrame, ax=None):
+    """Grouped bars: mean actual vs predicted holdout purchases by calibration frequency."""
+    ax = _axes(ax, (8, 3.6))
+    x = range(len(table))
+    ax.bar([i - 0.2 for i in x], table["actual"], width=0.4, color="#334155", label="actual")
+    ax.bar([i + 0.2 for i in x], table["predicted"], width=0.4, color="#f59e0b", label="predicted")
+    ax.set_xticks(list(x), table["calibration frequency"])
+    ax.set_xlabel("repeat purchases in the calibration period")
+    ax.set_ylabel("mean purchases in the holdout")
+    ax.set_title("Holdout: actual vs predicted, by past frequency")
+    ax.legend()
+    return ax
+
+
+def tracking(track: pd.DataFrame, cumulative: bool = False, ax=None):
+    """Lines: actual vs expected repeat purchases per period (or cumulative), with the end of
+    calibration marked."""
+    ax = _axes(ax, (9, 3.4))
+    suffix = "_cumulative" if cumulative else ""
+    ax.plot(track["period_start"], track["actual" + suffix], color="#334155", label="actual")
+    ax.plot(track["period_start"], track["expected" + suffix], color="#f59e0b", ls="--", label="model")
+    ax.axvline(pd.Timestamp(track.attrs["calibration_end"]), color="#64748b", ls=":", label="end of calibration")
+    unit = track.attrs["time_unit"]
+    ax.set_ylabel(f"repeat purchases{' (cumulative)' if cumulative else f' per {unit[:-1]}'}")
+    ax.set_title(("Cumulative r" if cumulative else "R") + "epeat purchases: actual vs model")
+    ax.legend()
+    return ax
+
+
+def histogram(values: pd.Series, title: str, xlabel: str, bins: int = 30, ax=None):
+    """A histogram of one column."""
+    ax = _axes(ax, (7, 3.2))
+    ax.hist(values, bins=bins, color="#7aa6c2", edgecolor="white")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("customers")
+    return ax
+
+
+def value_bands(table: pd.DataFrame, label: str, ax=None):
+    """Horizontal bars with interval whiskers: mean CLV per group with its prediction interval."""
+    ax = _axes(ax, (8, 0.45 * len(table) + 1.2))
+    y = range(len(table))
+    ax.barh(list(y), table["clv_mean"], color="#7aa6c2")
+    # The analytic mean can sit just outside a narrow simulated interval: whiskers start at the bar.
+    below = (table["clv_mean"] - table["clv_mean_low"]).clip(lower=0)
+    above = (table["clv_mean_high"] - table["clv_mean"]).clip(lower=0)
+    ax.errorbar(table["clv_mean"], list(y), xerr=[below, above],
+                fmt="none", ecolor="#1e293b", capsize=4)
+    ax.set_yticks(list(y), table[label])
+    ax.invert_yaxis()
+    ax.set_xlabel("expected value per customer over the horizon (with interval)")
+    ax.set_title("Customer lifetime value by group")
+    return ax

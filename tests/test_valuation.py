@@ -1,0 +1,162 @@
+"""Calibration/holdout split, diagnostics, simulation intervals and the CLV tables."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import TEST_DATA, make_tx
+from helpers import calibration, clv, customers, report, sources, valuation
+from helpers.config import PROJECT_ROOT
+
+
+@pytest.fixture(scope="module")
+def cdnow_split():
+    tx = sources.collect({"kind": "csv", "path": str(TEST_DATA / "cdnow_sample.txt"), "preset": "cdnow"}).transactions
+    table = calibration.calibration_holdout(tx, "1997-09-30", "1998-06-30", "weeks")
+    return tx, table, clv.BetaGeoModel().fit(table["frequency"], table["recency"], table["T"])
+
+
+TX = make_tx([
+    {"customer_id": "a", "order_id": "1", "order_date": "2024-01-01", "quantity": 1, "unit_price": 10.0},
+    {"customer_id": "a", "order_id": "2", "order_date": "2024-01-15", "quantity": 1, "unit_price": 20.0},
+    {"customer_id": "a", "order_id": "3", "order_date": "2024-02-05", "quantity": 1, "unit_price": 30.0},  # holdout
+    {"customer_id": "a", "order_id": "4", "order_date": "2024-02-05", "quantity": 1, "unit_price": 5.0},   # same day
+    {"customer_id": "b", "order_id": "5", "order_date": "2024-01-20", "quantity": 2, "unit_price": 4.0},
+    {"customer_id": "c", "order_id": "6", "order_date": "2024-02-10", "quantity": 1, "unit_price": 9.0},   # acquired in holdout
+    {"customer_id": "a", "order_id": "7", "order_date": "2024-03-20", "quantity": 1, "unit_price": 9.0},   # after holdout end
+])
+
+
+def test_calibration_holdout_by_hand():
+    table = calibration.calibration_holdout(TX, "2024-01-31", "2024-02-29", "weeks").set_index("customer_id")
+    assert list(table.index) == ["a", "b"]  # c was acquired after the calibration end
+    assert table.loc["a", "frequency"] == 1 and table.loc["a", "T"] == pytest.approx(30 / 7)
+    assert table.loc["a", "frequency_holdout"] == 1  # two orders on one day count once
+    assert table.loc["a", "revenue_holdout"] == 35 and table.loc["b", "frequency_holdout"] == 0
+    assert table["duration_holdout"].iloc[0] == pytest.approx(29 / 7)
+    assert table.attrs["calibration_end"] == "2024-01-31" and table.attrs["holdout_end"] == "2024-02-29"
+
+
+def test_split_dates():
+    cal, end = calibration.split_dates(pd.Timestamp("2024-01-01"), pd.Timestamp("2024-12-31"), "weeks")
+    assert end == pd.Timestamp("2024-12-31") and (end - cal).days == 17 * 7  # floor(365 / 3 / 7) weeks
+    cal, _ = calibration.split_dates(pd.Timestamp("1997-01-01"), pd.Timestamp("1998-06-30"), "weeks", 39)
+    assert cal == pd.Timestamp("1997-09-30")
+    with pytest.raises(Exception, match="does not fit"):
+        calibration.split_dates(pd.Timestamp("2024-01-01"), pd.Timestamp("2024-02-01"), "weeks", 10)
+
+
+class _Fixed:
+    """A stand-in transaction model predicting fixed numbers (for the error arithmetic)."""
+
+    def __init__(self, predictions):
+        self.predictions = np.asarray(predictions, float)
+
+    def expected_purchases(self, t, frequency, recency, T, time_unit=None):
+        return self.predictions
+
+
+def test_holdout_errors_by_hand():
+    table = pd.DataFrame({"frequency": [0, 1, 2], "recency": [0, 1.0, 2.0], "T": [3.0, 3.0, 3.0],
+                          "frequency_holdout": [0, 2, 4], "duration_holdout": [5.0] * 3})
+    errors = calibration.holdout_errors(_Fixed([1.0, 1.0, 4.0]), table)
+    assert errors["mae"] == pytest.approx(2 / 3) and errors["rmse"] == pytest.approx(np.sqrt(2 / 3))
+    assert errors["aggregate_error"] == pytest.approx((6 - 6) / 6)
+    by_freq = calibration.holdout_by_frequency(_Fixed([1.0, 1.0, 4.0]), table, max_frequency=1)
+    assert by_freq["calibration frequency"].tolist() == ["0", "1+"] and by_freq["actual"].tolist() == [0, 3]
+
+
+def test_tracking_totals(cdnow_split):
+    tx, table, model = cdnow_split
+    track = calibration.tracking(model, tx, table)
+    assert len(track) == 78  # weeks 1997-01-01 .. 1998-06-30
+    calibration_weeks = track[track["period_start"] < pd.Timestamp("1997-09-25")]
+    assert calibration_weeks["actual"].sum() == table["frequency"].sum() == 2457
+    assert track["actual"].sum() == 2457 + table["frequency_holdout"].sum()
+    # the expected curve ends where the customers' unconditional expectations add up
+    t_end = ((pd.Timestamp("1998-06-30") - table["first_purchase"]).dt.days.to_numpy()) / 7
+    assert track["expected_cumulative"].iloc[-1] == pytest.approx(model.expected_repeat_purchases(t_end).sum(), rel=1e-9)
+
+
+@pytest.mark.parametrize("model_class", [clv.BetaGeoModel, clv.ParetoNBDModel])
+def test_simulated_purchases_match_the_analytic_expectation(cdnow_split, model_class):
+    _, table, _ = cdnow_split
+    model = model_class().fit(table["frequency"], table["recency"], table["T"])
+    x, t_x, T = (table[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    rng = np.random.default_rng(1)
+    simulated = np.mean([model._simulate_counts(model.params_.to_numpy(), x, t_x, T, 39, rng).sum() for _ in range(40)])
+    assert simulated == pytest.approx(model.expected_purchases(39, x, t_x, T).sum(), rel=0.01)
+
+
+def test_simulated_values_centre_on_the_analytic_clv(cdnow_split):
+    _, table, model = cdnow_split
+    spend = clv.GammaGammaModel().fit(table["frequency"], table["monetary_value"])
+    args = (model, spend, table["frequency"], table["recency"], table["T"], table["monetary_value"])
+    analytic = clv.lifetime_value(*args, horizon=26, discount_rate=0.002)
+    sims = clv.simulate_lifetime_value(*args, horizon=26, discount_rate=0.002, n_simulations=300, random_state=3)
+    assert sims.shape == (len(table), 300)
+    assert sims.sum(axis=0).mean() == pytest.approx(analytic.sum(), rel=0.03)
+    low, high = np.percentile(sims.sum(axis=0), [5, 95])
+    assert low < analytic.sum() < high
+    # a customer's interval is wide: a repeat buyer may well buy nothing
+    assert (np.percentile(sims, 5, axis=1) <= analytic).mean() > 0.99
+
+
+def test_per_period_rate():
+    assert clv.per_period_rate(0.10, "weeks") == pytest.approx(1.10 ** (7 / 365.25) - 1)
+    assert clv.per_period_rate(0.10, "months") * 12 == pytest.approx(0.0957, abs=1e-3)
+
+
+def test_customer_values_and_groups(cdnow_split):
+    _, table, model = cdnow_split
+    spend = clv.GammaGammaModel().fit(table["frequency"], table["monetary_value"])
+    values, sims = valuation.customer_values(model, spend, table, horizon=10, discount_rate=0.0, margin=0.5,
+                                             n_simulations=50, interval=0.8, random_state=0)
+    assert list(values.columns) == ["customer_id", "p_alive", "expected_purchases", "expected_order_value", "clv", "clv_low", "clv_high"]
+    assert (values["clv_low"] <= values["clv_high"]).all() and values["clv"].gt(0).all()
+    expected = 0.5 * values["expected_purchases"] * values["expected_order_value"]  # no discounting
+    np.testing.assert_allclose(values["clv"], expected, rtol=1e-9)
+    groups = valuation.value_tiers(values)
+    by_group = valuation.group_values(values, sims, groups, 0.8)
+    assert by_group["customers"].sum() == len(values)
+    assert by_group["clv_total"].sum() == pytest.approx(values["clv"].sum())
+    assert by_group.iloc[0]["group"] == "top 10%"
+
+
+def test_choose_model_and_fallback():
+    comparison = pd.DataFrame({"model": ["bg_nbd", "pareto_nbd"], "mae": [0.5, 0.4], "converged": [True, False]})
+    assert valuation.choose_model(comparison, "auto") == "bg_nbd"  # the lower error did not converge
+    assert valuation.choose_model(comparison, "pareto_nbd") == "pareto_nbd"
+    demo = sources.collect({"kind": "synthetic", "n_customers": 3000, "seed": 42}).transactions
+    from helpers import cleaning
+    table = customers.build_customer_table(cleaning.clean(demo, "2025-12-31").transactions, "2025-12-31")
+    name, model, note = valuation.fit_final("bg_nbd", table)
+    # the demo's lapsed customers stop abruptly: BG/NBD's dropout heterogeneity runs to its limit
+    assert name == "pareto_nbd" and model.converged_ and "did not converge" in note
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("runner")
+def test_cdnow_config_runs_through_cltv(tmp_path):
+    result = report.run(PROJECT_ROOT / "configs" / "cdnow.yaml", reports_root=tmp_path)
+    data = result.run_dir / "data"
+    params = json.loads((data / "clv_params.json").read_text())
+    assert params["time_unit"] == "weeks" and params["calibration_end"] == "1997-09-30"
+    values = pd.read_parquet(data / "clv.parquet")
+    assert len(values) == 2349 and values["p_alive"].between(0, 1).all()
+    html = (result.run_dir / "05_cltv.html").read_text()
+    assert "calibration frequency" in html and "Chosen model" in html
+
+
+def test_spend_falls_back_to_the_mean_when_gamma_gamma_runs_to_a_limit():
+    from helpers import cleaning
+    tx = sources.collect({"kind": "synthetic", "n_customers": 300, "seed": 11}).transactions
+    table = customers.build_customer_table(cleaning.clean(tx, "2025-12-31").transactions, "2025-12-31")
+    gamma_gamma = clv.GammaGammaModel().fit(table["frequency"], table["monetary_value"])
+    assert not gamma_gamma.converged_ and "limit" in gamma_gamma.convergence_message_
+    spend, note = valuation.fit_spend(table)
+    assert isinstance(spend, clv.MeanSpendModel) and note.startswith("WARNING")
+    assert spend.mean_ == pytest.approx(table["revenue_total"].sum() / table["n_orders"].sum())
+    np.testing.assert_allclose(spend.expected_average_value(table["frequency"], table["monetary_value"]), spend.mean_)
