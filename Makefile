@@ -21,6 +21,10 @@ report: $(STAMP)
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
+## bench: model-fitting benchmarks (results in benchmarks/results.md)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_clv.py --customers 25000 1000000 --repeats 3
+
 ## lab: JupyterLab on the notebooks
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -129,3 +129,18 @@ def test_gamma_gamma_excludes_nonpositive_spend_and_reports_it():
 
 def test_frequency_spend_correlation_is_low_on_cdnow(cdnow):
     assert abs(clv.frequency_spend_correlation(cdnow["frequency"], cdnow["monetary_value"])) < 0.3
+
+
+def test_models_recover_planted_parameters():
+    """Customers drawn from the BG/NBD and Gamma-Gamma processes: the fits find the truth."""
+    from helpers.synthetic import simulate_bgnbd
+
+    x, t_x, T, m = simulate_bgnbd(40_000, seed=1)
+    bg = clv.BetaGeoModel().fit(x, t_x, T)
+    truth = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    summary = bg.summary
+    for name, value in truth.items():  # inside the 95% interval, within 15%
+        assert summary.loc[name, "lower 95%"] < value < summary.loc[name, "upper 95%"], name
+        assert bg.params_[name] == pytest.approx(value, rel=0.15)
+    gg = clv.GammaGammaModel().fit(x, m)
+    assert gg.params_.to_dict() == pytest.approx({"p": 6.25, "q": 3.74, "gamma": 15.44}, rel=0.15)

@@ -108,29 +108,49 @@ class _MaximumLikelihood:
         raise NotImplementedError
 
     def _optimize(self, data: tuple[np.ndarray, ...], weights: np.ndarray) -> _Optimum:
+        analytic = type(self)._gradients is not _MaximumLikelihood._gradients
+
         def negative_ll(log_params: np.ndarray) -> float:
             with np.errstate(all="ignore"):
                 ll = self._log_likelihoods(np.exp(log_params), *data)
             total = float(np.dot(weights, ll))
             return -total if np.isfinite(total) else 1e300
 
+        def negative_ll_and_gradient(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+            params = np.exp(log_params)
+            with np.errstate(all="ignore"):
+                ll = self._log_likelihoods(params, *data)
+                grad = weights @ self._gradients(params, *data) * params  # chain rule to the log scale
+            total = float(np.dot(weights, ll))
+            if not (np.isfinite(total) and np.isfinite(grad).all()):
+                return 1e300, np.zeros_like(log_params)
+            return -total, -grad
+
+        objective = negative_ll_and_gradient if analytic else negative_ll
         rng = np.random.default_rng(self.random_state)
         starts = [np.zeros(len(self.param_names))] + [rng.normal(0.0, 1.0, len(self.param_names)) for _ in range(self.n_starts - 1)]
-        results = []
         # Bounded on the log scale: beyond exp(+-LOG_BOUND) the log-gamma differences lose
         # their precision; an optimum on the bound is reported as not converged.
         bounds = [(-LOG_BOUND, LOG_BOUND)] * len(self.param_names)
+        results = []
         for start in starts:
-            res = optimize.minimize(negative_ll, start, method="L-BFGS-B", bounds=bounds,
-                                    options={"maxiter": 5000, "ftol": 1e-14, "gtol": 1e-9})
-            res = optimize.minimize(negative_ll, res.x, method="Nelder-Mead", bounds=bounds,
-                                    options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000, "maxfev": 40000})
-            results.append(res)
-        finite = [r for r in results if np.isfinite(r.fun) and r.fun < 1e299]
-        if not finite:
+            res = optimize.minimize(objective, start, jac=analytic, method="L-BFGS-B", bounds=bounds,
+                                    options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10})
+            if np.isfinite(res.fun) and res.fun < 1e299:
+                results.append(res)
+            # Stop once two starting points reach the same optimum.
+            if sum(abs(r.fun - min(q.fun for q in results)) < 1e-6 * max(1.0, abs(r.fun)) for r in results) >= 2:
+                break
+        if not results:
             return _Optimum(starts[0], float("-inf"), False, "the log-likelihood was not finite at any starting point")
-        best = min(finite, key=lambda r: r.fun)
-        agreeing = sum(abs(r.fun - best.fun) < 1e-4 * max(1.0, abs(best.fun)) for r in finite)
+        best = min(results, key=lambda r: r.fun)
+        if not analytic:  # finite-difference gradients stop early: polish the best optimum
+            polished = optimize.minimize(negative_ll, best.x, method="Nelder-Mead", bounds=bounds,
+                                         options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000, "maxfev": 40000})
+            if polished.fun <= best.fun:
+                polished.success = polished.success and best.success
+                best = polished
+        agreeing = sum(abs(r.fun - best.fun) < 1e-4 * max(1.0, abs(best.fun)) for r in results)
         hess = _numerical_hessian(negative_ll, best.x)
         self._hessian_log = hess
         problems = []
@@ -140,8 +160,13 @@ class _MaximumLikelihood:
             problems.append("a parameter ran to the edge of its range (the likelihood is maximal at a limit of the model)")
         if not np.all(np.linalg.eigvalsh(hess) > 0):
             problems.append("the Hessian is not positive definite: the optimum is not a proper maximum")
-        message = "; ".join(problems) or f"converged ({agreeing} of {len(starts)} starting points reached the optimum)"
+        message = "; ".join(problems) or f"converged ({agreeing} of {len(results)} starting points tried reached the optimum)"
         return _Optimum(best.x, -float(best.fun), not problems, message)
+
+    def _gradients(self, params: np.ndarray, *data: np.ndarray) -> np.ndarray:
+        """Per-row gradient of the log-likelihood in the natural parameters, (n, k); models
+        without one are fitted with finite differences."""
+        raise NotImplementedError
 
     def _store(self, opt: _Optimum, n: int) -> None:
         self.params_ = pd.Series(np.exp(opt.log_params), index=list(self.param_names), name="estimate")
@@ -241,17 +266,42 @@ class BetaGeoModel(_TransactionModel):
 
     param_names = ("r", "alpha", "a", "b")
 
+    @staticmethod
+    def _terms(params, x, t_x, T):
+        """Log of the 'still alive' and 'dropped out after the last purchase' likelihood terms
+        (without the common factor), and the functions of x alone, computed once per
+        distinct x (customers have few distinct purchase counts)."""
+        r, alpha, a, b = params
+        ux, inv = np.unique(x, return_inverse=True)
+        bx1 = np.maximum(b + ux - 1, 1e-300)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            beta_still = (special.betaln(a, b + ux) - special.betaln(a, b))[inv]
+            beta_dropped = np.where(ux > 0, special.betaln(a + 1, bx1) - special.betaln(a, b), -np.inf)[inv]
+        still = beta_still - (r + x) * np.log(alpha + T)
+        dropped = beta_dropped - (r + x) * np.log(alpha + t_x)
+        return still, dropped, ux, inv
+
     def _log_likelihoods(self, params, x, t_x, T):
         r, alpha, a, b = params
-        common = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-        still = special.betaln(a, b + x) - special.betaln(a, b) - (r + x) * np.log(alpha + T)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dropped = np.where(
-                x > 0,
-                special.betaln(a + 1, np.maximum(b + x - 1, 1e-300)) - special.betaln(a, b) - (r + x) * np.log(alpha + t_x),
-                -np.inf,
-            )
+        still, dropped, ux, inv = self._terms(params, x, t_x, T)
+        common = (special.gammaln(r + ux) - special.gammaln(r))[inv] + r * np.log(alpha)
         return common + np.logaddexp(still, dropped)
+
+    def _gradients(self, params, x, t_x, T):
+        r, alpha, a, b = params
+        psi = special.digamma
+        still, dropped, ux, inv = self._terms(params, x, t_x, T)
+        w = np.exp(still - np.logaddexp(still, dropped))  # weight of the "still alive" term
+        common_ab = psi(a + b)
+        log_T, log_tx = np.log(alpha + T), np.log(alpha + t_x)
+        d_r = (psi(r + ux) - psi(r))[inv] + np.log(alpha) - w * log_T - (1 - w) * log_tx
+        d_alpha = r / alpha - (r + x) * (w / (alpha + T) + (1 - w) / (alpha + t_x))
+        psi_abx = psi(a + b + ux)
+        ds_a = (common_ab - psi_abx)[inv]
+        dd_a = (psi(a + 1) - psi_abx - psi(a) + common_ab)[inv]
+        ds_b = (psi(b + ux) - psi_abx - psi(b) + common_ab)[inv]
+        dd_b = np.where(ux > 0, psi(np.maximum(b + ux - 1, 1e-300)) - psi_abx - psi(b) + common_ab, 0.0)[inv]
+        return np.column_stack([d_r, d_alpha, w * ds_a + (1 - w) * dd_a, w * ds_b + (1 - w) * dd_b])
 
     @staticmethod
     def _log_odds_dead(params, x, t_x, T):
@@ -372,6 +422,15 @@ class GammaGammaModel(_MaximumLikelihood):
         p, q, gamma = params
         return (special.gammaln(p * x + q) - special.gammaln(p * x) - special.gammaln(q) + q * np.log(gamma)
                 + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(gamma + m * x))
+
+    def _gradients(self, params, x, m):
+        p, q, gamma = params
+        psi = special.digamma
+        log_total = np.log(gamma + m * x)
+        d_p = x * (psi(p * x + q) - psi(p * x) + np.log(m) + np.log(x) - log_total)
+        d_q = psi(p * x + q) - psi(q) + np.log(gamma) - log_total
+        d_gamma = q / gamma - (p * x + q) / (gamma + m * x)
+        return np.column_stack([d_p, d_q, d_gamma])
 
     def fit(self, frequency, monetary_value) -> "GammaGammaModel":
         x = _as_array(frequency, "frequency")
