@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 
 import numpy as np
 
@@ -37,8 +38,8 @@ def main() -> None:
     for n in args.customers:
         x, t_x, T, m = simulate_bgnbd(n)
         unique = len(np.unique(np.column_stack([x, t_x, T]), axis=0))
-        bg_time, bg = timed(lambda: clv.BetaGeoModel().fit(x, t_x, T), args.repeats)
-        gg_time, _ = timed(lambda: clv.GammaGammaModel().fit(x, m), args.repeats)
+        bg_time, bg = timed(partial(clv.BetaGeoModel().fit, x, t_x, T), args.repeats)
+        gg_time, _ = timed(partial(clv.GammaGammaModel().fit, x, m), args.repeats)
         params = ", ".join(f"{v:.3f}" for v in bg.params_)
         print(f"| {n:,} | {unique:,} | {bg_time:.2f} | {gg_time:.2f} | {params} |")
 

@@ -30,7 +30,6 @@ OPTIONAL = [
 ]
 CONTRACT = REQUIRED + PRICE_COLUMNS + OPTIONAL
 NUMERIC = ["quantity", "unit_price", "amount", "discount", "cost"]
-TEXT = ["customer_id", "order_id", "product_id", "product_name", "category", "country", "city", "channel", "status", "email"]
 #: Personal data: kept out of the transaction artifacts, stored apart in contacts.parquet.
 PII = ["email"]
 

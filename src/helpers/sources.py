@@ -271,20 +271,20 @@ def map_columns(df: pd.DataFrame, source: dict[str, Any], preset: Preset, file: 
                 hint=f"The file's columns are {list(df.columns)}.{_close(wanted, df.columns)}",
             )
     missing = [c for c in schema.REQUIRED if c not in out]
-    if missing or not any(c in out for c in schema.PRICE_COLUMNS):
-        names = missing + ([] if any(c in out for c in schema.PRICE_COLUMNS) else ["unit_price or amount"])
-        suggestions = " ".join(
-            f"For {c}: {_close(mapping.get(c, c), df.columns).strip()}" for c in missing if _close(mapping.get(c, c), df.columns)
-        )
+    if not any(c in out for c in schema.PRICE_COLUMNS):
+        missing.append("unit_price or amount")
+    if missing:
+        available = [c for c in df.columns if c != "source_row"]
+        suggestions = "".join(f" For {c}:{_close(mapping.get(c, c), df.columns)}" for c in missing
+                              if _close(mapping.get(c, c), df.columns))
         raise InputError(
-            f"Required column(s) missing: {', '.join(names)}.",
+            f"Required column(s) missing: {', '.join(missing)}.",
             file=file,
-            column=", ".join(names),
-            rows=df.drop(columns="source_row").head(3),
-            hint=(f"The file has the columns {[c for c in df.columns if c != 'source_row']}. "
-                  f"{suggestions} Map your column names in the config "
+            column=", ".join(missing),
+            rows=df[available].head(3),
+            hint=(f"The file has the columns {available}.{suggestions} Map your column names in the config "
                   "(source.columns: {customer_id: YourColumn, ...}) or choose a preset "
-                  "(uci_online_retail, cdnow, shopify_orders).").replace("  ", " "),
+                  "(uci_online_retail, cdnow, shopify_orders)."),
         )
     return out
 
