@@ -23,7 +23,7 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 #: Length of one time unit in days. A month is 365.25 / 12 days.
 TIME_UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
 
-ALL_STEPS = ["01_collect", "02_clean", "05_cltv"]
+ALL_STEPS = ["01_collect", "02_clean", "03_segment", "05_cltv"]
 
 DEFAULTS: dict[str, Any] = {
     # Name of the run: reports land in reports/<run_name>/. Defaults to the config's file name.
@@ -57,6 +57,22 @@ DEFAULTS: dict[str, Any] = {
         "non_product_codes": [],  # product_id values that are fees, postage, adjustments
         "cancelled_statuses": ["voided", "refunded", "cancelled"],
         "max_line_amount": None,  # drop single lines worth more than this (None = keep all)
+    },
+    "segmentation": {
+        "k": None,  # number of behavioural clusters; None = chosen by silhouette (smallest k within 5% of the best)
+        "method": "kmeans",  # kmeans | gmm
+        "k_range": [2, 8],
+        "features": None,  # None = orders, avg_order_value, days_since_last_order, tenure_days (+ discount_share)
+        "names": {},  # generated name -> your name, e.g. {"Big spenders": "VIPs"}
+        "rfm_map": None,  # None = the 11-segment map in helpers/rfm.py
+        "weights": {},  # target ranking weights: size, value, growth, margin
+        "playbook": {},  # segment -> [action, channel, KPI]; adds to helpers/targeting.py's
+        "cost_per_order": 0.0,  # cost to serve one order (currency), for net value per customer
+        "growth_days": 90,  # growth = revenue in the last N days vs the N days before
+        "migration_days": 90,  # migration matrix from as_of minus N days to as_of
+        "n_factors": 2,  # survey factors
+        "signup_attributes": ["age_band", "region", "channel", "acquisition_source"],
+        "exclusions": None,  # CSV with a customer_id column: never in any audience
     },
     "clv": {
         "model": "auto",  # bg_nbd | pareto_nbd | auto (the one with the lower holdout error)

@@ -29,6 +29,7 @@ COLUMNS = {
     "monetary_value": "mean revenue per repeat purchase day, first day excluded; 0 without repeats (Gamma-Gamma input)",
     "total_quantity": "units bought",
     "discount_share": "discount / (revenue + discount), when the data has a discount column",
+    "margin_total": "revenue minus cost, when the data has a cost column (cost of the line, currency)",
 }
 
 
@@ -72,6 +73,9 @@ def build_customer_table(transactions: pd.DataFrame, as_of: pd.Timestamp | str, 
         discount = grouped["discount"].sum()
         out["discount_share"] = (discount / (out["revenue_total"] + discount)).fillna(0.0)
         columns.append("discount_share")
+    if "cost" in tx:
+        out["margin_total"] = out["revenue_total"] - grouped["cost"].sum()
+        columns.append("margin_total")
     out = out[columns].reset_index()
     out["customer_id"] = out["customer_id"].astype("string")
     out.attrs = {"time_unit": time_unit, "as_of": str(as_of.date())}

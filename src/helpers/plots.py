@@ -112,3 +112,56 @@ def value_bands(table: pd.DataFrame, label: str, ax=None):
     ax.set_xlabel("expected value per customer over the horizon (with interval)")
     ax.set_title("Customer lifetime value by group")
     return ax
+
+
+def k_selection(selection: pd.DataFrame, chosen: int, ax=None):
+    """Silhouette by number of clusters (and BIC when present), the chosen k marked."""
+    ax = _axes(ax, (7, 3.2))
+    ax.plot(selection["k"], selection["silhouette"], marker="o", color="#334155", label="silhouette (higher is better)")
+    ax.axvline(chosen, color="#f59e0b", ls="--", label=f"chosen k = {chosen}")
+    ax.set_xlabel("number of clusters k")
+    ax.set_ylabel("silhouette")
+    if selection["bic"].notna().any():
+        ax2 = ax.twinx()
+        ax2.plot(selection["k"], selection["bic"], marker="s", color="#94a3b8", label="BIC (lower is better)")
+        ax2.set_ylabel("BIC")
+        ax2.grid(False)
+    ax.set_title("Choosing the number of segments")
+    ax.legend(loc="lower right")
+    return ax
+
+
+def segment_shares(profiles: pd.DataFrame, ax=None):
+    """Paired horizontal bars: each segment's share of customers and of revenue."""
+    ax = _axes(ax, (8, 0.5 * len(profiles) + 1.2))
+    y = range(len(profiles))
+    ax.barh([i - 0.2 for i in y], profiles["share_customers"] * 100, height=0.4, color="#94a3b8", label="% of customers")
+    ax.barh([i + 0.2 for i in y], profiles["share_revenue"] * 100, height=0.4, color="#0f766e", label="% of revenue")
+    ax.set_yticks(list(y), profiles["segment"])
+    ax.invert_yaxis()
+    ax.set_xlabel("%")
+    ax.legend(loc="lower right")
+    ax.set_title("Segments: share of customers vs share of revenue")
+    return ax
+
+
+def ranking(ranked: pd.DataFrame, ax=None):
+    """Horizontal bars: attractiveness score per segment, best first."""
+    ax = _axes(ax, (8, 0.45 * len(ranked) + 1.2))
+    colors = ["#94a3b8" if flag else "#0f766e" for flag in ranked["not_our_customer"]]
+    ax.barh(ranked["segment"], ranked["score"], color=colors)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("attractiveness (0-1; grey: costs more than it brings)")
+    ax.set_title("Which segments to target")
+    return ax
+
+
+def heatmap(matrix: pd.DataFrame, title: str, xlabel: str, ylabel: str, fmt: str = "d", ax=None):
+    """An annotated heatmap of a count or share matrix."""
+    ax = _axes(ax, (0.8 * matrix.shape[1] + 3, 0.5 * matrix.shape[0] + 1.5))
+    sns.heatmap(matrix, annot=True, fmt=fmt, cmap="Blues", cbar=False, ax=ax, linewidths=0.5)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return ax

@@ -157,5 +157,5 @@ def params_record(name: str, model: clv._TransactionModel, spend: clv.GammaGamma
         "time_unit": model.time_unit_,
         "calibration_end": holdout.attrs["calibration_end"],
         "holdout_end": holdout.attrs["holdout_end"],
-        **settings,
+        "settings": settings,
     }

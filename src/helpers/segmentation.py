@@ -1,0 +1,44 @@
+"""03_segment's main computation: RFM segments and named behavioural clusters per customer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from helpers import clustering, rfm
+
+
+@dataclass
+class Segmentation:
+    segments: pd.DataFrame  # customer_id, r/f/m scores, rfm_cell, rfm_segment, cluster, cluster_name
+    features: pd.DataFrame  # readable behavioural features, aligned with segments' rows
+    clusterer: clustering.SegmentClusterer
+    rules: pd.DataFrame
+
+
+DEFAULT_FEATURES = ["orders", "avg_order_value", "days_since_last_order", "tenure_days", "discount_share"]
+
+
+def segment_customers(customers: pd.DataFrame, removed: pd.DataFrame | None, settings: dict[str, Any],
+                      random_state: int = 0) -> Segmentation:
+    """RFM scores and segments, and behavioural clusters with names and readable rules.
+
+    ``settings`` is the config's ``segmentation`` section. Every customer gets exactly one RFM
+    segment and one cluster.
+    """
+    scores = rfm.rfm_scores(customers)
+    scores["rfm_segment"] = rfm.assign_segments(scores, settings.get("rfm_map")).to_numpy()
+    all_features = clustering.behaviour_features(customers, removed)
+    wanted = settings.get("features") or DEFAULT_FEATURES
+    features = all_features[[c for c in wanted if c in all_features]]
+    clusterer = clustering.SegmentClusterer(
+        k=settings.get("k"), method=settings.get("method", "kmeans"), k_range=tuple(settings.get("k_range", (2, 8))),
+        random_state=random_state,
+    ).fit(features)
+    names = clustering.name_clusters(features, clusterer.labels_, settings.get("names")) if clusterer.k_ > 1 else {0: "All customers"}
+    scores["cluster"] = clusterer.labels_
+    scores["cluster_name"] = [names[label] for label in clusterer.labels_]
+    rules = clustering.surrogate_rules(features, scores["cluster_name"], random_state=random_state)
+    return Segmentation(segments=scores, features=all_features.reset_index(drop=True), clusterer=clusterer, rules=rules)

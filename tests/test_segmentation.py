@@ -1,0 +1,170 @@
+"""Segmentation: planted-group recovery, rules, profiles, ranking, audiences, migration, survey."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from conftest import make_tx
+from helpers import assignment, cleaning, clustering, customers, profiles, rfm, sources, survey, targeting
+from helpers.config import DEFAULTS
+from helpers.segmentation import segment_customers
+
+SETTINGS = DEFAULTS["segmentation"]
+
+
+@pytest.fixture(scope="module")
+def demo():
+    collected = sources.collect({"kind": "synthetic", "n_customers": 3000, "seed": 42})
+    cleaned = cleaning.clean(collected.transactions, "2025-12-31")
+    table = customers.build_customer_table(cleaned.transactions, "2025-12-31")
+    result = segment_customers(table, cleaned.removed, SETTINGS, random_state=42)
+    return collected, cleaned, table, result
+
+
+def test_clusters_recover_the_planted_groups(demo):
+    collected, _, _, result = demo
+    truth = collected.extras["ground_truth"].set_index("customer_id")["group"]
+    ari = adjusted_rand_score(truth.reindex(result.segments["customer_id"]), result.segments["cluster"])
+    assert ari >= 0.7
+    assert result.clusterer.stability_ > 0.9
+    names = set(result.segments["cluster_name"])
+    assert {"Big spenders", "Bargain hunters", "Lapsed regulars", "New regulars"} <= names
+
+
+def test_every_customer_has_exactly_one_segment(demo):
+    _, _, table, result = demo
+    seg = result.segments
+    assert seg["customer_id"].is_unique and set(seg["customer_id"]) == set(table["customer_id"])
+    assert seg["rfm_segment"].ne("").all() and seg["cluster_name"].notna().all()
+
+
+def test_every_segment_has_a_readable_rule(demo):
+    _, _, _, result = demo
+    rules = result.rules
+    assert set(rules["segment"]) == set(result.segments["cluster_name"])
+    assert rules.groupby("segment").size().max() <= 3
+    best = rules.groupby("segment")["precision"].max()
+    assert (best > 0.85).all() and (rules["fidelity"] > 0.9).all()
+
+
+def test_surrogate_rule_finds_a_planted_threshold():
+    features = pd.DataFrame({"orders": [1, 2, 3, 5, 6, 8] * 20, "avg_order_value": [10.0, 20, 30, 10, 20, 30] * 20})
+    segment = pd.Series(np.where(features["orders"] > 4, "Frequent buyers", "Occasional buyers"))
+    rules = clustering.surrogate_rules(features, segment).set_index("segment")
+    assert rules.loc["Frequent buyers", "rule"] == "orders > 4" and rules.loc["Frequent buyers", "precision"] == 1.0
+    assert rules.loc["Occasional buyers", "rule"] == "orders ≤ 4"
+
+
+def test_names_are_unique_and_overridable():
+    features = pd.DataFrame({"orders": [1.0] * 6 + [10] * 3, "avg_order_value": [20.0] * 3 + [21] * 3 + [300] * 3,
+                             "days_since_last_order": [10.0, 12, 11, 400, 390, 410, 5, 6, 7], "tenure_days": [500.0] * 9})
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    names = clustering.name_clusters(features, labels)
+    assert names == {0: "One-time buyers (recent)", 1: "One-time buyers (lapsed)", 2: "Big spenders"}
+    assert clustering.name_clusters(features, labels, {"Big spenders": "VIPs"})[2] == "VIPs"
+
+
+@pytest.mark.parametrize("case", ["one customer", "all one purchase", "fewer than k", "identical"])
+def test_degenerate_inputs(case):
+    base = {"customer_id": "a", "order_id": "1", "order_date": "2024-01-05", "quantity": 1, "unit_price": 10.0}
+    if case == "one customer":
+        rows = [base]
+    elif case == "all one purchase":
+        rows = [{**base, "customer_id": f"c{i}", "order_id": str(i), "order_date": f"2024-01-{i + 1:02d}", "unit_price": 5.0 + i}
+                for i in range(20)]
+    elif case == "fewer than k":
+        rows = [{**base, "customer_id": f"c{i}", "order_id": str(i), "unit_price": 5.0 * (i + 1)} for i in range(4)]
+    else:
+        rows = [{**base, "customer_id": f"c{i}", "order_id": str(i)} for i in range(10)]
+    table = customers.build_customer_table(make_tx(rows), "2024-03-31")
+    result = segment_customers(table, None, {**SETTINGS, "k": 6 if case == "fewer than k" else None})
+    seg = result.segments
+    assert len(seg) == len(table) and seg["cluster_name"].notna().all() and seg["rfm_segment"].ne("").all()
+    if case in ("one customer", "identical"):
+        assert result.clusterer.k_ == 1 and set(seg["cluster_name"]) == {"All customers"}
+        assert "no clustering possible" in result.clusterer.message_
+    if case == "fewer than k":
+        assert result.clusterer.k_ == 3 and "k = 6 asked for" in result.clusterer.message_
+
+
+def _profile_fixture():
+    table = pd.DataFrame({"customer_id": list("abcd"), "revenue_total": [100.0, 300.0, 20.0, 10.0], "n_orders": [2, 4, 3, 5],
+                          "days_since_last_order": [5, 10, 100, 200], "avg_order_value": [50.0, 75.0, 20 / 3, 2.0]})
+    segment = pd.Series(["Big", "Big", "Small", "Small"])
+    return table, segment
+
+
+def test_profiles_and_not_our_customer_by_hand():
+    table, segment = _profile_fixture()
+    prof = profiles.segment_profiles(table, segment, pd.DataFrame(index=range(4)), cost_per_order=3.0).set_index("segment")
+    assert prof.loc["Big", "revenue"] == 400 and prof.loc["Big", "share_revenue"] == pytest.approx(400 / 430)
+    assert prof.loc["Big", "net_value_per_customer"] == pytest.approx(200 - 3 * 3)
+    assert prof.loc["Small", "net_value_per_customer"] == pytest.approx(15 - 3 * 4)
+    assert not prof.loc["Big", "not_our_customer"] and not prof.loc["Small", "not_our_customer"]
+    prof = profiles.segment_profiles(table, segment, pd.DataFrame(index=range(4)), cost_per_order=4.0).set_index("segment")
+    assert prof.loc["Small", "not_our_customer"]  # 15 - 16 < 0: costs more than it brings
+
+
+def test_growth_and_ranking_by_hand():
+    tx = make_tx([
+        {"customer_id": "a", "order_id": "1", "order_date": "2024-02-01", "quantity": 1, "unit_price": 100.0},  # earlier window
+        {"customer_id": "a", "order_id": "2", "order_date": "2024-03-20", "quantity": 1, "unit_price": 150.0},  # recent window
+        {"customer_id": "c", "order_id": "3", "order_date": "2024-02-10", "quantity": 1, "unit_price": 20.0},
+    ])
+    segment_of = pd.Series({"a": "Big", "b": "Big", "c": "Small", "d": "Small"})
+    growth = targeting.segment_growth(tx, segment_of, "2024-03-31", growth_days=30)
+    assert growth["Big"] == pytest.approx(0.5) and growth["Small"] == pytest.approx(-1.0)
+    table, segment = _profile_fixture()
+    prof = profiles.segment_profiles(table, segment, pd.DataFrame(index=range(4)))
+    ranked = targeting.rank_segments(prof, growth, {"size": 1, "value": 1, "growth": 1, "margin": 1})
+    # Big is best on value, growth and margin (1 each), sizes are equal (0.5 each): (0.5+1+1+1)/4
+    assert ranked["segment"].tolist() == ["Big", "Small"]
+    assert ranked["score"].tolist() == pytest.approx([3.5 / 4, 0.5 / 4])
+    assert ranked.iloc[0]["action"].startswith("(no playbook entry")  # "Big" is not in the playbook
+    named = targeting.rank_segments(prof.replace({"Big": "Big spenders"}), growth.rename({"Big": "Big spenders"}))
+    assert named.iloc[0]["action"].startswith("Reward and retain")
+
+
+def test_audiences_partition_customers_minus_exclusions(demo, tmp_path):
+    collected, _, _, result = demo
+    excluded = set(result.segments["customer_id"].iloc[::50])
+    summary = targeting.write_audiences(result.segments, collected.contacts, tmp_path, excluded)
+    files = [pd.read_csv(tmp_path / f, dtype={"customer_id": str}) for f in summary["file"]]
+    ids = pd.concat([f["customer_id"] for f in files])
+    assert ids.is_unique and set(ids) == set(result.segments["customer_id"]) - excluded
+    everyone = pd.concat(files).merge(collected.contacts, on="customer_id", suffixes=("", "_contact"))
+    assert everyone.loc[everyone["email"].notna(), "consent"].all()  # e-mail only with consent
+    assert everyone.loc[everyone["consent"].astype(bool), "email"].notna().all()
+    assert summary["customers"].sum() == len(ids)
+
+
+def test_migration_by_hand():
+    rows = []
+    for i in range(10):  # ten customers with 1..10 orders in January; c9 and c8 buy again in March
+        for j in range(i + 1):
+            rows.append({"customer_id": f"c{i}", "order_id": f"{i}-{j}", "order_date": f"2024-01-{j + 1:02d}", "quantity": 1, "unit_price": 10.0})
+    rows += [{"customer_id": "new", "order_id": "n", "order_date": "2024-03-30", "quantity": 1, "unit_price": 10.0}]
+    matrix = rfm.segment_migration(make_tx(rows), "2024-03-31", "2024-02-01")
+    assert int(matrix.to_numpy().sum()) == 11
+    assert matrix.loc["(not yet a customer)"].sum() == 1
+
+
+def test_factor_analysis_recovers_the_planted_factors(demo):
+    collected, _, _, _ = demo
+    loadings, scores = survey.factor_analysis(collected.extras["survey"], 2)
+    price = next(c for c in loadings.columns if "compare prices" in c)
+    quality = next(c for c in loadings.columns if c != price)
+    assert (loadings.loc[["q1_compare_prices", "q2_wait_for_sales", "q3_use_discount_codes"], price] > 0.6).all()
+    assert (loadings.loc[["q4_quality_over_price", "q5_premium_brands", "q6_pay_for_fast_delivery"], quality] > 0.6).all()
+    assert len(scores) == len(collected.extras["survey"])
+
+
+def test_assignment_beats_guessing_the_largest_segment(demo):
+    collected, _, _, result = demo
+    segment_of = pd.Series(result.segments["cluster_name"].to_numpy(), index=result.segments["customer_id"])
+    columns = ["age_band", "region", "channel", "acquisition_source"]
+    model, accuracy, baseline = assignment.fit_assigner(collected.extras["attributes"], segment_of, columns)
+    assert accuracy > baseline + 0.1
+    scored = assignment.assign_new(model, collected.extras["attributes"].head(5))
+    assert scored["predicted_segment"].isin(segment_of.unique()).all() and scored["probability"].between(0, 1).all()
