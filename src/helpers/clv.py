@@ -134,22 +134,20 @@ class _MaximumLikelihood:
         bounds = [(-LOG_BOUND, LOG_BOUND)] * len(self.param_names)
         results = []
         for start in starts:
-            res = optimize.minimize(objective, start, jac=analytic, method="L-BFGS-B", bounds=bounds,
-                                    options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10})
+            res = optimize.minimize(objective, start, jac=True if analytic else "3-point", method="L-BFGS-B", bounds=bounds,
+                                    options={"maxiter": 500, "ftol": 1e-15, "gtol": 1e-10})
             if np.isfinite(res.fun) and res.fun < 1e299:
                 results.append(res)
-            # Stop once two starting points reach the same optimum.
+            # Stop once two starting points reach the same optimum, or both run to the boundary
+            # (the likelihood is maximal at a limit of the model; more starts only cost time).
             if sum(abs(r.fun - min(q.fun for q in results)) < 1e-6 * max(1.0, abs(r.fun)) for r in results) >= 2:
+                break
+            if sum(np.any(np.abs(r.x) > LOG_BOUND - 0.5) for r in results) >= 2:
                 break
         if not results:
             return _Optimum(starts[0], float("-inf"), False, "the log-likelihood was not finite at any starting point")
         best = min(results, key=lambda r: r.fun)
-        if not analytic:  # finite-difference gradients stop early: polish the best optimum
-            polished = optimize.minimize(negative_ll, best.x, method="Nelder-Mead", bounds=bounds,
-                                         options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000, "maxfev": 40000})
-            if polished.fun <= best.fun:
-                polished.success = polished.success and best.success
-                best = polished
+        at_bound = bool(np.any(np.abs(best.x) > LOG_BOUND - 0.5))
         agreeing = sum(abs(r.fun - best.fun) < 1e-4 * max(1.0, abs(best.fun)) for r in results)
         hess = _numerical_hessian(negative_ll, best.x)
         self._hessian_log = hess
@@ -164,7 +162,7 @@ class _MaximumLikelihood:
         if not np.all(np.abs(gradient) <= tolerance):
             problems.append(f"the gradient is not zero at the best point found (max |gradient| {np.max(np.abs(gradient)):.2g}; "
                             f"optimizer: {best.message})")
-        if np.any(np.abs(best.x) > LOG_BOUND - 0.5):
+        if at_bound:
             problems.append("a parameter ran to the edge of its range (the likelihood is maximal at a limit of the model)")
         if not np.all(np.linalg.eigvalsh(hess) > 0):
             problems.append("the Hessian is not positive definite: the optimum is not a proper maximum")
@@ -212,13 +210,15 @@ class _MaximumLikelihood:
                               "Use the same time unit for fitting and prediction.")
 
     def sample_params(self, n: int, random_state: int = 0) -> np.ndarray:
-        """``n`` parameter vectors drawn from the asymptotic normal on the log scale (rows)."""
+        """``n`` parameter vectors drawn from the asymptotic normal on the log scale (rows), kept
+        within the range the fit searched."""
         self._check_fitted()
         rng = np.random.default_rng(random_state)
         cov = self.covariance_log_.to_numpy()
         if not np.isfinite(cov).all():
             return np.tile(self.params_.to_numpy(), (n, 1))
-        return np.exp(rng.multivariate_normal(np.log(self.params_.to_numpy()), cov, size=n))
+        draws = rng.multivariate_normal(np.log(self.params_.to_numpy()), cov, size=n)
+        return np.exp(np.clip(draws, -LOG_BOUND, LOG_BOUND))  # weakly identified parameters stay in range
 
 
 def _validate_unit(time_unit: str) -> str:
@@ -336,7 +336,8 @@ class BetaGeoModel(_TransactionModel):
         r, alpha, a, b = params
         alive = rng.uniform(size=len(x)) < self._p_alive(params, x, t_x, T)
         lam = rng.gamma(r + x, 1.0 / (alpha + T))
-        p = rng.beta(a, b + x)
+        # With a tiny ``a`` the draw can be exactly 0 (never drops out); geometric needs p > 0.
+        p = np.clip(np.nan_to_num(rng.beta(a, b + x), nan=1e-12), 1e-12, 1.0)
         counts = np.zeros((len(x), horizon))
         for i in range(horizon):
             n = rng.poisson(lam) * alive
