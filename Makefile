@@ -24,6 +24,7 @@ test: $(STAMP) system-deps
 ## bench: model-fitting benchmarks (results in benchmarks/results.md)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_clv.py --customers 25000 1000000 --repeats 3
+	$(BIN)/python benchmarks/bench_segment.py --customers 3000 100000 --repeats 3
 
 ## lab: JupyterLab on the notebooks
 lab: $(STAMP)

@@ -217,6 +217,22 @@ def _describe(feature: str, op: str, threshold: float) -> str:
     return f"{label} {op} {value}"
 
 
+def _leaf_paths(tree: DecisionTreeClassifier, columns: list[str]) -> dict[int, list[str]]:
+    """Each leaf of a fitted tree with the readable conditions on the way to it."""
+    t = tree.tree_
+    paths: dict[int, list[str]] = {}
+    stack = [(0, [])]
+    while stack:
+        node, conditions = stack.pop()
+        if t.children_left[node] == -1:
+            paths[node] = conditions
+            continue
+        name = columns[t.feature[node]]
+        stack.append((t.children_right[node], conditions + [_describe(name, ">", t.threshold[node])]))
+        stack.append((t.children_left[node], conditions + [_describe(name, "≤", t.threshold[node])]))
+    return paths
+
+
 def surrogate_rules(features: pd.DataFrame, segments: pd.Series, max_depth: int = 3, max_rules: int = 3,
                     random_state: int = 0) -> pd.DataFrame:
     """Readable rules per segment: for each segment a shallow decision tree separates it from
@@ -240,20 +256,8 @@ def surrogate_rules(features: pd.DataFrame, segments: pd.Series, max_depth: int 
                                       class_weight="balanced", random_state=random_state).fit(X, target)
         fidelity = float((tree.predict(X) == target).mean())
         leaves = tree.apply(X)
-        t = tree.tree_
-        paths: dict[int, list[str]] = {}
-
-        def walk(node: int, conditions: list[str]) -> None:
-            if t.children_left[node] == -1:
-                paths[node] = conditions
-                return
-            name = features.columns[t.feature[node]]
-            walk(t.children_left[node], conditions + [_describe(name, "≤", t.threshold[node])])
-            walk(t.children_right[node], conditions + [_describe(name, ">", t.threshold[node])])
-
-        walk(0, [])
         candidates = []
-        for leaf, conditions in paths.items():
+        for leaf, conditions in _leaf_paths(tree, list(features.columns)).items():
             in_leaf = leaves == leaf
             hits = int((in_leaf & target).sum())
             if hits and hits / in_leaf.sum() > 0.5:

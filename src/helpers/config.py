@@ -168,11 +168,13 @@ def unit_days(time_unit: str) -> float:
 
 
 def resolve_paths(cfg: dict[str, Any], base_dir: Path) -> dict[str, Any]:
-    """A copy of ``cfg`` with the source path made absolute against ``base_dir``."""
+    """A copy of ``cfg`` with its file paths (source.path, segmentation.exclusions) made
+    absolute against ``base_dir``."""
     cfg = copy.deepcopy(cfg)
-    path = cfg["source"].get("path")
-    if path:
-        cfg["source"]["path"] = str((base_dir / Path(path).expanduser()).resolve())
+    for section, key in (("source", "path"), ("segmentation", "exclusions")):
+        path = cfg[section].get(key)
+        if path:
+            cfg[section][key] = str((base_dir / Path(path).expanduser()).resolve())
     return cfg
 
 

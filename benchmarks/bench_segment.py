@@ -1,0 +1,38 @@
+"""Benchmark: 03_segment's computation (RFM, clustering with k selection and bootstrap
+stability, names, rules) on the synthetic shop scaled to ``--customers``.
+
+Usage: python benchmarks/bench_segment.py --customers 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from helpers import cleaning, customers, sources
+from helpers.config import DEFAULTS
+from helpers.segmentation import segment_customers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print("| customers | order lines | segmentation, median s | k chosen |")
+    print("|---:|---:|---:|---:|")
+    for n in args.customers:
+        collected = sources.collect({"kind": "synthetic", "n_customers": n, "seed": 1})
+        cleaned = cleaning.clean(collected.transactions, "2025-12-31")
+        table = customers.build_customer_table(cleaned.transactions, "2025-12-31")
+        times = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            result = segment_customers(table, cleaned.removed, DEFAULTS["segmentation"], random_state=42)
+            times.append(time.perf_counter() - start)
+        print(f"| {len(table):,} | {len(collected.transactions):,} | {statistics.median(times):.1f} | {result.clusterer.k_} |")
+
+
+if __name__ == "__main__":
+    main()
