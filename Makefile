@@ -25,6 +25,7 @@ test: $(STAMP) system-deps
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_clv.py --customers 25000 1000000 --repeats 3
 	$(BIN)/python benchmarks/bench_segment.py --customers 3000 100000 --repeats 3
+	$(BIN)/python benchmarks/bench_cohorts.py --customers 3000 55000 --repeats 3
 
 ## lab: JupyterLab on the notebooks
 lab: $(STAMP)

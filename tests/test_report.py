@@ -35,11 +35,12 @@ def test_run_writes_a_complete_report(demo_run):
     tmp, result = demo_run
     run_dir = result.run_dir
     assert result.status == "complete" and run_dir == tmp / "reports" / "shop"
-    for name in ("index.html", "run.json", "01_collect.html", "01_collect.ipynb", "02_clean.html", "02_clean.ipynb", "03_segment.html", "05_cltv.html"):
+    for name in ("index.html", "run.json", "01_collect.html", "01_collect.ipynb", "02_clean.html", "02_clean.ipynb", "03_segment.html", "04_cohorts.html", "05_cltv.html"):
         assert (run_dir / name).is_file(), name
     for name in ("raw.parquet", "contacts.parquet", "transactions.parquet", "cleaning_log.csv", "removed_rows.parquet",
                  "customers.parquet", "clv.parquet", "clv_params.json", "clv_by_segment.csv", "segments.parquet",
-                 "segment_profiles.csv", "segment_rules.csv", "target_ranking.csv"):
+                 "segment_profiles.csv", "segment_rules.csv", "target_ranking.csv", "cohort_retention.csv",
+                 "cohort_revenue.csv", "survival_by_segment.csv", "churn_drivers.csv"):
         assert (run_dir / "data" / name).is_file(), name
     assert not list((tmp / "reports").glob(".shop.partial-*"))
     audiences = sorted((run_dir / "audiences").glob("*.csv"))
@@ -50,7 +51,7 @@ def test_run_writes_a_complete_report(demo_run):
     assert info["status"] == "complete" and info["parameters"]["source"]["n_customers"] == N_CUSTOMERS
     assert info["input"] == {"kind": "synthetic", "seed": 11, "n_customers": N_CUSTOMERS}
     assert info["versions"]["pandas"].startswith("2.")
-    assert [s["step"] for s in info["steps"]] == ["01_collect", "02_clean", "03_segment", "05_cltv"]
+    assert [s["step"] for s in info["steps"]] == ["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv"]
     assert all(s["status"] == "complete" and s["seconds"] > 0 for s in info["steps"])
     customers = pd.read_parquet(run_dir / "data" / "customers.parquet")
     assert customers.attrs["time_unit"] == "weeks" and customers["customer_id"].is_unique
@@ -75,7 +76,7 @@ def test_html_has_no_code_no_cdn_and_no_personal_data(demo_run):
 def test_only_reruns_one_step_on_the_last_complete_run(demo_run, tmp_path):
     tmp, _ = demo_run
     result = report.run(tmp / "shop.yaml", only="02_clean", overrides={"time_unit": "days"}, reports_root=tmp / "reports")
-    assert [s.status for s in result.steps] == ["complete"] * 4
+    assert [s.status for s in result.steps] == ["complete"] * 5
     customers = pd.read_parquet(result.run_dir / "data" / "customers.parquet")
     assert customers.attrs["time_unit"] == "days"
     assert (result.run_dir / "01_collect.html").is_file()  # kept from the earlier run

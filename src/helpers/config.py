@@ -23,7 +23,7 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 #: Length of one time unit in days. A month is 365.25 / 12 days.
 TIME_UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
 
-ALL_STEPS = ["01_collect", "02_clean", "03_segment", "05_cltv"]
+ALL_STEPS = ["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv"]
 
 DEFAULTS: dict[str, Any] = {
     # Name of the run: reports land in reports/<run_name>/. Defaults to the config's file name.
@@ -73,6 +73,11 @@ DEFAULTS: dict[str, Any] = {
         "n_factors": 2,  # survey factors
         "signup_attributes": ["age_band", "region", "channel", "acquisition_source"],
         "exclusions": None,  # CSV with a customer_id column: never in any audience
+    },
+    "cohorts": {
+        "period": "M",  # cohort period: W (weeks), M (months), Q (quarters)
+        "threshold_days": None,  # churn = no purchase for more than this; None = suggested from purchase gaps
+        "threshold_quantile": 0.9,  # the suggestion: this quantile of the gaps between purchases
     },
     "clv": {
         "model": "auto",  # bg_nbd | pareto_nbd | auto (the one with the lower holdout error)

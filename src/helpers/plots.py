@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.ticker import StrMethodFormatter
 import pandas as pd
 import seaborn as sns
@@ -164,4 +165,52 @@ def heatmap(matrix: pd.DataFrame, title: str, xlabel: str, ylabel: str, fmt: str
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    return ax
+
+
+def cohort_heatmap(matrix: pd.DataFrame, partial: pd.DataFrame, sizes: pd.Series, title: str, fmt: str = ".0%", ax=None):
+    """Cohort x period heatmap; cells of a period not complete at as_of are hatched and
+    labelled "partial"; cohort sizes are shown in the row labels."""
+    ax = _axes(ax, (min(0.55 * matrix.shape[1] + 3, 16), 0.32 * matrix.shape[0] + 1.5))
+    labels = [f"{c} (n={sizes[c]:,})" for c in matrix.index]
+    shown = matrix.where(~partial)
+    sns.heatmap(shown, annot=matrix.shape[1] <= 26, fmt=fmt, cmap="YlGnBu", cbar=False, ax=ax,
+                yticklabels=labels, linewidths=0.3, annot_kws={"fontsize": 7})
+    for i, j in zip(*np.nonzero(partial.to_numpy())):
+        ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, hatch="///", edgecolor="#94a3b8", lw=0))
+        ax.text(j + 0.5, i + 0.5, "partial", ha="center", va="center", fontsize=6, color="#475569")
+    ax.set_xlabel("periods since acquisition")
+    ax.set_ylabel("acquisition cohort")
+    ax.set_title(title)
+    return ax
+
+
+def survival_curves(curves: pd.DataFrame, ax=None):
+    """Kaplan–Meier curves per group with their 95% confidence bands."""
+    ax = _axes(ax, (9, 4))
+    for name, part in curves.groupby("group", sort=True):
+        line = ax.step(part["days"], part["survival"], where="post", label=name)[0]
+        ax.fill_between(part["days"], part["lower"], part["upper"], step="post", alpha=0.15, color=line.get_color())
+    ax.set_xlabel("days since first purchase")
+    ax.set_ylabel("share not yet churned")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("How long customers stay (Kaplan–Meier, 95% bands)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def forest(drivers: pd.DataFrame, ax=None):
+    """Hazard ratios with 95% intervals on a log scale; 1 = no effect."""
+    ax = _axes(ax, (8, 0.32 * len(drivers) + 1.2))
+    y = range(len(drivers))
+    colors = ["#dc2626" if p < 0.05 else "#94a3b8" for p in drivers["p_value"]]
+    ax.errorbar(drivers["hazard_ratio"], list(y), xerr=[drivers["hazard_ratio"] - drivers["lower"], drivers["upper"] - drivers["hazard_ratio"]],
+                fmt="none", ecolor="#475569", capsize=3)
+    ax.scatter(drivers["hazard_ratio"], list(y), color=colors, zorder=3)
+    ax.axvline(1, color="#64748b", ls="--")
+    ax.set_xscale("log")
+    ax.set_yticks(list(y), drivers["covariate"])
+    ax.invert_yaxis()
+    ax.set_xlabel("hazard ratio (> 1: leave sooner; red: p < 0.05)")
+    ax.set_title("Churn drivers (Cox model)")
     return ax

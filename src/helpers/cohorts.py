@@ -1,0 +1,70 @@
+"""Acquisition cohorts: retention and revenue matrices.
+
+A customer's cohort is the calendar period (month by default; ``"W"`` weeks, ``"Q"``
+quarters) of their first purchase in the *cleaned* transactions — so a customer whose first
+order was cancelled belongs to the cohort of their first kept order. Period k of a cohort is
+the k-th calendar period after the cohort's own (k = 0 is the acquisition period).
+
+- retention[c, k]: share of cohort c's customers with a purchase in period k.
+- revenue[c, k]: revenue of cohort c in period k per acquired customer; ``cumulative`` sums it.
+
+Cells after ``as_of`` are missing (not observed, never shown as a drop to 0). The period
+that contains ``as_of`` is *partial* unless as_of is its last day; ``partial`` marks those
+cells so plots can show them apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class CohortTables:
+    sizes: pd.Series  # customers acquired per cohort
+    retention: pd.DataFrame  # cohort x k, share active
+    revenue: pd.DataFrame  # cohort x k, revenue per acquired customer
+    cumulative: pd.DataFrame  # cohort x k, cumulative revenue per acquired customer
+    partial: pd.DataFrame  # cohort x k, bool: True where the period is not complete at as_of
+    period: str
+
+    def long(self) -> pd.DataFrame:
+        """One row per observed (cohort, k): size, retention, revenue, cumulative, partial."""
+        frames = {"retention": self.retention, "revenue_per_customer": self.revenue,
+                  "cumulative_revenue_per_customer": self.cumulative, "partial": self.partial}
+        out = pd.concat({name: f.stack(future_stack=True) for name, f in frames.items()}, axis=1).reset_index()
+        out.columns = ["cohort", "period_index"] + list(frames)
+        out = out[out["retention"].notna()].astype({"partial": bool})
+        out.insert(1, "cohort_size", out["cohort"].map(self.sizes).to_numpy())
+        out["cohort"] = out["cohort"].astype(str)
+        return out.reset_index(drop=True)
+
+
+def cohort_tables(transactions: pd.DataFrame, as_of, period: str = "M") -> CohortTables:
+    """Cohort matrices from cleaned transactions up to ``as_of`` (see module docstring)."""
+    as_of = pd.Timestamp(as_of).normalize()
+    tx = transactions[transactions["order_date"].dt.normalize() <= as_of]
+    when = tx["order_date"].dt.to_period(period)
+    first = when.groupby(tx["customer_id"], observed=True).transform("min")
+    now = as_of.to_period(period)
+    index = when.array.asi8 - first.array.asi8  # period ordinals: the difference counts periods
+    frame = pd.DataFrame({"customer_id": tx["customer_id"].to_numpy(), "cohort": first.to_numpy(),
+                          "k": index, "amount": tx["amount"].to_numpy()})
+    sizes = frame.groupby("cohort")["customer_id"].nunique()
+    active = frame.groupby(["cohort", "k"])["customer_id"].nunique().unstack("k")
+    revenue = frame.groupby(["cohort", "k"])["amount"].sum().unstack("k")
+    n_periods = int((now - sizes.index.min()).n) + 1 if len(sizes) else 0
+    columns = pd.RangeIndex(n_periods, name="k")
+    observed = pd.DataFrame({k: [(c + k) <= now for c in sizes.index] for k in columns}, index=sizes.index)
+    active = active.reindex(columns=columns).fillna(0).where(observed)
+    revenue = revenue.reindex(columns=columns).fillna(0.0).where(observed)
+    period_end = now.to_timestamp(how="end").normalize()
+    partial_now = as_of < period_end
+    partial = pd.DataFrame({k: [(c + k) == now and partial_now for c in sizes.index] for k in columns}, index=sizes.index)
+    retention = active.div(sizes, axis=0)
+    per_customer = revenue.div(sizes, axis=0)
+    return CohortTables(sizes=sizes, retention=retention, revenue=per_customer,
+                        cumulative=per_customer.cumsum(axis=1, skipna=False).where(observed),
+                        partial=partial & observed, period=period)
