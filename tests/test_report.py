@@ -115,3 +115,25 @@ def test_kernels_use_ipc_sockets_in_a_private_folder():
     info, folder, alive = asyncio.run(start_and_stop())
     assert info["transport"] == "ipc" and alive
     assert not os.path.exists(folder)  # cleaned up with the kernel
+
+
+def _chromium_dom(url: str, profile) -> str:
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (make test installs Debian's chromium when run as root)")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", f"--user-data-dir={profile}", "--proxy-server=127.0.0.1:9",
+             "--proxy-bypass-list=<-loopback>", "--virtual-time-budget=5000", "--dump-dom", url]
+    return subprocess.run([browser, *flags], capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+def test_reports_open_offline_in_a_real_browser(demo_run, tmp_path):
+    """Every page renders from file:// with the network blocked (a dead proxy for all hosts)."""
+    _, result = demo_run
+    index = _chromium_dom((result.run_dir / "index.html").as_uri(), tmp_path / "profile")
+    assert "Run “shop”" in index and index.count("✔ complete") == 5
+    clean = _chromium_dom((result.run_dir / "02_clean.html").as_uri(), tmp_path / "profile2")
+    assert "Cleaning accounting" in clean and "lines in" in clean and 'src="data:image/png;base64,' in clean
