@@ -55,16 +55,16 @@ def cohort_tables(transactions: pd.DataFrame, as_of, period: str = "M") -> Cohor
     sizes = frame.groupby("cohort")["customer_id"].nunique()
     active = frame.groupby(["cohort", "k"])["customer_id"].nunique().unstack("k")
     revenue = frame.groupby(["cohort", "k"])["amount"].sum().unstack("k")
-    n_periods = int((now - sizes.index.min()).n) + 1 if len(sizes) else 0
-    columns = pd.RangeIndex(n_periods, name="k")
-    observed = pd.DataFrame({k: [(c + k) <= now for c in sizes.index] for k in columns}, index=sizes.index)
+    age = now.ordinal - sizes.index.asi8  # periods from each cohort's own period to as_of's
+    columns = pd.RangeIndex(int(age.max()) + 1 if len(age) else 0, name="k")
+    k = columns.to_numpy()[None, :]
+    observed = pd.DataFrame(k <= age[:, None], index=sizes.index, columns=columns)
     active = active.reindex(columns=columns).fillna(0).where(observed)
     revenue = revenue.reindex(columns=columns).fillna(0.0).where(observed)
-    period_end = now.to_timestamp(how="end").normalize()
-    partial_now = as_of < period_end
-    partial = pd.DataFrame({k: [(c + k) == now and partial_now for c in sizes.index] for k in columns}, index=sizes.index)
+    partial_now = as_of < now.to_timestamp(how="end").normalize()
+    partial = pd.DataFrame((k == age[:, None]) & partial_now, index=sizes.index, columns=columns)
     retention = active.div(sizes, axis=0)
     per_customer = revenue.div(sizes, axis=0)
     return CohortTables(sizes=sizes, retention=retention, revenue=per_customer,
                         cumulative=per_customer.cumsum(axis=1, skipna=False).where(observed),
-                        partial=partial & observed, period=period)
+                        partial=partial, period=period)
