@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= configs/demo.yaml
 
-.PHONY: report test lab bench system-deps clean
+.PHONY: report test lab bench screenshot system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_clv.py --customers 25000 1000000 --repeats 3
 	$(BIN)/python benchmarks/bench_segment.py --customers 3000 100000 --repeats 3
 	$(BIN)/python benchmarks/bench_cohorts.py --customers 3000 55000 --repeats 3
+
+## screenshot: regenerate docs/owner_report.png (the README's picture) from the demo run
+screenshot: report system-deps
+	mkdir -p docs
+	chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
+	  --disable-sync --no-first-run --user-data-dir="$$(mktemp -d)" --hide-scrollbars --window-size=1000,2200 \
+	  --screenshot=docs/owner_report.png "file://$(CURDIR)/reports/demo/owner_report.html"
 
 ## lab: JupyterLab on the notebooks
 lab: $(STAMP)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from helpers import report
 from helpers.config import PROJECT_ROOT
 
 TEST_DATA = Path(__file__).parent / "data"
@@ -38,3 +40,23 @@ def make_tx(rows: list[dict]) -> pd.DataFrame:
     df["unit_price"] = df["unit_price"].astype(float)
     df["amount"] = df["quantity"] * df["unit_price"]
     return df
+
+
+N_CUSTOMERS = 300
+
+
+def write_config(tmp_path: Path, name: str = "shop", **source) -> Path:
+    """A config for a small demo run (or the given source) named ``name``."""
+    source = source or {"kind": "synthetic", "n_customers": N_CUSTOMERS, "seed": 11}
+    path = tmp_path / f"{name}.yaml"
+    lines = [f"run_name: {name}", 'as_of: "2025-12-31"', 'currency: "£"', "source:"]
+    lines += [f"  {k}: {json.dumps(v)}" for k, v in source.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The whole pipeline on a 300-customer demo shop, once per test worker."""
+    tmp = tmp_path_factory.mktemp("run")
+    return tmp, report.run(write_config(tmp), reports_root=tmp / "reports")

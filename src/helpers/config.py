@@ -23,7 +23,7 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 #: Length of one time unit in days. A month is 365.25 / 12 days.
 TIME_UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
 
-ALL_STEPS = ["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv"]
+ALL_STEPS = ["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv", "06_owner_report"]
 
 DEFAULTS: dict[str, Any] = {
     # Name of the run: reports land in reports/<run_name>/. Defaults to the config's file name.
@@ -34,6 +34,9 @@ DEFAULTS: dict[str, Any] = {
     "time_unit": "weeks",
     # Seed for every random step.
     "random_state": 42,
+    # For the owner's report: the shop's name and the currency symbol shown before amounts.
+    "shop_name": None,
+    "currency": "",
     "source": {
         "kind": "synthetic",  # csv | excel | parquet | sql | synthetic | cdnow (whitespace text)
         "path": None,
