@@ -1,4 +1,4 @@
-"""The ``workbench`` command: ``run`` a config, or write the ``demo-data`` files."""
+"""The ``workbench`` command: ``run`` a config, ``batch`` a folder of configs, or write the ``demo-data`` files."""
 
 from __future__ import annotations
 
@@ -18,6 +18,21 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  {step.status:9} {step.step:12} {step.summary}")
     print(f"Report: {result.index}")
     return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    folder = Path(args.folder)
+    configs = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if folder.is_dir() else [folder]
+    if not configs:
+        print(f"error: no .yaml configs in {folder}", file=sys.stderr)
+        return 1
+    rows, page = report.run_batch(configs, jobs=args.jobs, reports_root=args.reports)
+    width = max(len(Path(r["config"]).name) for r in rows)
+    print(f"{'config':{width}}  status    time     error")
+    for r in rows:
+        print(f"{Path(r['config']).name:{width}}  {r['status']:8}  {r['seconds']:6.1f}s  {r['error']}")
+    print(f"Summary: {page}")
+    return 0 if all(r["status"] == "complete" for r in rows) else 1
 
 
 def _demo_data(args: argparse.Namespace) -> int:
@@ -42,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
                      help="override a config value, e.g. -p as_of=2025-06-30 -p source.path=orders.csv")
     run.add_argument("--reports", metavar="DIR", help="folder for run reports (default: reports/ in the project)")
     run.set_defaults(func=_run)
+    batch = sub.add_parser("batch", help="run every config in a folder, several at a time")
+    batch.add_argument("folder", help="folder of YAML configs, e.g. configs/")
+    batch.add_argument("--jobs", type=int, default=1, help="runs at the same time (default 1)")
+    batch.add_argument("--reports", metavar="DIR", help="folder for run reports (default: reports/ in the project)")
+    batch.set_defaults(func=_batch)
     demo = sub.add_parser("demo-data", help="write the synthetic demo shop as CSV files")
     demo.add_argument("out", nargs="?", default="data/raw/demo")
     demo.add_argument("--customers", type=int, default=3000)

@@ -278,6 +278,48 @@ def run(config_path: str | Path, *, only: str | None = None, overrides: dict[str
     return RunResult(run_name=run_name, status=status, run_dir=final, steps=results)
 
 
+def _run_one(config: str, reports_root: str | None) -> dict[str, Any]:
+    """One config of a batch, in its own process: never raises, returns a summary row."""
+    started = time.perf_counter()
+    try:
+        result = run(config, reports_root=reports_root)
+        status, error, index = "complete", "", str(result.index)
+    except WorkbenchError as exc:
+        status, error, index = "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__, ""
+    except Exception as exc:  # noqa: BLE001 - a batch reports every failure and goes on
+        status, error, index = "failed", f"{type(exc).__name__}: {exc}", ""
+    return {"config": config, "status": status, "seconds": round(time.perf_counter() - started, 1), "error": error, "report": index}
+
+
+def run_batch(configs: list[str | Path], jobs: int = 1, reports_root: str | Path | None = None) -> tuple[list[dict[str, Any]], Path]:
+    """Run many configs, ``jobs`` at a time in separate processes (kernels over IPC, so they
+    never collide); a failing config never stops the others. Returns the summary rows and the
+    path of ``reports/batch-<timestamp>.html``."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    root = Path(reports_root or PROJECT_ROOT / "reports").resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    names = [str(Path(c).resolve()) for c in configs]
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        rows = list(pool.map(_run_one, names, [str(root)] * len(names)))
+    esc = html.escape
+    cells = []
+    for r in rows:
+        link = f'<a href="{esc(Path(r["report"]).relative_to(root).as_posix())}">report</a>' if r["report"] else ""
+        cells.append(f'<tr><td>{esc(Path(r["config"]).name)}</td><td style="color:{_STATUS_STYLE[r["status"]][1]}">'
+                     f'{esc(r["status"])}</td><td class="num">{r["seconds"]:.1f} s</td><td>{esc(r["error"])}</td><td>{link}</td></tr>')
+    body = "".join(cells)
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Batch run</title><style>'
+            "body{font:15px/1.5 system-ui,sans-serif;max-width:980px;margin:2rem auto;padding:0 1rem}"
+            "table{border-collapse:collapse;width:100%}td,th{padding:.4rem .6rem;border-bottom:1px solid #d0d7de;text-align:left}"
+            f"td.num{{text-align:right}}</style></head><body><h1>Batch of {len(rows)} runs</h1>"
+            f"<p>{sum(r['status'] == 'complete' for r in rows)} complete, {sum(r['status'] == 'failed' for r in rows)} failed; {jobs} at a time.</p>"
+            f"<table><thead><tr><th>Config</th><th>Status</th><th>Time</th><th>Error</th><th></th></tr></thead><tbody>{body}</tbody></table></body></html>")
+    path = root / f"batch-{time.strftime('%Y%m%d-%H%M%S')}.html"
+    path.write_text(page, encoding="utf-8")
+    return rows, path
+
+
 _STATUS_STYLE = {"complete": ("✔", "#1a7f37"), "failed": ("✘", "#cf222e"), "not run": ("–", "#6e7781")}
 
 
