@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.config import unit_days
-from helpers.customers import build_customer_table
+from helpers.customers import build_customer_table, purchase_days
 from helpers.errors import InputError
 
 
@@ -96,8 +96,7 @@ def tracking(model, transactions: pd.DataFrame, table: pd.DataFrame) -> pd.DataF
     birth = (cohorts.index - start).days.to_numpy()
     t = np.clip(edges_days[:, None] - birth[None, :] - 1, 0, None) / per
     expected_cum = (model.expected_repeat_purchases(t) * cohorts.to_numpy()[None, :]).sum(axis=1)
-    days = transactions.assign(day=transactions["order_date"].dt.normalize())[["customer_id", "day"]].drop_duplicates()
-    days = days.merge(table[["customer_id", "first_purchase"]], on="customer_id")
+    days = purchase_days(transactions).merge(table[["customer_id", "first_purchase"]], on="customer_id")
     repeat = days[(days["day"] > days["first_purchase"]) & (days["day"] <= end)]
     period = ((repeat["day"] - start).dt.days // per).astype(int)
     actual = np.bincount(period, minlength=n_periods)[:n_periods]

@@ -33,6 +33,12 @@ COLUMNS = {
 }
 
 
+def purchase_days(transactions: pd.DataFrame) -> pd.DataFrame:
+    """customer_id and day: one row per day on which a customer bought (the BTYD purchase unit)."""
+    days = transactions.assign(day=transactions["order_date"].dt.normalize())
+    return days[["customer_id", "day"]].drop_duplicates()
+
+
 def build_customer_table(transactions: pd.DataFrame, as_of: pd.Timestamp | str, time_unit: str = "weeks") -> pd.DataFrame:
     """One row per customer from cleaned transactions (customer_id, order_id, order_date, amount)."""
     as_of = pd.Timestamp(as_of).normalize()

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from helpers import artifacts, plots
+from helpers.targeting import recent_and_previous
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 RECENT_DAYS = 90  # "active" = bought in the last 90 days; change = last 90 days vs the 90 before
@@ -85,9 +86,7 @@ def headline(run_dir: Path, currency: str) -> dict[str, Any]:
     customers = artifacts.read(run_dir, "customers.parquet")
     tx = artifacts.read(run_dir, "transactions.parquet")
     as_of = pd.Timestamp(customers.attrs["as_of"])
-    day = tx["order_date"].dt.normalize()
-    recent = day > as_of - pd.Timedelta(days=RECENT_DAYS)
-    before = (day > as_of - pd.Timedelta(days=2 * RECENT_DAYS)) & ~recent
+    recent, before = recent_and_previous(tx["order_date"], as_of, RECENT_DAYS)
     revenue_recent, revenue_before = tx.loc[recent, "amount"].sum(), tx.loc[before, "amount"].sum()
     change = (revenue_recent - revenue_before) / revenue_before if revenue_before else float("nan")
     active = int((customers["days_since_last_order"] < RECENT_DAYS).sum())
@@ -169,6 +168,7 @@ def losing(run_dir: Path, currency: str) -> dict[str, Any] | None:
     back = (complete["retention"] * complete["cohort_size"]).sum() / complete["cohort_size"].sum() if len(complete) else float("nan")
     churn = survival.assign(share=survival["churned"] / survival["customers"]).sort_values("share", ascending=False)
     worth = _read(run_dir, "clv_by_segment.csv")
+    horizon = _clv_horizon(run_dir)
     at_risk = []
     for row in churn.head(3).itertuples():
         if row.share < 0.2:
@@ -176,7 +176,7 @@ def losing(run_dir: Path, currency: str) -> dict[str, Any] | None:
         value = ""
         if worth is not None and row.group in set(worth.iloc[:, 0]):
             still = worth[worth.iloc[:, 0] == row.group].iloc[0]
-            value = f"; the model still expects {money(still['clv_total'], currency)} from this group over the next {_clv_horizon(run_dir)}"
+            value = f"; the model still expects {money(still['clv_total'], currency)} from this group over the next {horizon}"
         days = row.median_days
         median = "" if days == float("inf") else f" half of them had stopped after {days:,.0f} day{'s' if days != 1 else ''};"
         at_risk.append(f"{row.group}: {row.share:.0%} have stopped buying;{median}".rstrip(";") + value + ".")

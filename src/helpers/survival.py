@@ -19,13 +19,13 @@ from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test, proportional_hazard_test
 from lifelines.utils import median_survival_times
 
+from helpers.customers import purchase_days
 from helpers.errors import InputError
 
 
 def purchase_gaps(transactions: pd.DataFrame) -> pd.Series:
     """Days between consecutive purchase days of the same customer."""
-    days = transactions.assign(day=transactions["order_date"].dt.normalize())[["customer_id", "day"]].drop_duplicates()
-    days = days.sort_values(["customer_id", "day"])
+    days = purchase_days(transactions).sort_values(["customer_id", "day"])
     gaps = days.groupby("customer_id", observed=True)["day"].diff().dt.days
     return gaps.dropna()
 

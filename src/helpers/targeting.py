@@ -41,13 +41,19 @@ DEFAULT_PLAYBOOK = {
 }
 
 
+def recent_and_previous(order_dates: pd.Series, as_of: pd.Timestamp, days: int) -> tuple[pd.Series, pd.Series]:
+    """Masks of the lines in the last ``days`` up to as_of, and in the ``days`` before those."""
+    as_of = pd.Timestamp(as_of).normalize()
+    day = order_dates.dt.normalize()
+    recent = (day > as_of - pd.Timedelta(days=days)) & (day <= as_of)
+    before = (day > as_of - pd.Timedelta(days=2 * days)) & (day <= as_of - pd.Timedelta(days=days))
+    return recent, before
+
+
 def segment_growth(transactions: pd.DataFrame, segment_of: pd.Series, as_of: pd.Timestamp, growth_days: int = 90) -> pd.Series:
     """Relative revenue change per segment: last ``growth_days`` up to as_of vs the period before.
     ``segment_of`` maps customer_id -> segment. NaN where the earlier period had no revenue."""
-    as_of = pd.Timestamp(as_of).normalize()
-    day = transactions["order_date"].dt.normalize()
-    recent = (day > as_of - pd.Timedelta(days=growth_days)) & (day <= as_of)
-    before = (day > as_of - pd.Timedelta(days=2 * growth_days)) & ~recent & (day <= as_of)
+    recent, before = recent_and_previous(transactions["order_date"], as_of, growth_days)
     seg = transactions["customer_id"].map(segment_of)
     now = transactions["amount"][recent].groupby(seg[recent]).sum()
     then = transactions["amount"][before].groupby(seg[before]).sum()
