@@ -11,7 +11,7 @@ def test_bad_config_prints_a_message_not_a_traceback(tmp_path, capsys):
 
 def test_demo_data_writes_csv_files(tmp_path, capsys):
     assert cli.main(["demo-data", str(tmp_path), "--customers", "50"]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["customers.csv", "ground_truth.csv", "survey.csv", "transactions.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["campaign.csv", "customers.csv", "ground_truth.csv", "survey.csv", "transactions.csv"]
 
 
 def test_batch_runs_every_config_and_one_failure_does_not_stop_the_others(tmp_path, capsys):

@@ -51,3 +51,12 @@ def test_parse_override():
 def test_unit_days():
     assert config.unit_days("weeks") == 7
     assert config.unit_days("months") == pytest.approx(30.4375)
+
+
+def test_as_of_argument_today_or_a_date():
+    import datetime
+
+    assert config.as_of_argument("today") == datetime.date.today().isoformat()
+    assert config.as_of_argument("2026-01-31") == "2026-01-31"
+    with pytest.raises(ConfigError, match="as_of must be a date"):
+        config.as_of_argument("next tuesday")

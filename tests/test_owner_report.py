@@ -36,9 +36,29 @@ def test_comparison_with_the_previous_run(demo_run, tmp_path):
     assert f"({len(older):,} to {len(customers):,})" in sentences[0]
     first = profile.loc[0]
     assert any(s.startswith(f"{first['segment']}: up") for s in sentences)
-    assert sentences[-1].startswith("The biggest move in the last months")
+    assert sentences[-1].startswith("The biggest move since the last report")
     # the same as_of is not a previous report: only the migration headline remains
-    assert len(owner_report.comparison(result.run_dir, result.run_dir, "£")) == 1
+    only = owner_report.comparison(result.run_dir, result.run_dir, "£")
+    assert len(only) == 1 and only[0].startswith("The biggest move in the last months")
+
+
+def test_campaign_result_in_one_sentence(tmp_path):
+    rows = [("All contacts", "worked", 0.05, 900.0, 60.0), ("Bargain hunters", "worked", 0.14, 2779.4, 38.0),
+            ("Big spenders", "no clear effect", -0.09, 67.0, 20.0), ("Loyal", "not enough customers to tell", 0.2, 5.0, 2.0)]
+    results = pd.DataFrame(rows, columns=["segment", "verdict", "lift", "incremental_revenue", "cost"]).assign(campaign="Autumn offer", variant="offer")
+    assert owner_report.campaign_result(tmp_path, "£") is None  # no campaign analysed: no sentence
+    artifacts.write(results, tmp_path, "campaign_results.csv")
+    assert owner_report.campaign_result(tmp_path, "£") == (
+        "“Autumn offer” worked for Bargain hunters: 14 more buyers per 100 contacted, about £2,779 of extra sales for £38 "
+        "spent on sending it; it made no clear difference for the other groups.")
+    artifacts.write(results.assign(verdict="no clear effect", variant="10% off"), tmp_path, "campaign_results.csv")
+    assert owner_report.campaign_result(tmp_path, "£") == "“Autumn offer” (10% off) made no clear difference to who bought, in any group."
+
+
+def test_owner_report_links_the_demo_campaign(demo_run):
+    _, result = demo_run
+    page = (result.run_dir / "owner_report.html").read_text()
+    assert "Your last campaign:</b> “Autumn offer”" in page
 
 
 def test_data_notes_account_for_every_removed_line(demo_run):

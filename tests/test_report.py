@@ -21,15 +21,17 @@ def test_run_writes_a_complete_report(demo_run):
     run_dir = result.run_dir
     assert result.status == "complete" and run_dir == tmp / "reports" / "shop"
     for name in ("index.html", "run.json", "01_collect.html", "01_collect.ipynb", "02_clean.html", "02_clean.ipynb", "03_segment.html", "04_cohorts.html", "05_cltv.html",
-                 "06_owner_report.html", "owner_report.html"):
+                 "07_campaign.html", "06_owner_report.html", "owner_report.html"):
         assert (run_dir / name).is_file(), name
     for name in ("raw.parquet", "contacts.parquet", "transactions.parquet", "cleaning_log.csv", "removed_rows.parquet",
                  "customers.parquet", "clv.parquet", "clv_params.json", "clv_by_segment.csv", "segments.parquet",
                  "segment_profiles.csv", "segment_rules.csv", "target_ranking.csv", "cohort_retention.csv",
-                 "cohort_revenue.csv", "survival_by_segment.csv", "churn_drivers.csv"):
+                 "cohort_revenue.csv", "survival_by_segment.csv", "churn_drivers.csv", "segment_model.joblib",
+                 "campaign.parquet", "segment_kpis.csv", "campaign_results.csv"):
         assert (run_dir / "data" / name).is_file(), name
     assert not list((tmp / "reports").glob(".shop.partial-*"))
     audiences = sorted((run_dir / "audiences").glob("*.csv"))
+    assert len(list((run_dir / "audiences" / "next_test").glob("*.csv"))) == 2  # 07_campaign's test/control split
     segments = pd.read_parquet(run_dir / "data" / "segments.parquet")
     assert len(audiences) == segments["cluster_name"].nunique()
     assert sum(len(pd.read_csv(p)) for p in audiences) == len(segments)
@@ -37,7 +39,7 @@ def test_run_writes_a_complete_report(demo_run):
     assert info["status"] == "complete" and info["parameters"]["source"]["n_customers"] == N_CUSTOMERS
     assert info["input"] == {"kind": "synthetic", "seed": 11, "n_customers": N_CUSTOMERS}
     assert info["versions"]["pandas"].startswith("2.")
-    assert [s["step"] for s in info["steps"]] == ["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv", "06_owner_report"]
+    assert [s["step"] for s in info["steps"]] == ["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv", "07_campaign", "06_owner_report"]
     assert all(s["status"] == "complete" and s["seconds"] > 0 for s in info["steps"])
     customers = pd.read_parquet(run_dir / "data" / "customers.parquet")
     assert customers.attrs["time_unit"] == "weeks" and customers["customer_id"].is_unique
@@ -62,7 +64,7 @@ def test_html_has_no_code_no_cdn_and_no_personal_data(demo_run):
 def test_only_reruns_one_step_on_the_last_complete_run(demo_run, tmp_path):
     tmp, _ = demo_run
     result = report.run(tmp / "shop.yaml", only="02_clean", overrides={"time_unit": "days"}, reports_root=tmp / "reports")
-    assert [s.status for s in result.steps] == ["complete"] * 6
+    assert [s.status for s in result.steps] == ["complete"] * 7
     customers = pd.read_parquet(result.run_dir / "data" / "customers.parquet")
     assert customers.attrs["time_unit"] == "days"
     assert (result.run_dir / "01_collect.html").is_file()  # kept from the earlier run
@@ -102,3 +104,21 @@ def test_kernels_use_ipc_sockets_in_a_private_folder():
     assert info["transport"] == "ipc" and alive
     assert not os.path.exists(folder)  # cleaned up with the kernel
 
+
+
+def test_refresh_with_as_of_shows_migration_since_the_last_report(tmp_path):
+    from helpers import cli
+
+    config = tmp_path / "refresh.yaml"
+    config.write_text(f"run_name: refresh\nas_of: '2025-09-30'\nsource: {{kind: synthetic, n_customers: {N_CUSTOMERS}, seed: 3}}\n"
+                      "steps: [01_collect, 02_clean, 03_segment, 06_owner_report]\n")
+    reports = tmp_path / "reports"
+    assert cli.main(["run", str(config), "--reports", str(reports)]) == 0
+    assert "in the last months" in (reports / "refresh" / "owner_report.html").read_text()
+    assert cli.main(["run", str(config), "--as-of", "2025-12-31", "--reports", str(reports)]) == 0
+    run_dir = reports / "refresh"
+    assert json.loads((run_dir / "run.json").read_text())["parameters"]["as_of"] == "2025-12-31"
+    assert "RFM segment on 2025-09-30 (the last report, rows)" in (run_dir / "03_segment.html").read_text()
+    assert "The biggest move since the last report" in (run_dir / "owner_report.html").read_text()
+    migration = pd.read_csv(run_dir / "data" / "segment_migration.csv").set_index("segment_before")
+    assert migration.to_numpy().sum() == len(pd.read_parquet(run_dir / "data" / "customers.parquet"))

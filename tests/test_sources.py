@@ -100,7 +100,7 @@ def test_sql_errors_never_show_the_url(tmp_path, monkeypatch):
 
 def test_synthetic_source_has_extras_without_personal_data():
     collected = sources.collect({"kind": "synthetic", "n_customers": 200, "seed": 3})
-    assert set(collected.extras) == {"attributes", "survey", "ground_truth"}
+    assert set(collected.extras) == {"attributes", "survey", "ground_truth", "campaign"}
     assert "email" not in collected.transactions and "name" not in collected.extras["attributes"]
     assert collected.contacts["email"].str.endswith("@example.com").all()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import joblib
 import pandas as pd
 
 from helpers.errors import InputError
@@ -46,3 +47,18 @@ def read(run_dir: str | Path, name: str) -> pd.DataFrame:
             "with the same run_dir).",
         )
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+def write_model(model: object, run_dir: str | Path, name: str) -> Path:
+    """Save a fitted model (``x.joblib``) for later steps of the same run and environment."""
+    path = data_dir(run_dir) / name
+    joblib.dump(model, path)
+    return path
+
+
+def read_model(run_dir: str | Path, name: str) -> object:
+    """A model saved by an earlier step; the same clear error as ``read`` when it is missing."""
+    path = Path(run_dir) / "data" / name
+    if not path.is_file():
+        read(run_dir, name)  # raises the "run the earlier steps first" error
+    return joblib.load(path)

@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 
 from helpers import report, synthetic
-from helpers.config import parse_override
+from helpers.config import as_of_argument, parse_override
 from helpers.errors import WorkbenchError
 
 
 def _run(args: argparse.Namespace) -> int:
     overrides = dict(parse_override(p) for p in args.param)
+    if args.as_of:
+        overrides["as_of"] = as_of_argument(args.as_of)
     result = report.run(args.config, only=args.only, overrides=overrides, reports_root=args.reports)
     for step in result.steps:
         print(f"  {step.status:9} {step.step:12} {step.summary}")
@@ -43,7 +45,8 @@ def _demo_data(args: argparse.Namespace) -> int:
     demo.attributes.to_csv(out / "customers.csv", index=False)
     demo.survey.to_csv(out / "survey.csv", index=False)
     demo.ground_truth.to_csv(out / "ground_truth.csv", index=False)
-    print(f"Demo data written to {out}/ (transactions.csv, customers.csv, survey.csv, ground_truth.csv)")
+    demo.campaign.to_csv(out / "campaign.csv", index=False)
+    print(f"Demo data written to {out}/ (transactions.csv, customers.csv, survey.csv, ground_truth.csv, campaign.csv)")
     return 0
 
 
@@ -55,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--only", metavar="STEP", help="run one step (e.g. 02_clean) on the last complete run's artifacts")
     run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config value, e.g. -p as_of=2025-06-30 -p source.path=orders.csv")
+    run.add_argument("--as-of", metavar="DATE", help="refresh: 'today' or a date like 2026-01-31 (overrides the config's as_of)")
     run.add_argument("--reports", metavar="DIR", help="folder for run reports (default: reports/ in the project)")
     run.set_defaults(func=_run)
     batch = sub.add_parser("batch", help="run every config in a folder, several at a time")

@@ -8,6 +8,7 @@ config are resolved against the folder of the config file.
 from __future__ import annotations
 
 import copy
+import datetime
 import difflib
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 #: Length of one time unit in days. A month is 365.25 / 12 days.
 TIME_UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
 
-ALL_STEPS = ["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv", "06_owner_report"]
+#: Steps in the order they run. 07_campaign runs before 06_owner_report so that the owner's
+#: report, the run's final product, can state the campaign result.
+ALL_STEPS = ["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv", "07_campaign", "06_owner_report"]
 
 DEFAULTS: dict[str, Any] = {
     # Name of the run: reports land in reports/<run_name>/. Defaults to the config's file name.
@@ -76,6 +79,17 @@ DEFAULTS: dict[str, Any] = {
         "n_factors": 2,  # survey factors
         "signup_attributes": ["age_band", "region", "channel", "acquisition_source"],
         "exclusions": None,  # CSV with a customer_id column: never in any audience
+    },
+    "campaign": {
+        "path": None,  # CSV/Excel: customer_id, campaign, variant ("control" = held back), send_date, cost_per_contact
+        "window_days": 14,  # a contact converts by ordering within this many days from the send date
+        "margin": 1.0,  # profit share of revenue, for the ROI
+        "alpha": 0.05,  # significance level of the verdicts (Holm-adjusted across segments)
+        "min_customers": 30,  # fewer in either arm of a segment -> "not enough customers to tell"
+        "allow_unknown_ids": False,  # true: ids found in no order are contacts who never bought
+        "power": 0.8,  # experiment design: chance of detecting the lift
+        "target_lift": 0.05,  # experiment design: the rise in conversion to detect (0.05 = 5 points)
+        "test_share": 0.5,  # experiment design: share of a segment's audience that gets the message
     },
     "cohorts": {
         "period": "M",  # cohort period: W (weeks), M (months), Q (quarters)
@@ -155,6 +169,13 @@ def parse_as_of(value: Any) -> pd.Timestamp:
     return ts.normalize()
 
 
+def as_of_argument(text: str) -> str:
+    """``--as-of`` on the command line: "today" (the machine's local date; the only place the
+    workbench reads the clock, for scheduled refreshes) or a date, as an ISO string."""
+    value = datetime.date.today() if text.strip().lower() == "today" else parse_as_of(text)
+    return f"{value:%Y-%m-%d}"
+
+
 def resolve_as_of(value: Any, order_dates: pd.Series) -> pd.Timestamp:
     """``as_of`` from the config, or, when it is None, the day of the last parseable order date."""
     if value is not None:
@@ -176,10 +197,10 @@ def unit_days(time_unit: str) -> float:
 
 
 def resolve_paths(cfg: dict[str, Any], base_dir: Path) -> dict[str, Any]:
-    """A copy of ``cfg`` with its file paths (source.path, segmentation.exclusions) made
+    """A copy of ``cfg`` with its file paths (source.path, segmentation.exclusions, campaign.path) made
     absolute against ``base_dir``."""
     cfg = copy.deepcopy(cfg)
-    for section, key in (("source", "path"), ("segmentation", "exclusions")):
+    for section, key in (("source", "path"), ("segmentation", "exclusions"), ("campaign", "path")):
         path = cfg[section].get(key)
         if path:
             cfg[section][key] = str((base_dir / Path(path).expanduser()).resolve())

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from helpers import artifacts, plots
+from helpers.campaign import ALL, join_words
 from helpers.targeting import recent_and_previous
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -147,6 +148,30 @@ def focus(run_dir: Path) -> list[dict[str, Any]] | None:
             for r in top.itertuples()]
 
 
+def campaign_result(run_dir: Path, currency: str) -> str | None:
+    """One sentence per campaign variant from 07_campaign's read-out, in the owner's words."""
+    results = _read(run_dir, "campaign_results.csv")
+    if results is None:
+        return None
+    sentences = []
+    for (name, variant), r in results[results["segment"] != ALL].groupby(["campaign", "variant"], sort=True):
+        worked, backfired = r[r["verdict"] == "worked"], r[r["verdict"] == "backfired"]
+        label = f"“{name}”" + (f" ({variant})" if variant not in ("offer", "test") else "")
+        parts = []
+        if len(worked):
+            parts.append(f"worked for {join_words(list(worked['segment']))}: {100 * worked['lift'].mean():.0f} more buyers per 100 contacted, "
+                         f"about {money(worked['incremental_revenue'].sum(), currency)} of extra sales for "
+                         f"{money(worked['cost'].sum(), currency)} spent on sending it")
+        if len(backfired):
+            parts.append(f"put off {join_words(list(backfired['segment']))}")
+        if parts:
+            parts.append("it made no clear difference for the other groups" if len(worked) + len(backfired) < len(r) else "")
+            sentences.append(f"{label} " + "; ".join(p for p in parts if p) + ".")
+        else:
+            sentences.append(f"{label} made no clear difference to who bought, in any group.")
+    return " ".join(sentences)
+
+
 def _date(ts: pd.Timestamp) -> str:
     return f"{ts.day} {ts:%B %Y}"
 
@@ -226,7 +251,9 @@ def comparison(run_dir: Path, previous_dir: Path | None, currency: str) -> list[
     """Sentences comparing with the previous complete run of the same config, and the
     segment-migration headline of this run."""
     sentences = []
-    if previous_dir is not None and artifacts.exists(previous_dir, "customers.parquet"):
+    if previous_dir is not None and not artifacts.exists(previous_dir, "customers.parquet"):
+        previous_dir = None
+    if previous_dir is not None:
         now, then = artifacts.read(run_dir, "customers.parquet"), artifacts.read(previous_dir, "customers.parquet")
         if then.attrs.get("as_of") != now.attrs.get("as_of"):
             sentences.append(f"Since the last report (as of {then.attrs.get('as_of')}): customers {change_words(len(now) / len(then) - 1)} "
@@ -243,7 +270,9 @@ def comparison(run_dir: Path, previous_dir: Path | None, currency: str) -> list[
         moves = [(matrix.at[a, b], a, b) for a in matrix.index for b in matrix.columns if a != b and a != "(not yet a customer)"]
         if moves:
             count, a, b = max(moves)
-            sentences.append(f"The biggest move in the last months: {int(count):,} customers went from “{a}” to “{b}”.")
+            since_last = previous_dir is not None and then.attrs.get("as_of") < now.attrs.get("as_of")
+            sentences.append(f"The biggest move {'since the last report' if since_last else 'in the last months'}: "
+                             f"{int(count):,} customers went from “{a}” to “{b}”.")
     return sentences
 
 
@@ -271,7 +300,8 @@ def build(run_dir: str | Path, previous_dir: str | Path | None = None, currency:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True)
     return env.get_template("owner_report.html.j2").render(
         shop=shop, head=head, currency=currency, missing=missing, notes=data_notes(run_dir, currency),
-        comparison=comparison(run_dir, previous, currency), recent_days=RECENT_DAYS, **sections,
+        comparison=comparison(run_dir, previous, currency), recent_days=RECENT_DAYS,
+        campaign=campaign_result(run_dir, currency), **sections,
     )
 
 

@@ -214,3 +214,42 @@ def forest(drivers: pd.DataFrame, ax=None):
     ax.set_xlabel("hazard ratio (> 1: leave sooner; red: p < 0.05)")
     ax.set_title("Churn drivers (Cox model)")
     return ax
+
+
+def segment_kpis(kpis: pd.DataFrame, metrics: dict[str, str]):
+    """Small multiples: one panel per KPI (``metrics`` maps column -> title), one line per
+    segment over the periods; periods not complete at as_of are drawn dotted."""
+    fig, axes = plt.subplots(int(np.ceil(len(metrics) / 2)), 2, figsize=(11, 2.9 * np.ceil(len(metrics) / 2)),
+                             layout="constrained", sharex=True, squeeze=False)
+    palette = dict(zip(sorted(kpis["segment"].unique()), sns.color_palette("tab10", kpis["segment"].nunique())))
+    for ax, (column, title) in zip(axes.flat, metrics.items()):
+        for segment, part in kpis.groupby("segment", sort=True):
+            part = part.sort_values("period_start")
+            full = part[~part["partial"]]
+            ax.plot(full["period_start"], full[column], color=palette[segment], label=segment, lw=1.6)
+            if part["partial"].any():
+                ax.plot(part["period_start"].iloc[-2:], part[column].iloc[-2:], color=palette[segment], ls=":", lw=1.6)
+        ax.set_title(title)
+        ax.tick_params(axis="x", labelrotation=30)
+    for ax in axes.flat[len(metrics):]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), frameon=False)
+    return fig
+
+
+def lift_intervals(results: pd.DataFrame, ax=None):
+    """Conversion lift (points) per segment with its interval; 0 = no effect; colour = verdict."""
+    colors = {"worked": "#1a7f37", "backfired": "#cf222e", "no clear effect": "#6e7781", "not enough customers to tell": "#d0d7de"}
+    ax = _axes(ax, (8, 0.5 * len(results) + 1.4))
+    y = np.arange(len(results))
+    lift = 100 * results["lift"].to_numpy(float)
+    err = np.vstack([lift - 100 * results["lift_low"].to_numpy(float), 100 * results["lift_high"].to_numpy(float) - lift])
+    for i, verdict in enumerate(results["verdict"]):
+        ax.errorbar(lift[i], y[i], xerr=err[:, [i]], fmt="o", color=colors.get(verdict, "#6e7781"), capsize=4)
+    ax.axvline(0, color="#57606a", lw=1)
+    ax.set_yticks(y, [f"{s} ({v})" for s, v in zip(results["segment"], results["verdict"])])
+    ax.invert_yaxis()
+    ax.set_xlabel("more buyers per 100 contacts than in the control group")
+    ax.set_title(f"{results['campaign'].iloc[0]} ({results['variant'].iloc[0]}): lift in conversion with its interval")
+    return ax

@@ -124,6 +124,14 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def previous_run(run_dir: str | Path, run_name: str) -> Path | None:
+    """The last complete run of the same config (``reports/<run_name>``) while a new run is
+    being written beside it, or None."""
+    run_dir = Path(run_dir).resolve()
+    previous = run_dir.parent / run_name
+    return previous if (previous / "run.json").is_file() and previous != run_dir else None
+
+
 def record_summary(run_dir: str | Path, step: str, text: str) -> None:
     """Store the one-line summary of ``step`` that the run's index page shows."""
     path = Path(run_dir) / SUMMARIES_FILE

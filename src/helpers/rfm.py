@@ -98,3 +98,12 @@ def segment_migration(transactions: pd.DataFrame, as_of, earlier_as_of, segment_
     rows = [s for s in order + ["(not yet a customer)"] if s in matrix.index]
     cols = [s for s in order if s in matrix.columns]
     return matrix.loc[rows, cols]
+
+
+def migration_start(as_of: pd.Timestamp, previous_as_of: pd.Timestamp | None, days: int) -> pd.Timestamp:
+    """Start of the migration matrix: the previous report's as_of when it is earlier (a refresh
+    shows the moves since the last report), else ``days`` before as_of."""
+    as_of = pd.Timestamp(as_of)
+    if previous_as_of is not None and pd.Timestamp(previous_as_of) < as_of:
+        return pd.Timestamp(previous_as_of)
+    return as_of - pd.Timedelta(days=days)

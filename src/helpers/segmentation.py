@@ -8,6 +8,30 @@ from typing import Any
 import pandas as pd
 
 from helpers import clustering, rfm
+from helpers.customers import build_customer_table
+
+
+@dataclass
+class SegmentModel:
+    """What 03_segment saves (``segment_model.joblib``) so later steps can place customers in
+    the behavioural segments as of any date without refitting."""
+
+    clusterer: clustering.SegmentClusterer
+    names: dict[int, str]
+    time_unit: str = "weeks"
+
+    def segments_at(self, transactions: pd.DataFrame, date: pd.Timestamp, removed: pd.DataFrame | None = None) -> pd.Series:
+        """customer_id -> segment name from the orders *before* ``date`` (customers with none are absent)."""
+        date = pd.Timestamp(date).normalize()
+        before = transactions[transactions["order_date"] < date]
+        if before.empty:
+            return pd.Series(dtype=object, name="segment")
+        table = build_customer_table(before, date - pd.Timedelta(days=1), self.time_unit)
+        if removed is not None:
+            removed = removed[removed["order_date"] < date]
+        features = clustering.behaviour_features(table, removed)
+        labels = self.clusterer.predict(features)
+        return pd.Series([self.names[label] for label in labels], index=features.index, name="segment")
 
 
 @dataclass
@@ -16,6 +40,7 @@ class Segmentation:
     features: pd.DataFrame  # readable behavioural features, aligned with segments' rows
     clusterer: clustering.SegmentClusterer
     rules: pd.DataFrame
+    model: SegmentModel
 
 
 DEFAULT_FEATURES = ["orders", "avg_order_value", "days_since_last_order", "tenure_days", "discount_share"]
@@ -41,4 +66,5 @@ def segment_customers(customers: pd.DataFrame, removed: pd.DataFrame | None, set
     scores["cluster"] = clusterer.labels_
     scores["cluster_name"] = [names[label] for label in clusterer.labels_]
     rules = clustering.surrogate_rules(features, scores["cluster_name"], random_state=random_state)
-    return Segmentation(segments=scores, features=all_features.reset_index(drop=True), clusterer=clusterer, rules=rules)
+    model = SegmentModel(clusterer, names, customers.attrs.get("time_unit", "weeks"))
+    return Segmentation(segments=scores, features=all_features.reset_index(drop=True), clusterer=clusterer, rules=rules, model=model)

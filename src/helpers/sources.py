@@ -24,6 +24,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from helpers import schema, synthetic
+from helpers.campaign import parse_campaign
 from helpers.errors import ConfigError, InputError
 
 CSV_DELIMITERS = [",", ";", "\t", "|"]
@@ -316,7 +317,8 @@ def read_source(source: dict[str, Any]) -> tuple[pd.DataFrame, str, dict[str, pd
         # Names and e-mails are not needed by any analysis: dropped here (data minimization);
         # e-mail and consent reach the contacts table from the order lines.
         attributes = demo.attributes.drop(columns=["name", "email", "consent"])
-        extras = {"attributes": attributes, "survey": demo.survey, "ground_truth": demo.ground_truth}
+        extras = {"attributes": attributes, "survey": demo.survey, "ground_truth": demo.ground_truth,
+                  "campaign": parse_campaign(demo.campaign, label)}
     elif kind == "sql":
         df, label = read_sql(source), f"sql via ${source.get('url_env')}"
     else:

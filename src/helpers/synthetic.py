@@ -10,6 +10,11 @@ Groups (share of customers) and how they were planted — later steps are checke
   for good 5–11 months after joining (their churn date is in the ground truth).
 - ``new_loyal`` (18%): joined in the last ~4 months, 2.5 orders a month.
 
+A campaign ("Autumn offer", sent 2025-10-06 to every customer acquired before, split 50/50
+into ``offer`` and ``control``) has a planted effect in one group only: alive bargain hunters
+who got the offer buy an extra discounted order within 14 days with probability
+``CAMPAIGN["uplift"]["bargain_hunters"]``; it does nothing for anyone else.
+
 Other groups churn at a constant hazard (exponential lifetime, mean in ``GROUPS``). Order
 rates follow a seasonal curve with a December peak. Dirt is planted on disjoint lines and
 counted in ``DemoData.planted`` so the cleaning step's log can be checked exactly.
@@ -46,6 +51,8 @@ _NOUNS = {
     "Stationery": ["Notebook", "Pen Set", "Card Pack", "Desk Tidy"],
     "Lighting": ["Table Lamp", "Fairy Lights", "Pendant Shade", "Floor Lamp"],
 }
+CAMPAIGN = dict(name="Autumn offer", send_date="2025-10-06", window_days=14, cost_per_contact=0.15,
+                uplift={"bargain_hunters": 0.60})
 TIER_PRICES = {"budget": (2.5, 12.0), "mid": (12.0, 45.0), "premium": (60.0, 250.0)}
 
 AGE_BANDS = ["18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
@@ -95,6 +102,7 @@ class DemoData:
     survey: pd.DataFrame
     ground_truth: pd.DataFrame
     planted: dict[str, int]
+    campaign: pd.DataFrame  # customer_id, campaign, variant, send_date, cost_per_contact
 
 
 def _exact_counts(n: int) -> np.ndarray:
@@ -313,6 +321,40 @@ def _extra_orders(rng: np.random.Generator, cat: pd.DataFrame, horizon: int) -> 
     return out, {"missing_customer_id": n_guest_lines, "test_orders": len(out) - n_guest_lines}
 
 
+def _campaign(seed: int, cust: pd.DataFrame, cat: pd.DataFrame, tx: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The campaign file and the extra orders it caused (text lines like the export).
+
+    Its own random stream, so adding the campaign leaves every other demo value unchanged."""
+    rng = np.random.default_rng([seed, 2025])
+    send = pd.Timestamp(CAMPAIGN["send_date"])
+    send_day = (send - START).days
+    sent = cust[cust["start_day"] < send_day].reset_index(drop=True)
+    n_offer = len(sent) // 2
+    variant = rng.permutation(np.repeat(["offer", "control"], [n_offer, len(sent) - n_offer]))
+    campaign = pd.DataFrame({"customer_id": sent["customer_id"], "campaign": CAMPAIGN["name"], "variant": variant,
+                             "send_date": CAMPAIGN["send_date"], "cost_per_contact": CAMPAIGN["cost_per_contact"]})
+    uplift = sent["group"].map(CAMPAIGN["uplift"]).fillna(0.0).to_numpy()
+    alive = sent["end_day"].to_numpy() >= send_day
+    responders = sent[(variant == "offer") & alive & (rng.uniform(size=len(sent)) < uplift)]
+    profile = tx.drop_duplicates("customer_id").set_index("customer_id")
+    budget = cat[cat["tier"] == "budget"].reset_index(drop=True)
+    rows = []
+    for i, customer in enumerate(responders["customer_id"]):
+        when = send + pd.Timedelta(days=int(rng.integers(0, CAMPAIGN["window_days"])), hours=int(rng.integers(8, 21)))
+        for p in rng.choice(len(budget), size=int(rng.integers(1, 3)), replace=False):
+            price = budget.at[p, "price"]
+            quantity = int(1 + rng.poisson(1.5))
+            rows.append({"order_id": f"{800000 + i}", "customer_id": customer, "order_date": when,
+                         "product_id": budget.at[p, "product_id"], "product_name": budget.at[p, "product_name"],
+                         "category": budget.at[p, "category"], "quantity": str(quantity),
+                         "unit_price": round(price * 0.8, 2), "discount": f"{quantity * (price - round(price * 0.8, 2)):.2f}",
+                         **{c: profile.at[customer, c] for c in ("channel", "country", "email", "consent")}})
+    orders = pd.DataFrame(rows, columns=list(tx.columns))
+    orders["order_date"] = pd.to_datetime(orders["order_date"]).dt.strftime("%Y-%m-%d %H:%M:%S")
+    orders["unit_price"] = _format_price(orders["unit_price"].to_numpy(float))
+    return campaign, orders
+
+
 def generate(n_customers: int = 3000, seed: int = 42) -> DemoData:
     """The demo shop for ``n_customers`` customers between 2024-01-01 and 2025-12-31 (as_of).
 
@@ -349,7 +391,8 @@ def generate(n_customers: int = 3000, seed: int = 42) -> DemoData:
     dirty, planted = _plant_dirt(rng, tx, horizon)
     extra, planted_extra = _extra_orders(rng, cat, horizon)
     planted.update(planted_extra)
-    transactions = pd.concat([dirty, extra], ignore_index=True)
+    campaign, responses = _campaign(seed, cust, cat, tx)
+    transactions = pd.concat([dirty, extra, responses], ignore_index=True)
     when = pd.to_datetime(transactions["order_date"], format="%Y-%m-%d %H:%M:%S", errors="coerce")
     transactions = transactions.iloc[np.lexsort((np.arange(len(when)), when.fillna(END).to_numpy()))].reset_index(drop=True)
     ground_truth = cust[["customer_id", "group", "churn_date"]].copy()
@@ -360,6 +403,7 @@ def generate(n_customers: int = 3000, seed: int = 42) -> DemoData:
         survey=_survey(rng, cust),
         ground_truth=ground_truth,
         planted=planted,
+        campaign=campaign,
     )
 
 

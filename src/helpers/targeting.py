@@ -96,6 +96,15 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "segment"
 
 
+def with_consented_email(customers: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:
+    """``customers`` with an ``email`` column filled only for customers who consented."""
+    if "email" not in contacts:
+        contacts = contacts.assign(email=pd.NA, consent=pd.NA)
+    data = customers.merge(contacts[["customer_id", "email", "consent"]], on="customer_id", how="left")
+    data["email"] = data["email"].where(data["consent"].fillna(False).astype(bool))
+    return data.drop(columns="consent")
+
+
 def write_audiences(segments: pd.DataFrame, contacts: pd.DataFrame, out_dir: str | Path,
                     exclusions: set[str] | None = None, segment_column: str = "cluster_name") -> pd.DataFrame:
     """One CSV per segment (customer_id, segment, rfm_segment, scores, email). E-mail only for
@@ -106,9 +115,7 @@ def write_audiences(segments: pd.DataFrame, contacts: pd.DataFrame, out_dir: str
     for old in out_dir.glob("*.csv"):
         old.unlink()
     keep = ~segments["customer_id"].isin(exclusions or set())
-    data = segments[keep].merge(contacts[["customer_id", "email", "consent"]] if "email" in contacts else contacts.assign(email=pd.NA, consent=pd.NA),
-                                on="customer_id", how="left")
-    data["email"] = data["email"].where(data["consent"].fillna(False).astype(bool))
+    data = with_consented_email(segments[keep], contacts)
     columns = ["customer_id", segment_column, "rfm_segment", "r_score", "f_score", "m_score", "email"]
     rows = []
     for name, part in data.groupby(segment_column, sort=True):
