@@ -38,12 +38,15 @@ screenshot: report system-deps
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
-## system-deps: Debian packages the tests use (chromium), installed when root and missing
+## system-deps: Debian packages the tests use (chromium, postgresql), installed when root and missing
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium is not installed and this is not root: browser tests will be skipped"; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "not installed:$$missing (needs root): the browser / PostgreSQL tests will be skipped"; fi; \
 	fi
 
 clean:

@@ -60,3 +60,49 @@ def demo_run(tmp_path_factory):
     """The whole pipeline on a 300-customer demo shop, once per test worker."""
     tmp = tmp_path_factory.mktemp("run")
     return tmp, report.run(write_config(tmp), reports_root=tmp / "reports")
+
+
+def _postgres_bin() -> Path | None:
+    """Directory of initdb/pg_ctl: Debian's /usr/lib/postgresql/<version>/bin, else the PATH."""
+    import shutil
+
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    found = debian[-1] if debian else (Path(shutil.which("initdb")) if shutil.which("initdb") else None)
+    return found.parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server on loopback (initdb + pg_ctl in a temp dir, a free port,
+    password authentication); yields its SQLAlchemy URL and removes everything afterwards.
+    As root the server runs as the ``postgres`` user (PostgreSQL refuses to run as root)."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    bindir = _postgres_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL server programs not found (Debian package 'postgresql'; `make test` installs it when run as root)")
+    as_user: list[str] = []
+    root = Path(tempfile.mkdtemp(prefix="workbench-pg-"))
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(root, "postgres", "postgres")
+    password = "s3cret-Pa55-for-tests"
+    (root / "pw").write_text(password)
+    if as_user:
+        shutil.chown(root / "pw", "postgres", "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = lambda *args: subprocess.run(as_user + [str(bindir / args[0]), *args[1:]], check=True, capture_output=True, text=True)  # noqa: E731
+    run("initdb", "-D", str(root / "data"), "-U", "workbench", "--auth=scram-sha-256", f"--pwfile={root / 'pw'}", "-E", "UTF8")
+    run("pg_ctl", "-D", str(root / "data"), "-l", str(root / "log"), "-w", "-o",
+        f"-p {port} -c listen_addresses=127.0.0.1 -k {root}", "start")
+    try:
+        yield f"postgresql+psycopg://workbench:{password}@127.0.0.1:{port}/postgres"
+    finally:
+        run("pg_ctl", "-D", str(root / "data"), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)

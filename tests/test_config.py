@@ -21,12 +21,12 @@ def test_unknown_nested_key(tmp_path):
 def test_defaults_overrides_and_paths(tmp_path):
     (tmp_path / "sub").mkdir()
     path = tmp_path / "sub" / "shop.yaml"
-    path.write_text("source: {kind: csv, path: ../orders.csv}\nsegmentation: {exclusions: optouts.csv}\n")
+    path.write_text("source: {kind: csv, path: ../orders.csv}\ncampaign: {path: sent.csv}\n")
     cfg = config.load_config(path, {"as_of": "2024-06-30", "source.preset": "uci_online_retail"})
     assert cfg["run_name"] == "shop"
     assert cfg["source"]["path"] == str((tmp_path / "orders.csv").resolve())
     assert cfg["source"]["preset"] == "uci_online_retail"
-    assert cfg["segmentation"]["exclusions"] == str((tmp_path / "sub" / "optouts.csv").resolve())
+    assert cfg["campaign"]["path"] == str((tmp_path / "sub" / "sent.csv").resolve())
     assert cfg["source"]["seed"] == 42  # untouched defaults are kept
     assert cfg["as_of"] == "2024-06-30"
 

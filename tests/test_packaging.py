@@ -11,7 +11,7 @@ from helpers.config import PROJECT_ROOT
 def _normalize(spec: str) -> tuple[str, str]:
     spec = spec.split("#")[0].strip()
     name, bounds = re.match(r"([A-Za-z0-9_.\-]+)\s*(.*)", spec).groups()
-    return re.sub(r"[-_.]+", "-", name.lower()), bounds.replace(" ", "")
+    return re.sub(r"[-_.]+", "-", name.lower()), re.sub(r"^\[[^\]]*\]", "", bounds.replace(" ", ""))  # pip extras: no conda equivalent
 
 
 def test_environment_yml_matches_pyproject():

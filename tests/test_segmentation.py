@@ -126,13 +126,12 @@ def test_growth_and_ranking_by_hand():
     assert named.iloc[0]["action"].startswith("Reward and retain")
 
 
-def test_audiences_partition_customers_minus_exclusions(demo, tmp_path):
+def test_audiences_partition_customers(demo, tmp_path):
     collected, _, _, result = demo
-    excluded = set(result.segments["customer_id"].iloc[::50])
-    summary = targeting.write_audiences(result.segments, collected.contacts, tmp_path, excluded)
+    summary = targeting.write_audiences(result.segments, collected.contacts, tmp_path)
     files = [pd.read_csv(tmp_path / f, dtype={"customer_id": str}) for f in summary["file"]]
     ids = pd.concat([f["customer_id"] for f in files])
-    assert ids.is_unique and set(ids) == set(result.segments["customer_id"]) - excluded
+    assert ids.is_unique and set(ids) == set(result.segments["customer_id"])
     everyone = pd.concat(files).merge(collected.contacts, on="customer_id", suffixes=("", "_contact"))
     assert everyone.loc[everyone["email"].notna(), "consent"].all()  # e-mail only with consent
     assert everyone.loc[everyone["consent"].astype(bool), "email"].notna().all()

@@ -81,6 +81,30 @@ def _drop(df: pd.DataFrame, mask: pd.Series, reason: str) -> RuleResult:
     return RuleResult(kept=df[~mask], removed=df[mask].assign(reason=reason))
 
 
+def _repeated_header(df, params, as_of):
+    """Rows repeating the file's header (exports glued together): customer_id and order_id hold
+    their own column names (``attrs["source_columns"]`` from 01_collect, else the contract names)."""
+    names = {**{c: c for c in ("customer_id", "order_id")}, **df.attrs.get("source_columns", {})}
+    mask = pd.Series(True, index=df.index)
+    for column in ("customer_id", "order_id"):
+        mask &= df[column].str.strip().str.casefold().isin({names[column].strip().casefold(), column}) & df[column].notna()
+    return _drop(df, mask, "repeated_header_row")
+
+
+def _customer_id_case(df, params, as_of):
+    """Ids that differ only in upper/lower case are one customer: every spelling becomes the
+    most frequent one (ties: the first in sort order); rows are adjusted, none removed."""
+    ids = df["customer_id"]
+    folded = ids.str.casefold()
+    spellings = pd.DataFrame({"folded": folded, "id": ids}).dropna().value_counts().reset_index(name="n")
+    spellings = spellings.sort_values(["folded", "n", "id"], ascending=[True, False, True]).drop_duplicates("folded")
+    canonical = folded.map(dict(zip(spellings["folded"], spellings["id"])))
+    changed = ids.notna() & (canonical != ids)
+    kept = df.copy()
+    kept.loc[changed, "customer_id"] = canonical[changed]
+    return RuleResult(kept=kept, removed=df.iloc[:0].assign(reason=pd.Series(dtype=str)), rows_adjusted=int(changed.sum()))
+
+
 def _missing_customer_id(df, params, as_of):
     return _drop(df, df["customer_id"].isna(), "missing_customer_id")
 
@@ -189,7 +213,9 @@ def _cancellations(df, params, as_of):
 
 
 RULES: list[Rule] = [
+    Rule("repeated_header", "Copies of the header row inside the data (files glued together).", _repeated_header),
     Rule("missing_customer_id", "Lines without a customer id (guest checkouts); their revenue share is reported.", _missing_customer_id),
+    Rule("customer_id_case", "Customer ids differing only in upper/lower case merged into one spelling (rows adjusted).", _customer_id_case),
     Rule("test_orders", "Test orders, recognized by the patterns in cleaning.test_patterns.", _test_orders),
     Rule("unparseable_date", "Lines whose order date could not be read.", _unparseable_date),
     Rule("future_date", "Lines dated after as_of (the report's 'now').", _future_date),

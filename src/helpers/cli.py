@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -72,11 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=42)
     demo.set_defaults(func=_demo_data)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.func(args)
     except WorkbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted: the unfinished run was removed; the last complete report is unchanged.", file=sys.stderr)
+        return 130
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler stopping the job) ends the run like Ctrl-C: kernels shut down, the
+    half-written run is removed."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -50,11 +50,12 @@ DEFAULTS: dict[str, Any] = {
         "delimiter": None,  # None = detect among , ; tab |
         "decimal": None,  # None = detect per column ("." or ",")
         "date_format": None,  # e.g. "%d/%m/%Y"; None = ISO 8601, then mixed formats
-        "dayfirst": False,  # for mixed formats like 03/04/2024
+        "dayfirst": None,  # 03/04/2024: true = 3 April, false = 4 March, None = read from the data (a day above 12)
         "url_env": None,  # sql: name of the environment variable holding the SQLAlchemy URL
         "query": None,  # sql: the query returning one row per order line
         "n_customers": 3000,  # synthetic
         "seed": 42,  # synthetic
+        "exclusions": None,  # CSV of customers who opted out or asked to be forgotten (customer_id and/or email column): never collected
     },
     "cleaning": {
         "skip": [],  # names of cleaning rules to switch off
@@ -78,7 +79,6 @@ DEFAULTS: dict[str, Any] = {
         "migration_days": 90,  # migration matrix from as_of minus N days to as_of
         "n_factors": 2,  # survey factors
         "signup_attributes": ["age_band", "region", "channel", "acquisition_source"],
-        "exclusions": None,  # CSV with a customer_id column: never in any audience
     },
     "campaign": {
         "path": None,  # CSV/Excel: customer_id, campaign, variant ("control" = held back), send_date, cost_per_contact
@@ -197,10 +197,10 @@ def unit_days(time_unit: str) -> float:
 
 
 def resolve_paths(cfg: dict[str, Any], base_dir: Path) -> dict[str, Any]:
-    """A copy of ``cfg`` with its file paths (source.path, segmentation.exclusions, campaign.path) made
+    """A copy of ``cfg`` with its file paths (source.path, source.exclusions, campaign.path) made
     absolute against ``base_dir``."""
     cfg = copy.deepcopy(cfg)
-    for section, key in (("source", "path"), ("segmentation", "exclusions"), ("campaign", "path")):
+    for section, key in (("source", "path"), ("source", "exclusions"), ("campaign", "path")):
         path = cfg[section].get(key)
         if path:
             cfg[section][key] = str((base_dir / Path(path).expanduser()).resolve())

@@ -195,10 +195,16 @@ def _swap_into_place(tmp: Path, final: Path) -> None:
 
 
 def _remove_stale_partials(reports_root: Path, run_name: str) -> None:
-    for path in reports_root.glob(f".{run_name}.partial-*"):
+    """Remove what killed runs left: their partial folders, and the old complete run set aside
+    during a swap (put back when the kill fell between the two renames)."""
+    final = reports_root / run_name
+    for path in [*reports_root.glob(f".{run_name}.partial-*"), *reports_root.glob(f".{run_name}.old-*")]:
         pid = path.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
+            if ".old-" in path.name and not final.exists():
+                path.rename(final)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -234,7 +240,17 @@ def run(config_path: str | Path, *, only: str | None = None, overrides: dict[str
         previous = json.loads((final / "run.json").read_text())
         steps = [only]
     tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        return _execute(cfg, config_path, steps, only, previous, tmp, final, reports_root)
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM) or crashed: never leave a half-written run
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
+
+def _execute(cfg: dict[str, Any], config_path: str | Path, steps: list[str], only: str | None, previous: dict[str, Any],
+             tmp: Path, final: Path, reports_root: Path) -> RunResult:
+    """Run the steps into ``tmp``; swap it into ``final`` when complete, or move it to ``<run>.failed``."""
+    run_name = cfg["run_name"]
     started = time.time()
     results: list[StepResult] = []
     for step in steps:

@@ -75,12 +75,50 @@ def parse_numbers(series: pd.Series, decimal: str | None = None) -> pd.Series:
     return values.where(~negative, -values)
 
 
-def parse_dates(series: pd.Series, date_format: str | None = None, dayfirst: bool = False) -> pd.Series:
+_NUMERIC_DATE = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})(.*)$"
+
+
+def _numeric_dates_as_iso(text: pd.Series, dayfirst: bool | None, file: str | None) -> pd.Series:
+    """Dates written as 03/04/2024 (or with . or -) rewritten as ISO text in one consistent
+    order. With ``dayfirst=None`` the order is read from the data: a first number above 12
+    (and a second one not) means day first, the reverse means month first; both, or neither while
+    ambiguous values exist, is an InputError. Values impossible in the chosen order become
+    unparseable (and are removed, logged, by the cleaning step)."""
+    parts = text.str.extract(_NUMERIC_DATE)
+    found = parts[0].notna()
+    if not found.any():
+        return text
+    first, second = parts.loc[found, 0].astype(int), parts.loc[found, 1].astype(int)
+    if dayfirst is None:
+        day_first, month_first = (first > 12) & (second <= 12), (second > 12) & (first <= 12)
+        examples = pd.DataFrame({"order_date": text[found]})
+        if day_first.any() and month_first.any():
+            raise InputError("The order dates mix day-first (31/01/2024) and month-first (01/31/2024) values.",
+                             file=file, column="order_date",
+                             rows=pd.concat([examples[day_first.to_numpy()].head(2), examples[month_first.to_numpy()].head(3)]),
+                             hint="Export the dates in one format, or set source.date_format (e.g. '%d/%m/%Y') so the rows that do not fit are removed and logged.")
+        ambiguous = (first <= 12) & (second <= 12) & (first != second)
+        if ambiguous.any() and not (day_first.any() or month_first.any()):
+            raise InputError("The order dates are ambiguous: no value shows whether 03/04/2024 means 3 April or 4 March.",
+                             file=file, column="order_date", rows=examples[ambiguous.to_numpy()],
+                             hint="Set source.dayfirst: true (day/month/year) or false (month/day/year) in the config.")
+        dayfirst = bool(day_first.any())
+    day, month = (first, second) if dayfirst else (second, first)
+    year = parts.loc[found, 2].where(parts.loc[found, 2].str.len() == 4, "20" + parts.loc[found, 2])
+    iso = year + "-" + month.astype(str).str.zfill(2) + "-" + day.astype(str).str.zfill(2) + parts.loc[found, 3].fillna("")
+    out = text.copy()
+    out[found] = iso
+    return out
+
+
+def parse_dates(series: pd.Series, date_format: str | None = None, dayfirst: bool | None = None,
+                file: str | None = None) -> pd.Series:
     """Datetimes (naive, shop-local) from text; unparseable values become NaT.
 
-    With no ``date_format``: ISO 8601 first, then pandas' mixed-format parser for the rest
-    (``dayfirst`` decides 03/04/2024). A trailing UTC offset (``+0200``, ``Z``) is dropped so
-    the wall-clock time of the shop is kept.
+    With no ``date_format``: numeric dates (03/04/2024) are put in one day/month order (see
+    ``_numeric_dates_as_iso``; ``dayfirst=None`` reads it from the data), then ISO 8601, then
+    pandas' mixed-format parser for the rest (``15 March 2024``). A trailing UTC offset
+    (``+0200``, ``Z``) is dropped so the wall-clock time of the shop is kept.
     """
     if pd.api.types.is_datetime64_any_dtype(series):
         out = series
@@ -90,10 +128,11 @@ def parse_dates(series: pd.Series, date_format: str | None = None, dayfirst: boo
     text = _as_text(series).str.replace(r"\s*(Z|UTC|[+-]\d{2}:?\d{2})$", "", regex=True)
     if date_format:
         return pd.to_datetime(text, format=date_format, errors="coerce")
+    text = _numeric_dates_as_iso(text, dayfirst, file)
     parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
-    retry = parsed.isna() & text.notna()
+    retry = parsed.isna() & text.notna() & ~text.str.match(r"^\d{4}-\d{2}-\d{2}", na=False)
     if retry.any():
-        parsed[retry] = pd.to_datetime(text[retry], format="mixed", dayfirst=dayfirst, errors="coerce")
+        parsed[retry] = pd.to_datetime(text[retry], format="mixed", errors="coerce")
     return parsed.astype("datetime64[ns]")
 
 
@@ -111,7 +150,7 @@ def coerce_types(
     *,
     decimal: str | None = None,
     date_format: str | None = None,
-    dayfirst: bool = False,
+    dayfirst: bool | None = None,
 ) -> pd.DataFrame:
     """Typed contract columns. Missing ``amount``/``unit_price`` is derived from the other.
 
@@ -126,7 +165,7 @@ def coerce_types(
         if col in ("customer_id", "order_id", "product_id"):
             out[col] = normalize_ids(df[col])
         elif col == "order_date":
-            out[col] = parse_dates(df[col], date_format, dayfirst)
+            out[col] = parse_dates(df[col], date_format, dayfirst, file)
         elif col in NUMERIC:
             out[col] = parse_numbers(df[col], decimal)
         elif col == "consent":

@@ -24,8 +24,9 @@ from typing import Any, Callable
 import pandas as pd
 
 from helpers import schema, synthetic
-from helpers.campaign import parse_campaign
+from helpers.campaign import parse_campaign, read_campaign_file
 from helpers.errors import ConfigError, InputError
+from helpers.config import PROJECT_ROOT
 
 CSV_DELIMITERS = [",", ";", "\t", "|"]
 _SAMPLE_BYTES = 64 * 1024
@@ -165,10 +166,49 @@ def _read_sample(path: Path, encoding: str) -> str:
     return raw.decode(encoding, errors="replace")
 
 
+#: Peak memory of 01_collect per byte of CSV read as text and typed (7.2 measured in
+#: benchmarks/bench_large_file.py, rounded up); gzip files are assumed to expand 5 times.
+TEXT_MEMORY_FACTOR = 8
+GZIP_EXPANSION = 5
+
+
+def available_memory() -> int:
+    """Bytes this process can still allocate: the machine's available memory (Linux
+    MemAvailable), or less when an address-space limit (``ulimit -v``) is set."""
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        found = re.search(r"MemAvailable:\s+(\d+) kB", meminfo.read_text())
+        available = int(found.group(1)) * 1024 if found else available
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    status = Path("/proc/self/status")
+    if limit != resource.RLIM_INFINITY and status.is_file():
+        used = int(re.search(r"VmSize:\s+(\d+) kB", status.read_text()).group(1)) * 1024
+        available = min(available, limit - used)
+    return max(available, 0)
+
+
+def check_memory(path: Path) -> None:
+    """Refuse, with a clear message, a file too large to read in the memory available (never an
+    out-of-memory crash halfway)."""
+    size = path.stat().st_size * (GZIP_EXPANSION if path.suffix == ".gz" else 1)
+    need, free = size * TEXT_MEMORY_FACTOR, available_memory()
+    if need > free:
+        raise InputError(
+            f"The file is too large to read here: {size / 1e9:.2f} GB of text needs about {need / 1e9:.1f} GB of memory "
+            f"and {free / 1e9:.1f} GB are available.",
+            file=str(path),
+            hint="Load the orders into a database and use a sql source whose query selects the period and columns you "
+                 "need, export a shorter period, or run on a machine with more memory.")
+
+
 def read_csv(path: Path, source: dict[str, Any], preset: Preset) -> pd.DataFrame:
     """Read a delimited text file as text columns (values are parsed later, per column)."""
     if path.stat().st_size == 0:
         raise InputError("The file is empty.", file=str(path), hint="Export the orders again; the file has no bytes.")
+    check_memory(path)
     encoding = source.get("encoding") or detect_encoding(path)
     options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "encoding": encoding}
     if preset.read_options:
@@ -205,6 +245,11 @@ def read_excel(path: Path, source: dict[str, Any], preset: Preset) -> pd.DataFra
     for frame in sheets.values():
         if _has_contract(frame.columns, source, preset):
             return frame
+    if len(sheets) > 1:
+        raise InputError(f"No sheet of the workbook has the required columns; its sheets are {list(sheets)}.",
+                         file=str(path), column=", ".join(schema.REQUIRED),
+                         rows=pd.DataFrame({"sheet": list(sheets), "columns": [", ".join(map(str, f.columns))[:60] for f in sheets.values()]}),
+                         hint="Set source.sheet to the sheet with the orders and map its columns in source.columns.")
     return next(iter(sheets.values()))
 
 
@@ -215,9 +260,22 @@ def _has_contract(columns: pd.Index, source: dict[str, Any], preset: Preset) -> 
     return set(schema.REQUIRED) <= have and bool(have & set(schema.PRICE_COLUMNS))
 
 
+def _dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a .env file (``#`` comments, optional quotes, optional ``export``)."""
+    if not path.is_file():
+        return {}
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key, sep, value = line.strip().removeprefix("export ").partition("=")
+        if sep and key and not key.startswith("#"):
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
 def read_sql(source: dict[str, Any]) -> pd.DataFrame:
     """Run ``source.query`` against the database whose SQLAlchemy URL is in the environment
-    variable named by ``source.url_env``. The URL is never printed or stored."""
+    variable named by ``source.url_env`` (or in the project's git-ignored ``.env`` file). The URL
+    is never printed or stored."""
     import sqlalchemy
 
     env = source.get("url_env")
@@ -225,10 +283,11 @@ def read_sql(source: dict[str, Any]) -> pd.DataFrame:
     if not env or not query:
         raise ConfigError("A sql source needs source.url_env (name of an environment variable "
                           "holding the database URL) and source.query.")
-    url = os.environ.get(env)
+    url = os.environ.get(env) or _dotenv(PROJECT_ROOT / ".env").get(env)
     if not url:
         raise ConfigError(f"Environment variable {env} is not set. Put the database URL in it "
-                          f"(e.g. export {env}=postgresql://user:password@host/db) or in a .env file.")
+                          f"(e.g. export {env}=postgresql+psycopg://user:password@host/db) or in the "
+                          f"project's .env file (git-ignored) as {env}=...")
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as conn:
@@ -265,6 +324,7 @@ def map_columns(df: pd.DataFrame, source: dict[str, Any], preset: Preset, file: 
         found = wanted if wanted in df.columns else by_canonical.get(_canonical(wanted))
         if found is not None:
             out[contract_col] = df[found]
+            out.attrs.setdefault("source_columns", {})[contract_col] = str(found)
         elif contract_col in mapping and source.get("columns", {}).get(contract_col):
             raise InputError(
                 f"The config maps {contract_col} to column '{wanted}', which the file does not have.",
@@ -297,12 +357,44 @@ def _close(name: str, columns: pd.Index) -> str:
 
 @dataclass
 class Collected:
-    """What 01_collect writes: typed transactions (no personal data), contacts, extras."""
+    """What 01_collect writes: typed transactions (no personal data), contacts, extras, and how
+    many customers and order lines the exclusion list kept out."""
 
     transactions: pd.DataFrame
     contacts: pd.DataFrame
     file: str
     extras: dict[str, pd.DataFrame] = field(default_factory=dict)
+    excluded_customers: int = 0
+    excluded_lines: int = 0
+
+
+def read_exclusions(path: str | Path) -> tuple[set[str], set[str]]:
+    """Customer ids and e-mail addresses (lower-cased) from an exclusion list: a CSV with a
+    ``customer_id`` and/or an ``email`` column (opt-outs, requests to be forgotten)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("The exclusion list does not exist.", file=str(path),
+                         hint="Check source.exclusions; relative paths are read from the config file's folder.")
+    table = pd.read_csv(path, dtype=str, sep=None, engine="python", encoding="utf-8-sig")
+    table.columns = [_canonical(c) for c in table.columns]
+    if "customer_id" not in table and "email" not in table:
+        raise InputError("The exclusion list has neither a customer_id nor an email column.", file=str(path),
+                         column="customer_id", rows=table.head(3), hint="Name the column customer_id (or email) in the first line.")
+    ids = set(schema.normalize_ids(table["customer_id"]).dropna()) if "customer_id" in table else set()
+    emails = set(table["email"].dropna().str.strip().str.lower()) if "email" in table else set()
+    return ids, emails
+
+
+def apply_exclusions(typed: pd.DataFrame, extras: dict[str, pd.DataFrame], path: str | Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], int, int]:
+    """Drop every line and extra row of the customers on the exclusion list (matched by id or
+    e-mail): they reach no artifact. Returns the tables, customers excluded, lines excluded."""
+    ids, emails = read_exclusions(path)
+    if emails and "email" in typed:
+        ids |= set(typed.loc[typed["email"].str.strip().str.lower().isin(emails), "customer_id"].dropna())
+    drop = typed["customer_id"].isin(ids)
+    customers = int(typed.loc[drop, "customer_id"].nunique())
+    kept_extras = {name: t[~t["customer_id"].isin(ids)].reset_index(drop=True) if "customer_id" in t else t for name, t in extras.items()}
+    return typed[~drop].reset_index(drop=True), kept_extras, customers, int(drop.sum())
 
 
 def read_source(source: dict[str, Any]) -> tuple[pd.DataFrame, str, dict[str, pd.DataFrame]]:
@@ -352,10 +444,13 @@ def _preset(source: dict[str, Any]) -> Preset:
     return PRESETS[name]
 
 
-def collect(source: dict[str, Any]) -> Collected:
-    """Read, map and type the source; personal data goes to ``contacts`` (one row per customer:
-    latest e-mail and consent seen), never into the transactions."""
+def collect(source: dict[str, Any], campaign_path: str | Path | None = None) -> Collected:
+    """Read, map and type the source (and the campaign file, when given); personal data goes to
+    ``contacts`` (one row per customer: latest e-mail and consent seen), never into the
+    transactions; customers on ``source.exclusions`` are dropped from everything."""
     df, label, extras = read_source(source)
+    if campaign_path:
+        extras["campaign"] = read_campaign_file(campaign_path)
     preset = _preset(source)
     if preset.prepare is not None:
         df = preset.prepare(df)
@@ -365,11 +460,16 @@ def collect(source: dict[str, Any]) -> Collected:
         label,
         decimal=source.get("decimal"),
         date_format=source.get("date_format") or preset.date_format,
-        dayfirst=bool(source.get("dayfirst")),
+        dayfirst=source.get("dayfirst"),
     )
+    excluded = (0, 0)
+    if source.get("exclusions"):
+        typed, extras, *excluded = apply_exclusions(typed, extras, source["exclusions"])
     contacts = contacts_table(typed)
     transactions = typed.drop(columns=[c for c in schema.PII + ["consent"] if c in typed])
-    return Collected(transactions=transactions, contacts=contacts, file=label, extras=extras)
+    transactions.attrs["source_columns"] = mapped.attrs.get("source_columns", {})  # for the repeated_header rule
+    return Collected(transactions=transactions, contacts=contacts, file=label, extras=extras,
+                     excluded_customers=excluded[0], excluded_lines=excluded[1])
 
 
 def contacts_table(typed: pd.DataFrame) -> pd.DataFrame:

@@ -106,16 +106,15 @@ def with_consented_email(customers: pd.DataFrame, contacts: pd.DataFrame) -> pd.
 
 
 def write_audiences(segments: pd.DataFrame, contacts: pd.DataFrame, out_dir: str | Path,
-                    exclusions: set[str] | None = None, segment_column: str = "cluster_name") -> pd.DataFrame:
+                    segment_column: str = "cluster_name") -> pd.DataFrame:
     """One CSV per segment (customer_id, segment, rfm_segment, scores, email). E-mail only for
-    customers who consented; customers in ``exclusions`` (opt-outs, deletion requests) are never
-    written. Returns a summary: segment, file, customers, with_email."""
+    customers who consented (opt-outs and deletion requests never get this far: the exclusion list
+    is applied at collection). Returns a summary: segment, file, customers, with_email."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.csv"):
         old.unlink()
-    keep = ~segments["customer_id"].isin(exclusions or set())
-    data = with_consented_email(segments[keep], contacts)
+    data = with_consented_email(segments, contacts)
     columns = ["customer_id", segment_column, "rfm_segment", "r_score", "f_score", "m_score", "email"]
     rows = []
     for name, part in data.groupby(segment_column, sort=True):

@@ -1,0 +1,354 @@
+"""The bad-input catalogue: realistic broken exports, each ending in either a clear error
+(file, column, example rows, what to do; never a traceback) or a documented handling that
+shows up in the cleaning log. The README's "When your data is messy" lists the same cases.
+The 2 GB file is in benchmarks/bench_large_file.py, not here."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import cleaning, customers, quality, sources, valuation
+from helpers.config import DEFAULTS
+from helpers.errors import InputError
+from helpers.segmentation import segment_customers
+
+AS_OF = "2024-12-31"
+HEADER = "customer_id,order_id,order_date,quantity,unit_price"
+GOOD = ["c1,o1,2024-03-01,2,10.00", "c2,o2,2024-04-15,1,25.50", "c1,o3,2024-06-20,3,4.00"]
+
+
+def write(tmp_path: Path, text: str, name: str = "orders.csv", encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def csv(*lines: str, header: str = HEADER) -> str:
+    return "\n".join([header, *lines]) + "\n"
+
+
+def collect_and_clean(path: Path, **source):
+    collected = sources.collect({"kind": "csv", "path": str(path), **source})
+    cleaned = cleaning.clean(collected.transactions, AS_OF, file=str(path))
+    summary = cleaned.summary
+    assert summary["rows_in"] == summary["rows_kept"] + summary["rows_removed"]  # every row accounted for
+    return collected, cleaned
+
+
+def removed(cleaned, reason: str) -> int:
+    return int(cleaned.log.loc[cleaned.log["reason"] == reason, "rows_removed"].sum())
+
+
+def assert_clear(err: pytest.ExceptionInfo, path: Path | str, column: str | None, *words: str, rows: bool = True) -> None:
+    message = str(err.value)
+    assert f"file:   {path}" in message
+    if column:
+        assert f"column: {column}" in message
+    if rows:
+        assert "example rows:" in message
+    assert "what to do:" in message and "Traceback" not in message
+    for word in words:
+        assert word in message, (word, message)
+
+
+# --- cases that stop with a clear message ------------------------------------------------------
+
+def test_missing_required_column(tmp_path):
+    path = write(tmp_path, csv("c1,2024-03-01,2,10", header="customer_id,order_date,quantity,unit_price"))
+    with pytest.raises(InputError) as err:
+        collect_and_clean(path)
+    assert_clear(err, path, "order_id", "Required column(s) missing: order_id", "source.columns")
+
+
+def test_misspelled_header_gets_a_suggestion(tmp_path):
+    path = write(tmp_path, csv(*GOOD, header="custmer_id,order_id,order_date,quantity,unit_price"))
+    with pytest.raises(InputError) as err:
+        collect_and_clean(path)
+    assert_clear(err, path, "customer_id", "Did you mean 'custmer_id'?")
+
+
+def test_mapped_column_not_in_file(tmp_path):
+    path = write(tmp_path, csv(*GOOD))
+    with pytest.raises(InputError) as err:
+        collect_and_clean(path, columns={"customer_id": "Customer Number"})
+    assert_clear(err, path, "Customer Number", "which the file does not have", rows=False)
+
+
+def test_empty_file(tmp_path):
+    path = write(tmp_path, "")
+    with pytest.raises(InputError) as err:
+        collect_and_clean(path)
+    assert_clear(err, path, None, "empty", rows=False)
+
+
+def test_header_only(tmp_path):
+    path = write(tmp_path, csv())
+    with pytest.raises(InputError) as err:
+        collect_and_clean(path)
+    assert_clear(err, path, None, "header but no data rows", rows=False)
+
+
+def test_file_not_found(tmp_path):
+    path = tmp_path / "nowhere.csv"
+    with pytest.raises(InputError) as err:
+        collect_and_clean(path)
+    assert_clear(err, path, None, "does not exist", "source.path", rows=False)
+
+
+def test_not_a_text_file(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_bytes(bytes(range(256)) * 20)
+    with pytest.raises(InputError) as err:
+        collect_and_clean(path)
+    assert_clear(err, path, None, rows=False)
+
+
+def test_all_dates_unparseable(tmp_path):
+    path = write(tmp_path, csv("c1,o1,soon,2,10", "c2,o2,n/a-ish,1,5", "c3,o3,tomorrow,1,5"))
+    with pytest.raises(InputError) as err:
+        collect_and_clean(path)
+    assert_clear(err, path, "order_date", "No order date could be read", "source.date_format", "tomorrow")
+
+
+def test_day_first_and_month_first_mixed(tmp_path):
+    path = write(tmp_path, csv("c1,o1,25/03/2024,1,10", "c2,o2,03/25/2024,1,10", "c3,o3,04/05/2024,1,10"))
+    with pytest.raises(InputError) as err:
+        collect_and_clean(path)
+    assert_clear(err, path, "order_date", "mix day-first", "25/03/2024", "03/25/2024")
+
+
+def test_day_month_order_ambiguous(tmp_path):
+    path = write(tmp_path, csv("c1,o1,03/04/2024,1,10", "c2,o2,05/06/2024,1,10"))
+    with pytest.raises(InputError) as err:
+        collect_and_clean(path)
+    assert_clear(err, path, "order_date", "ambiguous", "source.dayfirst", "03/04/2024")
+
+
+def test_excel_without_any_sheet_of_orders(tmp_path):
+    path = tmp_path / "orders.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"note": ["read me"]}).to_excel(writer, sheet_name="Notes", index=False)
+        pd.DataFrame({"total": [5]}).to_excel(writer, sheet_name="Totals", index=False)
+    with pytest.raises(InputError) as err:
+        sources.collect({"kind": "excel", "path": str(path)})
+    assert_clear(err, path, "customer_id", "Notes", "Totals", "source.sheet")
+
+
+def test_every_line_removed_by_cleaning(tmp_path):
+    path = write(tmp_path, csv("c1,o1,2024-03-01,1,0", "c2,o2,2024-04-01,2,-1"))
+    with pytest.raises(InputError) as err:
+        collect_and_clean(path)
+    assert_clear(err, path, None, "Cleaning removed every row", "missing_zero_or_negative_price", "cleaning.skip")
+
+
+def test_exclusion_list_without_an_id_column(tmp_path):
+    path = write(tmp_path, csv(*GOOD))
+    optouts = write(tmp_path, "who\nc1\n", "optouts.csv")
+    with pytest.raises(InputError) as err:
+        collect_and_clean(path, exclusions=str(optouts))
+    assert_clear(err, optouts, "customer_id", "neither a customer_id nor an email column")
+
+
+# --- cases that are handled, and logged ------------------------------------------------------
+
+def test_windows_1252_text(tmp_path):
+    path = write(tmp_path, csv("c1,o1,2024-03-01,1,10,Café crème", header=HEADER + ",product_name"), encoding="cp1252")
+    collected, _ = collect_and_clean(path)
+    assert collected.transactions["product_name"].iloc[0] == "Café crème"
+
+
+@pytest.mark.parametrize("bom, encoding", [("\ufeff", "utf-8"), ("\ufeff", "utf-16")])
+def test_byte_order_mark(tmp_path, bom, encoding):
+    path = write(tmp_path, bom + csv(*GOOD), encoding=encoding)
+    collected, cleaned = collect_and_clean(path)
+    assert list(collected.transactions["customer_id"]) == ["c1", "c2", "c1"] and len(cleaned.transactions) == 3
+
+
+def test_semicolons_and_decimal_commas(tmp_path):
+    path = write(tmp_path, "customer_id;order_id;order_date;quantity;unit_price\nc1;o1;2024-03-01;2;10,50\nc2;o2;2024-03-02;1;1.234,00\n")
+    collected, _ = collect_and_clean(path)
+    assert collected.transactions["unit_price"].tolist() == [10.5, 1234.0]
+
+
+def test_thousands_separators_and_currency_symbols(tmp_path):
+    path = write(tmp_path, csv('c1,o1,2024-03-01,1,"£1,234.50"', "c2,o2,2024-03-02,1,$12.00", 'c3,o3,2024-03-03,1," 7.25 EUR"'))
+    collected, _ = collect_and_clean(path)
+    assert collected.transactions["unit_price"].tolist() == [1234.5, 12.0, 7.25]
+
+
+def test_mixed_date_formats_in_one_column(tmp_path):
+    path = write(tmp_path, csv("c1,o1,2024-03-15,1,10", "c2,o2,16/03/2024,1,10", 'c3,o3,"March 17, 2024",1,10', "c4,o4,2024-03-18T09:30:00Z,1,10"))
+    collected, _ = collect_and_clean(path)
+    assert collected.transactions["order_date"].dt.strftime("%Y-%m-%d %H:%M").tolist() == [
+        "2024-03-15 00:00", "2024-03-16 00:00", "2024-03-17 00:00", "2024-03-18 09:30"]
+
+
+def test_day_first_read_from_the_data(tmp_path):
+    path = write(tmp_path, csv("c1,o1,03/04/2024,1,10", "c2,o2,25/04/2024,1,10"))
+    collected, _ = collect_and_clean(path)
+    assert collected.transactions["order_date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-04-03", "2024-04-25"]
+
+
+def test_explicit_month_first_removes_impossible_dates_with_a_logged_reason(tmp_path):
+    path = write(tmp_path, csv("c1,o1,03/04/2024,1,10", "c2,o2,25/04/2024,1,10"))
+    collected, cleaned = collect_and_clean(path, dayfirst=False)
+    assert collected.transactions["order_date"].iloc[0] == pd.Timestamp("2024-03-04")
+    assert removed(cleaned, "unparseable_date") == 1
+
+
+def test_dates_after_as_of(tmp_path):
+    path = write(tmp_path, csv(*GOOD, "c3,o9,2025-02-01,1,10"))
+    _, cleaned = collect_and_clean(path)
+    assert removed(cleaned, "after_as_of") == 1
+
+
+def test_excel_with_the_data_on_the_second_sheet(tmp_path):
+    path = tmp_path / "orders.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"Exported by": ["shop admin"]}).to_excel(writer, sheet_name="Cover", index=False)
+        pd.read_csv(write(tmp_path, csv(*GOOD)), dtype=str).to_excel(writer, sheet_name="Orders", index=False)
+    collected = sources.collect({"kind": "excel", "path": str(path)})
+    assert len(collected.transactions) == 3
+
+
+def test_negative_quantities_without_a_cancellation_marker_are_netted(tmp_path):
+    path = write(tmp_path, csv("c1,o1,2024-03-01,3,10,P1", "c1,o2,2024-03-05,-1,10,P1", header=HEADER + ",product_id"))
+    _, cleaned = collect_and_clean(path)
+    assert removed(cleaned, "return_netted") == 1
+    assert cleaned.transactions["quantity"].tolist() == [2.0]
+    assert int(cleaned.log["rows_adjusted"].sum()) == 1
+
+
+def test_cancellations_without_a_matching_purchase(tmp_path):
+    path = write(tmp_path, csv("c1,o1,2024-03-01,1,10,P1", "c1,C77,2024-03-05,-2,10,P9", header=HEADER + ",product_id"))
+    _, cleaned = collect_and_clean(path)
+    assert removed(cleaned, "return_without_matching_purchase") == 1
+
+
+def test_repeated_header_rows_inside_the_file(tmp_path):
+    path = write(tmp_path, csv(GOOD[0], HEADER, GOOD[1], HEADER, GOOD[2]))
+    _, cleaned = collect_and_clean(path)
+    assert removed(cleaned, "repeated_header_row") == 2 and len(cleaned.transactions) == 3
+
+
+def test_repeated_header_rows_with_mapped_names(tmp_path):
+    header = "Customer,Invoice,Date,Qty,Price"
+    path = write(tmp_path, csv(GOOD[0], header, GOOD[1], header=header))
+    _, cleaned = collect_and_clean(path, columns={"customer_id": "Customer", "order_id": "Invoice", "order_date": "Date",
+                                                  "quantity": "Qty", "unit_price": "Price"})
+    assert removed(cleaned, "repeated_header_row") == 1
+
+
+def test_extreme_outlier_flagged_or_capped(tmp_path):
+    lines = [f"c{i},o{i},2024-03-{1 + i % 28:02d},1,{20 + i % 7}" for i in range(60)] + ["c99,o99,2024-05-01,1,1000000"]
+    path = write(tmp_path, csv(*lines))
+    collected, cleaned = collect_and_clean(path)
+    assert quality.outlier_lines(collected.transactions)["amount"].max() == 1_000_000  # flagged for review, kept
+    assert cleaned.transactions["amount"].max() == 1_000_000
+    capped = cleaning.clean(collected.transactions, AS_OF, {"max_line_amount": 10_000})
+    assert removed(capped, "line_amount_above_limit") == 1
+
+
+def test_a_single_customer(tmp_path):
+    path = write(tmp_path, csv("c1,o1,2024-03-01,1,10", "c1,o2,2024-05-01,1,12", "c1,o3,2024-09-01,2,8"))
+    _, cleaned = collect_and_clean(path)
+    table = customers.build_customer_table(cleaned.transactions, AS_OF)
+    result = segment_customers(table, cleaned.removed, DEFAULTS["segmentation"])
+    assert len(table) == 1 and result.clusterer.k_ == 1 and "no clustering possible" in result.clusterer.message_
+
+
+def test_every_customer_with_one_order(tmp_path):
+    lines = [f"c{i},o{i},2024-{1 + i % 12:02d}-{1 + i % 27:02d},1,{5 + i % 40}" for i in range(80)]
+    path = write(tmp_path, csv(*lines))
+    _, cleaned = collect_and_clean(path)
+    table = customers.build_customer_table(cleaned.transactions, AS_OF)
+    assert (table["frequency"] == 0).all()
+    result = segment_customers(table, cleaned.removed, DEFAULTS["segmentation"])
+    assert all(name.startswith("One-time buyers") for name in result.segments["cluster_name"])
+    with pytest.raises(InputError, match="No customer has a repeat purchase") as err:  # 05_cltv stops with this message
+        valuation.fit_final("bg_nbd", table)
+    assert "what to do:" in str(err.value) and "column: frequency" in str(err.value)
+
+
+def test_ids_written_as_floats_and_strings_are_one_customer(tmp_path):
+    path = write(tmp_path, csv("12345.0,o1,2024-03-01,1,10", "12345,o2,2024-04-01,1,10", "678.00,o3,2024-04-02,1,10"))
+    collected, _ = collect_and_clean(path)
+    assert collected.transactions["customer_id"].tolist() == ["12345", "12345", "678"]
+
+
+def test_whitespace_and_case_variants_of_an_id_are_merged_and_logged(tmp_path):
+    path = write(tmp_path, csv(" ab1 ,o1,2024-03-01,1,10", "AB1,o2,2024-04-01,1,10", "ab1,o3,2024-05-01,1,10", "ab1,o4,2024-06-01,1,10"))
+    _, cleaned = collect_and_clean(path)
+    assert cleaned.transactions["customer_id"].unique().tolist() == ["ab1"]
+    log = cleaned.log.set_index("rule")
+    assert log.at["customer_id_case", "rows_adjusted"] == 1
+    kept_case = cleaning.clean(sources.collect({"kind": "csv", "path": str(path)}).transactions, AS_OF, {"skip": ["customer_id_case"]})
+    assert kept_case.transactions["customer_id"].nunique() == 2
+
+
+def test_guest_lines_duplicates_bad_prices_and_quantities_are_logged(tmp_path):
+    path = write(tmp_path, csv(*GOOD, GOOD[0], ",o7,2024-03-09,1,10", "c5,o8,2024-03-10,two,10", "c6,o9,2024-03-11,1,0",
+                               "c7,o10,2024-03-12,1,-3", "TEST-1,o11,2024-03-12,1,3"))
+    _, cleaned = collect_and_clean(path, preset="generic")
+    assert removed(cleaned, "exact_duplicate") == 1
+    assert removed(cleaned, "missing_customer_id") == 1
+    assert removed(cleaned, "missing_or_zero_quantity") == 1
+    assert removed(cleaned, "missing_zero_or_negative_price") == 2
+    assert removed(cleaned, "test_order") == 1
+    assert len(cleaned.transactions) == 3
+
+
+def test_cancelled_status_lines(tmp_path):
+    path = write(tmp_path, csv(GOOD[0] + ",paid", GOOD[1] + ",Refunded", header=HEADER + ",status"))
+    _, cleaned = collect_and_clean(path)
+    assert removed(cleaned, "cancelled_status") == 1
+
+
+def test_gzip_and_tab_separated(tmp_path):
+    path = tmp_path / "orders.tsv.gz"
+    path.write_bytes(gzip.compress(csv(*GOOD).replace(",", "\t").encode()))
+    collected, _ = collect_and_clean(path)
+    assert len(collected.transactions) == 3
+
+
+def test_timestamps_with_utc_offsets_keep_the_shop_clock(tmp_path):
+    path = write(tmp_path, csv("c1,o1,2024-03-01T23:30:00+02:00,1,10", "c2,o2,2024-03-01 08:00:00 UTC,1,10"))
+    collected, _ = collect_and_clean(path)
+    assert collected.transactions["order_date"].dt.strftime("%d %H:%M").tolist() == ["01 23:30", "01 08:00"]
+
+
+def test_exclusions_applied_at_collection_by_id_and_email(tmp_path):
+    path = write(tmp_path, csv("c1,o1,2024-03-01,1,10,a@x.org", "c2,o2,2024-03-02,1,10,B@X.org", "c3,o3,2024-03-03,1,10,c@x.org",
+                               header=HEADER + ",email"))
+    optouts = write(tmp_path, "customer_id,email\nc1,\n,b@x.org\n", "optouts.csv")
+    collected, cleaned = collect_and_clean(path, exclusions=str(optouts))
+    assert collected.transactions["customer_id"].tolist() == ["c3"] and collected.contacts["customer_id"].tolist() == ["c3"]
+    assert (collected.excluded_customers, collected.excluded_lines) == (2, 2)
+
+
+def test_a_file_too_large_for_the_memory_is_refused_before_reading(tmp_path):
+    """A real address-space limit (ulimit -v) in a child process: the 30 MB file would need about
+    240 MB, the child is allowed 100 MB more than it already uses."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, csv(*(GOOD * 400_000)))
+    code = f"""
+import re, resource
+from pathlib import Path
+from helpers import sources
+from helpers.errors import InputError
+used = int(re.search(r"VmSize:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (used + 100_000_000, resource.RLIM_INFINITY))
+try:
+    sources.collect({{"kind": "csv", "path": {str(path)!r}}})
+except InputError as e:
+    print(e)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("The file is too large to read here: 0.03 GB") and "what to do:" in proc.stdout
