@@ -37,14 +37,17 @@ _MISSING_TOKENS = {"", "nan", "NaN", "None", "null", "NULL", "NA", "N/A", "n/a",
 
 
 def _as_text(series: pd.Series) -> pd.Series:
-    text = series.astype("string").str.strip()
+    """Trimmed text with the usual missing-value tokens as missing, in Arrow-backed strings
+    (string operations run vectorized in Arrow, not per value in Python)."""
+    text = series.astype("string[pyarrow]").str.strip()
     return text.mask(text.isin(_MISSING_TOKENS))
 
 
 def normalize_ids(series: pd.Series) -> pd.Series:
     """Identifiers as trimmed strings; ``"12345.0"`` (a float written by Excel/pandas) -> ``"12345"``."""
     text = _as_text(series)
-    return text.str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+    written_as_float = text.str.match(r"^\d+\.0+$", na=False)
+    return text.where(~written_as_float, text.str.replace(r"\.0+$", "", regex=True)).astype("string")
 
 
 def detect_decimal(text: pd.Series) -> str:
@@ -171,7 +174,7 @@ def coerce_types(
         elif col == "consent":
             out[col] = parse_flags(df[col])
         else:
-            out[col] = _as_text(df[col])
+            out[col] = _as_text(df[col]).astype("string")
     if out["order_date"].notna().sum() == 0:
         raise InputError(
             "No order date could be read: every value in the date column is unparseable.",
