@@ -21,8 +21,11 @@ report: $(STAMP)
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-## bench: model-fitting benchmarks (results in benchmarks/results.md)
+## bench: benchmarks (results in benchmarks/results.md); installs the bench extra (lifetimes 0.11.3)
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python benchmarks/bench_lifetimes.py --lines 100000 1000000 --repeats 3
+	$(BIN)/python benchmarks/bench_large_file.py --gb 0.3 2 --limit-gb 0 8
 	$(BIN)/python benchmarks/bench_clv.py --customers 25000 1000000 --repeats 3
 	$(BIN)/python benchmarks/bench_segment.py --customers 3000 100000 --repeats 3
 	$(BIN)/python benchmarks/bench_cohorts.py --customers 3000 55000 --repeats 3
