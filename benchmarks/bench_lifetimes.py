@@ -51,11 +51,12 @@ def from_lifetimes(tx: pd.DataFrame) -> pd.DataFrame:
                                               observation_period_end=AS_OF, freq="D")
 
 
-def timed(fn, repeats: int):
+def timed(fn, repeats: int, *args):
+    """Median wall time of ``repeats`` calls of ``fn(*args)``, and the last result."""
     times, result = [], None
     for _ in range(repeats):
         start = time.perf_counter()
-        result = fn()
+        result = fn(*args)
         times.append(time.perf_counter() - start)
     return statistics.median(times), result
 
@@ -76,19 +77,19 @@ def main() -> None:
     rows = []
     for n in args.lines:
         tx = cleaned_lines(n)
-        t_ours, table = timed(lambda: ours(tx), args.repeats)
-        t_life, life = timed(lambda: from_lifetimes(tx), args.repeats)
+        t_ours, table = timed(ours, args.repeats, tx)
+        t_life, life = timed(from_lifetimes, args.repeats, tx)
         assert same(table, life), "customer summary differs from lifetimes'"
         if n <= args.apply_up_to:
-            t_apply, applied = timed(lambda: per_customer_apply(tx), 1)
+            t_apply, applied = timed(per_customer_apply, 1, tx)
             assert same(table, applied), "customer summary differs from the per-customer apply"
         else:
             t_apply = float("nan")
         # the fit on as many customers drawn from the BG/NBD process (CDNOW parameters): the demo
         # shop's abrupt lapses put BG/NBD on a boundary, where neither fitter converges
         x, t_x, T, _ = simulate_bgnbd(len(table), seed=1)
-        t_fit, model = timed(lambda: clv.BetaGeoModel().fit(x, t_x, T), args.repeats)
-        t_lfit, lmodel = timed(lambda: BetaGeoFitter().fit(x, t_x, T), args.repeats)
+        t_fit, model = timed(clv.BetaGeoModel().fit, args.repeats, x, t_x, T)
+        t_lfit, lmodel = timed(BetaGeoFitter().fit, args.repeats, x, t_x, T)
         ours_p = np.array([model.params_[k] for k in ("r", "alpha", "a", "b")])
         life_p = lmodel.params_[["r", "alpha", "a", "b"]].to_numpy()
         rows.append(f"| {len(tx):,} | {len(table):,} | {t_ours:.2f} | {t_life:.2f} ({t_life / t_ours:.0f}×) | "
