@@ -32,9 +32,9 @@ from traitlets.config import Config
 from helpers import __version__
 from helpers.config import NOTEBOOKS_DIR, PROJECT_ROOT, load_config
 from helpers.errors import WorkbenchError
+from helpers.runs import SUMMARIES_FILE
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-SUMMARIES_FILE = "summaries.json"
 VERSIONED_PACKAGES = ["segment-workbench", "pandas", "numpy", "scipy", "scikit-learn", "lifelines",
                       "matplotlib", "seaborn", "pyarrow", "papermill", "nbconvert", "pandera", "sqlalchemy"]
 
@@ -122,23 +122,6 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-
-
-def previous_run(run_dir: str | Path, run_name: str) -> Path | None:
-    """The last complete run of the same config (``reports/<run_name>``) while a new run is
-    being written beside it, or None."""
-    run_dir = Path(run_dir).resolve()
-    previous = run_dir.parent / run_name
-    return previous if (previous / "run.json").is_file() and previous != run_dir else None
-
-
-def record_summary(run_dir: str | Path, step: str, text: str) -> None:
-    """Store the one-line summary of ``step`` that the run's index page shows."""
-    path = Path(run_dir) / SUMMARIES_FILE
-    summaries = json.loads(path.read_text()) if path.is_file() else {}
-    summaries[step] = text
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summaries, indent=2))
 
 
 def _html_exporter() -> HTMLExporter:

@@ -1,0 +1,121 @@
+"""The pipeline at growing sizes: the synthetic shop scaled to about ``--lines`` order lines,
+written as a Parquet export (text columns, like a CSV), then (a) each stage on its own in this
+process, with its wall time and the process's peak RSS after it, and (b) the whole
+``workbench run`` on that file in a child process, with the time per step split into the
+notebook's execution (papermill, kernel start included) and its HTML rendering.
+
+    python benchmarks/bench_pipeline.py --lines 10000 100000 1000000
+
+Peak RSS is the high-water mark of the process so far (it never goes down), so a stage's
+number includes what earlier stages held. Files go to benchmarks/data/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from helpers import cleaning, clv, customers, rfm, sources, survival, synthetic, valuation
+from helpers.campaign import segment_kpis
+from helpers.cohorts import cohort_tables
+from helpers.config import DEFAULTS
+from helpers.segmentation import segment_customers
+
+HERE = Path(__file__).parent
+AS_OF = pd.Timestamp("2025-12-31")
+LINES_PER_CUSTOMER = 19.5
+
+
+def peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def export(lines: int) -> Path:
+    path = HERE / "data" / f"orders_{lines}.parquet"
+    if not path.is_file():
+        path.parent.mkdir(exist_ok=True)
+        demo = synthetic.generate(round(lines / LINES_PER_CUSTOMER), seed=2)
+        demo.transactions.to_parquet(path, index=False)
+    return path
+
+
+def stages(path: Path) -> list[tuple[str, float, float]]:
+    """(stage, seconds, peak RSS in GB so far) for each stage, in pipeline order."""
+    out, state = [], {}
+
+    def stage(name, fn):
+        start = time.perf_counter()
+        state[name] = fn()
+        out.append((name, time.perf_counter() - start, peak_gb()))
+
+    stage("load (read + map + type)", lambda: sources.collect({"kind": "parquet", "path": str(path)}).transactions)
+    stage("clean", lambda: cleaning.clean(state["load (read + map + type)"], AS_OF))
+    tx, removed = state["clean"].transactions, state["clean"].removed
+    stage("customer table", lambda: customers.build_customer_table(tx, AS_OF, "weeks"))
+    table = state["customer table"]
+    stage("RFM", lambda: rfm.assign_segments(rfm.rfm_scores(table)))
+    stage("clustering (k chosen, bootstrap, rules)", lambda: segment_customers(table, removed, DEFAULTS["segmentation"], 42))
+    stage("cohort matrices", lambda: cohort_tables(tx, AS_OF))
+    data = survival.survival_data(table, survival.suggest_threshold(tx))
+    segments = state["clustering (k chosen, bootstrap, rules)"]
+    stage("survival (Kaplan-Meier + Cox)", lambda: (survival.kaplan_meier(data, segments.segments["cluster_name"]),
+                                                    survival.cox_drivers(data, survival.early_covariates(tx, None))))
+    stage("BG/NBD + Gamma-Gamma fit", lambda: (clv.BetaGeoModel().fit(table["frequency"], table["recency"], table["T"]),
+                                               valuation.fit_spend(table)[0]))
+    model = clv.ParetoNBDModel().fit(table["frequency"], table["recency"], table["T"])
+    if not state["BG/NBD + Gamma-Gamma fit"][0].converged_:
+        state["BG/NBD + Gamma-Gamma fit"] = (model, state["BG/NBD + Gamma-Gamma fit"][1])
+    fitted, spend = state["BG/NBD + Gamma-Gamma fit"]
+    stage("CLV prediction (300 simulations)", lambda: valuation.customer_values(
+        fitted, spend, table, horizon=52, discount_rate=clv.per_period_rate(0.10, "weeks"), margin=1.0,
+        n_simulations=300, interval=0.9, random_state=42))
+    stage("KPIs per frozen segment and month", lambda: segment_kpis(tx, lambda d: segments.model.segments_at(tx, d, removed), AS_OF))
+    return out
+
+
+def whole_run(path: Path, lines: int) -> tuple[float, float, list[dict]]:
+    """Seconds, peak RSS (GB, largest process) and steps of ``workbench run`` on the export."""
+    config = HERE / "data" / f"bench_{lines}.yaml"
+    config.write_text(f"run_name: bench_{lines}\nas_of: '2025-12-31'\nsource: {{kind: parquet, path: {path.name}}}\n")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "helpers.cli", "run", str(config), "--reports", str(HERE / "data" / "reports")],
+                   check=True, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    info = json.loads((HERE / "data" / "reports" / f"bench_{lines}" / "run.json").read_text())
+    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6, info["steps"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lines", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--no-run", action="store_true", help="stages only, no whole workbench run")
+    args = parser.parse_args()
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
+          f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; Python {platform.python_version()}, "
+          f"pandas {pd.__version__}\n")
+    for lines in args.lines:
+        path = export(lines)
+        n = len(pd.read_parquet(path, columns=["order_id"]))
+        print(f"### {n:,} order lines\n\n| stage | seconds | peak RSS so far, GB |\n|---|---:|---:|")
+        for name, seconds, rss in stages(path):
+            print(f"| {name} | {seconds:.2f} | {rss:.2f} |", flush=True)
+        if not args.no_run:
+            seconds, rss, steps = whole_run(path, lines)
+            print(f"\nWhole `workbench run`: **{seconds:.0f} s**, largest process peak RSS {rss:.2f} GB.\n\n"
+                  "| step | notebook (papermill) s | HTML (nbconvert) s |\n|---|---:|---:|")
+            for s in steps:
+                print(f"| {s['step']} | {s['seconds']:.1f} | {s['html_seconds']:.1f} |", flush=True)
+        print()
+
+
+if __name__ == "__main__":
+    main()
