@@ -24,6 +24,7 @@ test: $(STAMP) system-deps
 ## bench: benchmarks (results in benchmarks/results.md); installs the bench extra (lifetimes 0.11.3)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python benchmarks/bench_pipeline.py --lines 10000 100000 1000000
 	$(BIN)/python benchmarks/bench_lifetimes.py --lines 100000 1000000 --repeats 3
 	$(BIN)/python benchmarks/bench_large_file.py --gb 0.3 2 --limit-gb 0 8
 	$(BIN)/python benchmarks/bench_clv.py --customers 25000 1000000 --repeats 3
