@@ -36,8 +36,8 @@ def exists(run_dir: str | Path, name: str) -> bool:
     return (Path(run_dir) / "data" / name).is_file()
 
 
-def read(run_dir: str | Path, name: str) -> pd.DataFrame:
-    """Read an artifact written by an earlier step; a clear error says which step to run first."""
+def _existing(run_dir: str | Path, name: str) -> Path:
+    """The artifact's path; a clear error says which step to run first when it is missing."""
     path = Path(run_dir) / "data" / name
     if not path.is_file():
         raise InputError(
@@ -46,6 +46,12 @@ def read(run_dir: str | Path, name: str) -> pd.DataFrame:
             hint="Run the earlier steps first (workbench run CONFIG, or the notebooks in order "
             "with the same run_dir).",
         )
+    return path
+
+
+def read(run_dir: str | Path, name: str) -> pd.DataFrame:
+    """Read an artifact written by an earlier step."""
+    path = _existing(run_dir, name)
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
 
 
@@ -57,8 +63,5 @@ def write_model(model: object, run_dir: str | Path, name: str) -> Path:
 
 
 def read_model(run_dir: str | Path, name: str) -> object:
-    """A model saved by an earlier step; the same clear error as ``read`` when it is missing."""
-    path = Path(run_dir) / "data" / name
-    if not path.is_file():
-        read(run_dir, name)  # raises the "run the earlier steps first" error
-    return joblib.load(path)
+    """A model saved by an earlier step."""
+    return joblib.load(_existing(run_dir, name))

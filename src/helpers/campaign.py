@@ -33,7 +33,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportion_
 
 from helpers import schema
 from helpers.errors import InputError
-from helpers.targeting import slug, with_consented_email
+from helpers.targeting import recent_and_previous, slug, with_consented_email
 
 CONTROL = "control"
 NEW_CUSTOMERS = "New customers"  # KPIs: customers whose first order is in the period
@@ -323,9 +323,8 @@ def design_table(segment_of: pd.Series, transactions: pd.DataFrame, as_of: pd.Ti
     """Per segment: customers, baseline conversion (share who bought in the last ``window_days``
     up to as_of), the smallest detectable lift when the whole segment is split ``test_share``,
     and the customers needed to detect ``lift``."""
-    as_of = pd.Timestamp(as_of).normalize()
-    day = transactions["order_date"].dt.normalize()
-    recent = set(transactions.loc[(day > as_of - pd.Timedelta(days=window_days)) & (day <= as_of), "customer_id"])
+    in_window, _ = recent_and_previous(transactions["order_date"], as_of, window_days)
+    recent = set(transactions.loc[in_window, "customer_id"])
     rows = []
     for segment, ids in segment_of.groupby(segment_of, sort=True):
         n = len(ids)

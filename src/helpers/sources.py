@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import re
+import resource
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -181,8 +182,6 @@ def available_memory() -> int:
     if meminfo.is_file():
         found = re.search(r"MemAvailable:\s+(\d+) kB", meminfo.read_text())
         available = int(found.group(1)) * 1024 if found else available
-    import resource
-
     limit = resource.getrlimit(resource.RLIMIT_AS)[0]
     status = Path("/proc/self/status")
     if limit != resource.RLIM_INFINITY and status.is_file():
