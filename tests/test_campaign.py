@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from conftest import make_tx
-from helpers import campaign, cleaning, customers, sources, synthetic
+from helpers import campaign, campaign_file, cleaning, customers, sources, synthetic
 from helpers.config import DEFAULTS
 from helpers.errors import InputError
 from helpers.segmentation import segment_customers
@@ -173,7 +173,7 @@ def _sent(**changes):
                         "send_date": "2025-03-01", "cost_per_contact": "0.20"})
     for column, (row, value) in changes.items():
         raw.loc[row, column] = value
-    return campaign.parse_campaign(raw, "campaign.csv")
+    return campaign_file.parse_campaign(raw, "campaign.csv")
 
 
 KNOWN = pd.Series(["a", "b", "c", "d"])
@@ -201,7 +201,7 @@ def test_unreadable_values_and_missing_columns_are_errors():
         _sent(send_date=(2, "someday"))
     assert "someday" in str(err.value)
     with pytest.raises(InputError, match="no variant column"):
-        campaign.parse_campaign(pd.DataFrame({"customer_id": ["a"], "campaign": ["x"], "send_date": ["2025-01-01"]}), "c.csv")
+        campaign_file.parse_campaign(pd.DataFrame({"customer_id": ["a"], "campaign": ["x"], "send_date": ["2025-01-01"]}), "c.csv")
 
 
 def test_unknown_ids_allowed_and_duplicates_counted_once():
@@ -213,7 +213,7 @@ def test_unknown_ids_allowed_and_duplicates_counted_once():
 def test_read_campaign_file_with_headers_in_any_case(tmp_path):
     path = tmp_path / "campaign.csv"
     path.write_text("Customer ID;Campaign;Variant;Send Date\n12345.0;Spring;Control;2025-03-01\n777;Spring;offer;2025-03-01\n")
-    sent = campaign.read_campaign_file(path)
+    sent = campaign_file.read_campaign_file(path)
     assert sent["customer_id"].tolist() == ["12345", "777"] and sent["cost_per_contact"].tolist() == [0.0, 0.0]
     checked, _ = campaign.check_campaign(sent, pd.Series(["12345", "777"]), AS_OF)
     assert checked["variant"].tolist() == [campaign.CONTROL, "offer"]

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from helpers import schema, synthetic
-from helpers.campaign import parse_campaign, read_campaign_file
+from helpers.campaign_file import parse_campaign, read_campaign_file
 from helpers.errors import ConfigError, InputError
 from helpers.config import PROJECT_ROOT
 
