@@ -42,7 +42,7 @@ def parse_campaign(raw: pd.DataFrame, file: str = "campaign file") -> pd.DataFra
                          rows=raw.head(3), hint=f"It needs the columns {', '.join(REQUIRED)} (and optionally cost_per_contact).")
     out = pd.DataFrame({"source_row": np.arange(1, len(raw) + 1), "customer_id": schema.normalize_ids(raw["customer_id"]),
                         "campaign": raw["campaign"].str.strip(), "variant": raw["variant"].str.strip(),
-                        "send_date": schema.parse_dates(raw["send_date"])})
+                        "send_date": schema.parse_dates(raw["send_date"], file=file)})
     cost = raw["cost_per_contact"].fillna("0") if "cost_per_contact" in raw else pd.Series("0", index=raw.index)
     out["cost_per_contact"] = schema.parse_numbers(cost).to_numpy()
     for column in ("customer_id", "campaign", "variant", "send_date", "cost_per_contact"):
