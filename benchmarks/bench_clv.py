@@ -9,23 +9,12 @@ the recovered parameters. Usage: python benchmarks/bench_clv.py --customers 2500
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from functools import partial
 
 import numpy as np
 
 from helpers import clv
 from helpers.synthetic import simulate_bgnbd
-
-
-def timed(fn, repeats: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+from timing import timed
 
 
 def main() -> None:
@@ -38,8 +27,8 @@ def main() -> None:
     for n in args.customers:
         x, t_x, T, m = simulate_bgnbd(n)
         unique = len(np.unique(np.column_stack([x, t_x, T]), axis=0))
-        bg_time, bg = timed(partial(clv.BetaGeoModel().fit, x, t_x, T), args.repeats)
-        gg_time, _ = timed(partial(clv.GammaGammaModel().fit, x, m), args.repeats)
+        bg_time, bg = timed(clv.BetaGeoModel().fit, args.repeats, x, t_x, T)
+        gg_time, _ = timed(clv.GammaGammaModel().fit, args.repeats, x, m)
         params = ", ".join(f"{v:.3f}" for v in bg.params_)
         print(f"| {n:,} | {unique:,} | {bg_time:.2f} | {gg_time:.2f} | {params} |")
 

@@ -6,11 +6,10 @@ cleaned order lines. Usage: python benchmarks/bench_cohorts.py --customers 50000
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 from helpers import cleaning, customers, sources, survival
 from helpers.cohorts import cohort_tables
+from timing import timed
 
 
 def run(tx, table, attributes, truth) -> None:
@@ -33,12 +32,9 @@ def main() -> None:
         collected = sources.collect({"kind": "synthetic", "n_customers": n, "seed": 1})
         tx = cleaning.clean(collected.transactions, "2025-12-31").transactions
         table = customers.build_customer_table(tx, "2025-12-31")
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            run(tx, table, collected.extras["attributes"], collected.extras["ground_truth"][["customer_id", "group"]])
-            times.append(time.perf_counter() - start)
-        print(f"| {len(table):,} | {len(tx):,} | {statistics.median(times):.1f} |")
+        seconds, _ = timed(run, args.repeats, tx, table, collected.extras["attributes"],
+                           collected.extras["ground_truth"][["customer_id", "group"]])
+        print(f"| {len(table):,} | {len(tx):,} | {seconds:.1f} |")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,6 @@ time is reported. Needs the ``bench`` extra (``pip install -e .[bench]``).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import pandas as pd
@@ -19,6 +17,7 @@ from lifetimes.utils import summary_data_from_transaction_data
 
 from helpers import cleaning, clv, customers, sources
 from helpers.synthetic import simulate_bgnbd
+from timing import timed
 
 AS_OF = pd.Timestamp("2025-12-31")
 LINES_PER_CUSTOMER = 19.5  # the synthetic shop's order lines per customer
@@ -49,16 +48,6 @@ def ours(tx: pd.DataFrame) -> pd.DataFrame:
 def from_lifetimes(tx: pd.DataFrame) -> pd.DataFrame:
     return summary_data_from_transaction_data(tx, "customer_id", "order_date", monetary_value_col="amount",
                                               observation_period_end=AS_OF, freq="D")
-
-
-def timed(fn, repeats: int, *args):
-    """Median wall time of ``repeats`` calls of ``fn(*args)``, and the last result."""
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn(*args)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def same(a: pd.DataFrame, b: pd.DataFrame) -> bool:

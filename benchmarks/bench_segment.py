@@ -7,12 +7,11 @@ Usage: python benchmarks/bench_segment.py --customers 100000
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 from helpers import cleaning, customers, sources
 from helpers.config import DEFAULTS
 from helpers.segmentation import segment_customers
+from timing import timed
 
 
 def main() -> None:
@@ -26,12 +25,8 @@ def main() -> None:
         collected = sources.collect({"kind": "synthetic", "n_customers": n, "seed": 1})
         cleaned = cleaning.clean(collected.transactions, "2025-12-31")
         table = customers.build_customer_table(cleaned.transactions, "2025-12-31")
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            result = segment_customers(table, cleaned.removed, DEFAULTS["segmentation"], random_state=42)
-            times.append(time.perf_counter() - start)
-        print(f"| {len(table):,} | {len(collected.transactions):,} | {statistics.median(times):.1f} | {result.clusterer.k_} |")
+        seconds, result = timed(segment_customers, args.repeats, table, cleaned.removed, DEFAULTS["segmentation"], 42)
+        print(f"| {len(table):,} | {len(collected.transactions):,} | {seconds:.1f} | {result.clusterer.k_} |")
 
 
 if __name__ == "__main__":
