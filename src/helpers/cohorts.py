@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from helpers import engine
+
 
 @dataclass
 class CohortTables:
@@ -41,19 +43,17 @@ class CohortTables:
         return out.reset_index(drop=True)
 
 
-def cohort_tables(transactions: pd.DataFrame, as_of, period: str = "M") -> CohortTables:
-    """Cohort matrices from cleaned transactions up to ``as_of`` (see module docstring)."""
+def cohort_tables(transactions, as_of, period: str = "M") -> CohortTables:
+    """Cohort matrices from cleaned order lines up to ``as_of`` (see module docstring): a
+    pandas frame, a Parquet file or an ibis table, aggregated by ``helpers.engine``."""
     as_of = pd.Timestamp(as_of).normalize()
-    tx = transactions[transactions["order_date"].dt.normalize() <= as_of]
-    when = tx["order_date"].dt.to_period(period)
-    first = when.groupby(tx["customer_id"], observed=True).transform("min")
+    lines = engine.lines_table(transactions, ["customer_id", "order_date", "amount"])
+    cells = engine.cohort_cells(lines, as_of, period)
+    cells["k"] = cells["start"].array.asi8 - cells["cohort"].array.asi8  # period ordinals: the difference counts periods
     now = as_of.to_period(period)
-    index = when.array.asi8 - first.array.asi8  # period ordinals: the difference counts periods
-    frame = pd.DataFrame({"customer_id": tx["customer_id"].to_numpy(), "cohort": first.to_numpy(),
-                          "k": index, "amount": tx["amount"].to_numpy()})
-    sizes = frame.groupby("cohort")["customer_id"].nunique()
-    active = frame.groupby(["cohort", "k"])["customer_id"].nunique().unstack("k")
-    revenue = frame.groupby(["cohort", "k"])["amount"].sum().unstack("k")
+    sizes = cells[cells["k"] == 0].set_index("cohort")["active"].rename("customer_id")
+    active = cells.pivot(index="cohort", columns="k", values="active")
+    revenue = cells.pivot(index="cohort", columns="k", values="revenue")
     age = now.ordinal - sizes.index.asi8  # periods from each cohort's own period to as_of's
     columns = pd.RangeIndex(int(age.max()) + 1 if len(age) else 0, name="k")
     k = columns.to_numpy()[None, :]

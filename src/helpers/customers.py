@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from helpers import engine
 from helpers.config import unit_days
 from helpers.errors import InputError
 
@@ -33,37 +34,30 @@ COLUMNS = {
 }
 
 
+LINE_COLUMNS = ["source_row", "customer_id", "order_id", "order_date", "quantity", "amount", "discount", "cost"]
+
+
 def purchase_days(transactions: pd.DataFrame) -> pd.DataFrame:
     """customer_id and day: one row per day on which a customer bought (the BTYD purchase unit)."""
     days = transactions.assign(day=transactions["order_date"].dt.normalize())
     return days[["customer_id", "day"]].drop_duplicates()
 
 
-def build_customer_table(transactions: pd.DataFrame, as_of: pd.Timestamp | str, time_unit: str = "weeks") -> pd.DataFrame:
-    """One row per customer from cleaned transactions (customer_id, order_id, order_date, amount)."""
+def build_customer_table(transactions, as_of: pd.Timestamp | str, time_unit: str = "weeks") -> pd.DataFrame:
+    """One row per customer from cleaned order lines (customer_id, order_id, order_date,
+    quantity, amount; discount and cost when present): a pandas frame, a Parquet file or an
+    ibis table, aggregated by ``helpers.engine`` (inside the database for an ibis table)."""
     as_of = pd.Timestamp(as_of).normalize()
     per_unit = unit_days(time_unit)
-    tx = transactions.assign(day=transactions["order_date"].dt.normalize())
-    late = tx[tx["day"] > as_of]
-    if len(late):
+    lines = engine.lines_table(transactions, LINE_COLUMNS)
+    late_customers, late = engine.late_lines(lines, as_of)
+    if late_customers:
         raise InputError(
-            f"{late['customer_id'].nunique()} customer(s) have purchases after as_of {as_of.date()}.",
-            column="order_date",
-            rows=late[[c for c in ("source_row", "customer_id", "order_date") if c in late]],
+            f"{late_customers} customer(s) have purchases after as_of {as_of.date()}.",
+            column="order_date", rows=late,
             hint="Use the cleaned transactions (the future_date rule removes these) or a later as_of.",
         )
-    daily = tx.groupby(["customer_id", "day"], sort=True, observed=True)["amount"].sum().reset_index()
-    by_customer = daily.groupby("customer_id", sort=True, observed=True)
-    out = by_customer.agg(
-        first_purchase=("day", "min"),
-        last_purchase=("day", "max"),
-        purchase_days=("day", "size"),
-        revenue_total=("amount", "sum"),
-        first_day_revenue=("amount", "first"),
-    )
-    grouped = tx.groupby("customer_id", sort=True, observed=True)
-    out["n_orders"] = grouped["order_id"].nunique()
-    out["total_quantity"] = grouped["quantity"].sum()
+    out = engine.customer_aggregates(lines)
     out["frequency"] = out["purchase_days"] - 1
     out["recency"] = (out["last_purchase"] - out["first_purchase"]).dt.days / per_unit
     out["T"] = (as_of - out["first_purchase"]).dt.days / per_unit
@@ -72,17 +66,17 @@ def build_customer_table(transactions: pd.DataFrame, as_of: pd.Timestamp | str, 
     out["avg_order_value"] = out["revenue_total"] / out["n_orders"]
     repeat_revenue = out["revenue_total"] - out["first_day_revenue"]
     out["monetary_value"] = (repeat_revenue / out["frequency"]).where(out["frequency"] > 0, 0.0)
-    columns = ["first_purchase", "last_purchase", "n_orders", "frequency", "recency", "T",
+    columns = ["customer_id", "first_purchase", "last_purchase", "n_orders", "frequency", "recency", "T",
                "days_since_last_order", "tenure_days", "revenue_total", "avg_order_value",
                "monetary_value", "total_quantity"]
-    if "discount" in tx:
-        discount = grouped["discount"].sum()
+    if "discount_total" in out:
+        discount = out["discount_total"]
         out["discount_share"] = (discount / (out["revenue_total"] + discount)).fillna(0.0)
         columns.append("discount_share")
-    if "cost" in tx:
-        out["margin_total"] = out["revenue_total"] - grouped["cost"].sum()
+    if "cost_total" in out:
+        out["margin_total"] = out["revenue_total"] - out["cost_total"]
         columns.append("margin_total")
-    out = out[columns].reset_index()
+    out = out[columns]
     out["customer_id"] = out["customer_id"].astype("string")
     out.attrs = {"time_unit": time_unit, "as_of": str(as_of.date())}
     return out

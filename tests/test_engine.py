@@ -1,0 +1,85 @@
+"""The engine's aggregations: the same numbers from a pandas frame, a Parquet file and a
+PostgreSQL table (run inside the database), and every line accounted for."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers import cleaning, cohorts, customers, engine, sources
+
+AS_OF = "2025-12-31"
+
+
+@pytest.fixture(scope="module")
+def lines():
+    collected = sources.collect({"kind": "synthetic", "n_customers": 400, "seed": 11})
+    tx = cleaning.clean(collected.transactions, AS_OF).transactions
+    return tx[["source_row", "customer_id", "order_id", "order_date", "quantity", "amount", "discount"]]
+
+
+def _same_tables(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=False, rtol=1e-12)
+
+
+def _same_cohorts(a: cohorts.CohortTables, b: cohorts.CohortTables) -> None:
+    pd.testing.assert_series_equal(a.sizes, b.sizes)
+    for name in ("retention", "revenue", "cumulative", "partial"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=False, rtol=1e-12, obj=name)
+
+
+def test_parquet_file_gives_the_frame_s_numbers(lines, tmp_path):
+    path = tmp_path / "lines.parquet"
+    lines.to_parquet(path)
+    _same_tables(customers.build_customer_table(path, AS_OF), customers.build_customer_table(lines, AS_OF))
+    _same_cohorts(cohorts.cohort_tables(path, AS_OF), cohorts.cohort_tables(lines, AS_OF))
+
+
+@pytest.mark.xdist_group("runner")  # shares the worker's PostgreSQL server with the source test
+def test_postgres_pushdown_equals_duckdb(lines, postgres):
+    import sqlalchemy
+
+    db = sqlalchemy.create_engine(postgres)
+    lines.to_sql("clean_lines", db, index=False)
+    db.dispose()
+    table = engine.database_table(postgres, "clean_lines")
+    for unit in ("weeks", "days"):
+        in_db = customers.build_customer_table(table, AS_OF, unit)
+        _same_tables(in_db, customers.build_customer_table(lines, AS_OF, unit))
+    assert in_db["discount_share"].gt(0).any()  # the optional columns came through too
+    for period in ("W", "M", "Q"):
+        _same_cohorts(cohorts.cohort_tables(table, AS_OF, period), cohorts.cohort_tables(lines, AS_OF, period))
+    with pytest.raises(Exception, match="after as_of 2025-06-30"):  # the late-purchase check runs in the database too
+        customers.build_customer_table(table, "2025-06-30")
+
+
+def test_week_cohorts_start_on_monday():
+    tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "order_id": ["1", "2", "3"], "quantity": 1.0, "amount": 10.0,
+                       "order_date": pd.to_datetime(["2025-12-07 23:00", "2025-12-08 01:00", "2025-12-08 00:00"])})  # Sun, Mon, Mon
+    t = cohorts.cohort_tables(tx, "2025-12-14", "W")
+    assert list(t.sizes) == [1, 1] and t.retention.iloc[0].tolist() == [1.0, 1.0]
+
+
+rows = st.lists(st.tuples(st.sampled_from("abcde"), st.integers(0, 59), st.integers(0, 23),
+                          st.floats(0.01, 500, allow_nan=False)), min_size=1, max_size=60)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows)
+def test_every_line_is_accounted_for(sample):
+    tx = pd.DataFrame(sample, columns=["customer_id", "day", "hour", "amount"])
+    tx["order_date"] = pd.Timestamp("2025-01-01") + pd.to_timedelta(tx["day"], "D") + pd.to_timedelta(tx["hour"], "h")
+    tx["order_id"] = tx.index.astype(str)
+    tx["quantity"] = 1.0
+    table = customers.build_customer_table(tx, "2025-03-31", "days")
+    assert sorted(table["customer_id"]) == sorted(tx["customer_id"].unique())
+    assert np.isclose(table["revenue_total"].sum(), tx["amount"].sum())
+    assert table["n_orders"].sum() == len(tx)
+    assert (table["frequency"] + 1).sum() == len(tx[["customer_id", "day"]].drop_duplicates())
+    first_day = tx.loc[tx.groupby("customer_id")["day"].transform("min") == tx["day"]].groupby("customer_id")["amount"].sum()
+    repeat = (table.set_index("customer_id")["monetary_value"] * table.set_index("customer_id")["frequency"])
+    assert np.allclose(repeat.sort_index(), (tx.groupby("customer_id")["amount"].sum() - first_day).sort_index())
+    months = cohorts.cohort_tables(tx, "2025-03-31")
+    assert months.sizes.sum() == tx["customer_id"].nunique()
+    assert np.isclose((months.revenue.mul(months.sizes, axis=0)).sum().sum(), tx["amount"].sum())
