@@ -50,9 +50,13 @@ def _existing(run_dir: str | Path, name: str) -> Path:
 
 
 def read(run_dir: str | Path, name: str) -> pd.DataFrame:
-    """Read an artifact written by an earlier step."""
+    """Read an artifact written by an earlier step; text columns of Parquet files come back as
+    Arrow-backed strings (``dtypes.TEXT``), as they were written."""
     path = _existing(run_dir, name)
-    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    if path.suffix != ".parquet":
+        return pd.read_csv(path)
+    with pd.option_context("mode.string_storage", "pyarrow"):
+        return pd.read_parquet(path)
 
 
 def write_model(model: object, run_dir: str | Path, name: str) -> Path:

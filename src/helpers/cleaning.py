@@ -282,7 +282,7 @@ def clean(transactions: pd.DataFrame, as_of: pd.Timestamp, params: dict[str, Any
         )
     df = df.sort_values("source_row", kind="stable").reset_index(drop=True)
     try:
-        CLEAN_TRANSACTIONS.validate(df)
+        df = CLEAN_TRANSACTIONS.validate(df)  # ids coerced to Arrow-backed text
     except pandera.errors.SchemaError as exc:
         raise InputError(f"Cleaned transactions break the contract: {exc}", file=file,
                          hint="A rule needed for this check may be switched off in cleaning.skip.") from None

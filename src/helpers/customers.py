@@ -43,10 +43,12 @@ def purchase_days(transactions: pd.DataFrame) -> pd.DataFrame:
     return days[["customer_id", "day"]].drop_duplicates()
 
 
-def build_customer_table(transactions, as_of: pd.Timestamp | str, time_unit: str = "weeks") -> pd.DataFrame:
-    """One row per customer from cleaned order lines (customer_id, order_id, order_date,
-    quantity, amount; discount and cost when present): a pandas frame, a Parquet file or an
-    ibis table, aggregated by ``helpers.engine`` (inside the database for an ibis table)."""
+def repeat_purchase_summary(transactions, as_of: pd.Timestamp | str, time_unit: str = "weeks") -> pd.DataFrame:
+    """The purchase-day columns of the customer table (what BTYD models need, and what
+    ``lifetimes``' summary computes): customer_id, first_purchase, last_purchase, frequency,
+    recency, T, days_since_last_order, tenure_days, revenue_total, monetary_value.
+    ``transactions`` are cleaned order lines: a pandas frame, a Parquet file or an ibis table,
+    aggregated by ``helpers.engine`` (inside the database for an ibis table)."""
     as_of = pd.Timestamp(as_of).normalize()
     per_unit = unit_days(time_unit)
     lines = engine.lines_table(transactions, LINE_COLUMNS)
@@ -57,15 +59,28 @@ def build_customer_table(transactions, as_of: pd.Timestamp | str, time_unit: str
             column="order_date", rows=late,
             hint="Use the cleaned transactions (the future_date rule removes these) or a later as_of.",
         )
-    out = engine.customer_aggregates(lines)
+    out = engine.purchase_day_totals(lines)
     out["frequency"] = out["purchase_days"] - 1
     out["recency"] = (out["last_purchase"] - out["first_purchase"]).dt.days / per_unit
     out["T"] = (as_of - out["first_purchase"]).dt.days / per_unit
     out["days_since_last_order"] = (as_of - out["last_purchase"]).dt.days
     out["tenure_days"] = (as_of - out["first_purchase"]).dt.days
-    out["avg_order_value"] = out["revenue_total"] / out["n_orders"]
     repeat_revenue = out["revenue_total"] - out["first_day_revenue"]
     out["monetary_value"] = (repeat_revenue / out["frequency"]).where(out["frequency"] > 0, 0.0)
+    out = out.drop(columns=["purchase_days", "first_day_revenue"])
+    out.attrs = {"time_unit": time_unit, "as_of": str(as_of.date())}
+    return out
+
+
+def build_customer_table(transactions, as_of: pd.Timestamp | str, time_unit: str = "weeks") -> pd.DataFrame:
+    """One row per customer (columns in ``COLUMNS``) from cleaned order lines (customer_id,
+    order_id, order_date, quantity, amount; discount and cost when present), given as for
+    ``repeat_purchase_summary``."""
+    lines = engine.lines_table(transactions, LINE_COLUMNS)
+    summary = repeat_purchase_summary(lines, as_of, time_unit)
+    totals = engine.line_totals(lines)
+    out = summary.merge(totals, on="customer_id", how="left", validate="one_to_one")
+    out["avg_order_value"] = out["revenue_total"] / out["n_orders"]
     columns = ["customer_id", "first_purchase", "last_purchase", "n_orders", "frequency", "recency", "T",
                "days_since_last_order", "tenure_days", "revenue_total", "avg_order_value",
                "monetary_value", "total_quantity"]
@@ -77,8 +92,7 @@ def build_customer_table(transactions, as_of: pd.Timestamp | str, time_unit: str
         out["margin_total"] = out["revenue_total"] - out["cost_total"]
         columns.append("margin_total")
     out = out[columns]
-    out["customer_id"] = out["customer_id"].astype("string")
-    out.attrs = {"time_unit": time_unit, "as_of": str(as_of.date())}
+    out.attrs = summary.attrs
     return out
 
 

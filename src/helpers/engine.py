@@ -19,13 +19,15 @@ import ibis
 import pandas as pd
 import pyarrow as pa
 
+from helpers.dtypes import TEXT
 from helpers.errors import InputError
 
-def _arrow(frame: pd.DataFrame) -> pa.Table:
-    """The frame as Arrow; text columns become Arrow strings once, here, so the engine does
-    not re-encode Python strings row by row."""
+def _arrow(frame: pd.DataFrame, names: list[str]) -> pa.Table:
+    """Those columns of the frame as Arrow; text becomes Arrow strings (zero-copy for ``TEXT``
+    columns), so the engine does not re-encode Python strings row by row."""
     columns = {}
-    for name, values in frame.items():
+    for name in names:
+        values = frame[name]
         if isinstance(values.dtype, pd.CategoricalDtype):
             values = values.astype(values.cat.categories.dtype)
         columns[str(name)] = pa.array(values.array if values.dtype == object or isinstance(values.dtype, pd.StringDtype)
@@ -39,7 +41,7 @@ def lines_table(lines, columns: list[str] | None = None) -> ibis.Table:
     if isinstance(lines, ibis.Table):
         return lines
     if isinstance(lines, pd.DataFrame):
-        return ibis.memtable(_arrow(lines[[c for c in columns if c in lines]] if columns else lines))
+        return ibis.memtable(_arrow(lines, [c for c in columns if c in lines] if columns else list(lines.columns)))
     path = Path(lines)
     readers = {".parquet": ibis.read_parquet, ".csv": ibis.read_csv}
     if path.suffix.lower() not in readers:
@@ -49,31 +51,42 @@ def lines_table(lines, columns: list[str] | None = None) -> ibis.Table:
 
 def late_lines(lines: ibis.Table, as_of: pd.Timestamp, limit: int = 5) -> tuple[int, pd.DataFrame]:
     """(customers with a purchase day after ``as_of``, up to ``limit`` of those lines)."""
+    last = lines.order_date.max().execute()
+    if pd.isna(last) or pd.Timestamp(last).normalize() <= as_of:
+        return 0, pd.DataFrame()
     late = lines.filter(lines.order_date.date() > as_of.date())
     customers = int(late.customer_id.nunique().execute())
-    if not customers:
-        return 0, pd.DataFrame()
     shown = [c for c in ("source_row", "customer_id", "order_date") if c in late.columns]
     return customers, late.select(shown).order_by(shown).limit(limit).execute()
 
 
-def customer_aggregates(lines: ibis.Table) -> pd.DataFrame:
-    """One row per customer: first_purchase, last_purchase (days), purchase_days, revenue_total,
-    first_day_revenue, n_orders (distinct order ids), total_quantity, and discount_total /
-    cost_total when the lines have those columns. Sorted by customer_id."""
+def _frame(expr: ibis.Table, order: list[str]) -> pd.DataFrame:
+    """Run ``expr`` on its backend and return it sorted by ``order`` (in Arrow, so the order
+    is the same whatever the database's collation), text as ``TEXT``, days as datetime64[ns]."""
+    result = expr.to_pyarrow().sort_by([(c, "ascending") for c in order])
+    out = result.to_pandas(types_mapper={pa.string(): TEXT, pa.large_string(): TEXT}.get, date_as_object=False)
+    for column, kind in zip(result.column_names, result.schema.types, strict=True):
+        if pa.types.is_date(kind):
+            out[column] = out[column].astype("datetime64[ns]")
+    return out
+
+
+def purchase_day_totals(lines: ibis.Table) -> pd.DataFrame:
+    """One row per customer from their purchase days (days with an order): first_purchase,
+    last_purchase, purchase_days, revenue_total, first_day_revenue. Sorted by customer_id."""
     t = lines.mutate(day=lines.order_date.date())
     daily = t.group_by(["customer_id", "day"]).aggregate(amount=t.amount.sum())
-    per_day = daily.group_by("customer_id").aggregate(
+    return _frame(daily.group_by("customer_id").aggregate(
         first_purchase=daily.day.min(), last_purchase=daily.day.max(), purchase_days=daily.count(),
-        revenue_total=daily.amount.sum(), first_day_revenue=daily.amount.argmin(daily.day))
-    sums = {"n_orders": t.order_id.nunique(), "total_quantity": t.quantity.sum()}
-    sums |= {f"{c}_total": t[c].sum() for c in ("discount", "cost") if c in t.columns}
-    per_line = t.group_by("customer_id").aggregate(**sums)
-    out = per_day.join(per_line, "customer_id").execute()
-    out = out.sort_values("customer_id", ignore_index=True)
-    for column in ("first_purchase", "last_purchase"):
-        out[column] = pd.to_datetime(out[column]).astype("datetime64[ns]")
-    return out
+        revenue_total=daily.amount.sum(), first_day_revenue=daily.amount.argmin(daily.day)), ["customer_id"])
+
+
+def line_totals(lines: ibis.Table) -> pd.DataFrame:
+    """One row per customer from their order lines: n_orders (distinct order ids),
+    total_quantity, and discount_total / cost_total when the lines have those columns."""
+    sums = {"n_orders": lines.order_id.nunique(), "total_quantity": lines.quantity.sum()}
+    sums |= {f"{c}_total": lines[c].sum() for c in ("discount", "cost") if c in lines.columns}
+    return _frame(lines.group_by("customer_id").aggregate(**sums), ["customer_id"])
 
 
 def cohort_cells(lines: ibis.Table, as_of: pd.Timestamp, period: str) -> pd.DataFrame:
@@ -87,10 +100,10 @@ def cohort_cells(lines: ibis.Table, as_of: pd.Timestamp, period: str) -> pd.Data
     joined = t.join(first, "customer_id")
     cells = joined.group_by(["cohort", "start"]).aggregate(active=joined.customer_id.nunique(),
                                                            revenue=joined.amount.sum())
-    out = cells.execute()
+    out = _frame(cells, ["cohort", "start"])
     for column in ("cohort", "start"):
-        out[column] = pd.to_datetime(out[column]).dt.to_period(period)
-    return out.sort_values(["cohort", "start"], ignore_index=True)
+        out[column] = out[column].dt.to_period(period)
+    return out
 
 
 def database_table(url: str, name: str) -> ibis.Table:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
+from helpers.dtypes import TEXT
 from helpers.errors import InputError
 
 REQUIRED = ["customer_id", "order_id", "order_date", "quantity"]
@@ -37,9 +38,8 @@ _MISSING_TOKENS = {"", "nan", "NaN", "None", "null", "NULL", "NA", "N/A", "n/a",
 
 
 def _as_text(series: pd.Series) -> pd.Series:
-    """Trimmed text with the usual missing-value tokens as missing, in Arrow-backed strings
-    (string operations run vectorized in Arrow, not per value in Python)."""
-    text = series.astype("string[pyarrow]").str.strip()
+    """Trimmed text with the usual missing-value tokens as missing, as ``TEXT``."""
+    text = series.astype(TEXT).str.strip()
     return text.mask(text.isin(_MISSING_TOKENS))
 
 
@@ -47,7 +47,7 @@ def normalize_ids(series: pd.Series) -> pd.Series:
     """Identifiers as trimmed strings; ``"12345.0"`` (a float written by Excel/pandas) -> ``"12345"``."""
     text = _as_text(series)
     written_as_float = text.str.match(r"^\d+\.0+$", na=False)
-    return text.where(~written_as_float, text.str.replace(r"\.0+$", "", regex=True)).astype("string")
+    return text.where(~written_as_float, text.str.replace(r"\.0+$", "", regex=True))
 
 
 def detect_decimal(text: pd.Series) -> str:
@@ -176,7 +176,7 @@ def coerce_types(
         elif col == "consent":
             out[col] = parse_flags(df[col])
         else:
-            out[col] = _as_text(df[col]).astype("string")
+            out[col] = _as_text(df[col])
     if out["order_date"].notna().sum() == 0:
         raise InputError(
             "No order date could be read: every value in the date column is unparseable.",
@@ -196,8 +196,8 @@ def coerce_types(
 #: What every cleaned transaction satisfies (checked at the end of the cleaning step).
 CLEAN_TRANSACTIONS = pa.DataFrameSchema(
     {
-        "customer_id": pa.Column("string", nullable=False),
-        "order_id": pa.Column("string", nullable=False),
+        "customer_id": pa.Column(TEXT, nullable=False, coerce=True),
+        "order_id": pa.Column(TEXT, nullable=False, coerce=True),
         "order_date": pa.Column("datetime64[ns]", nullable=False),
         "quantity": pa.Column(float, pa.Check.gt(0)),
         "unit_price": pa.Column(float, pa.Check.gt(0)),
