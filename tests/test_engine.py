@@ -83,3 +83,62 @@ def test_every_line_is_accounted_for(sample):
     months = cohorts.cohort_tables(tx, "2025-03-31")
     assert months.sizes.sum() == tx["customer_id"].nunique()
     assert np.isclose((months.revenue.mul(months.sizes, axis=0)).sum().sum(), tx["amount"].sum())
+
+
+CHILD = """
+import re, resource, sys
+from pathlib import Path
+import ibis
+from helpers import customers, sources
+from helpers.errors import InputError
+used = int(re.search(r"VmSize:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (used + 2**30, resource.RLIM_INFINITY))
+try:
+    sources.collect({"kind": "csv", "path": sys.argv[1]})
+    print("collected")
+except InputError as e:
+    print("refused:", str(e).splitlines()[0])
+# DuckDB does not survive an address-space limit (it crashes instead of failing an allocation);
+# its own memory limit is the one it honours, spilling to disk beyond it
+resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+ibis.get_backend().raw_sql("SET threads=1; SET memory_limit='200MB'; SET temp_directory='spill'")
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+table = customers.build_customer_table(Path(sys.argv[1]), "2025-12-31")
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before)
+table.to_parquet(sys.argv[2])
+"""
+
+
+@pytest.mark.slow
+def test_a_file_larger_than_memory_is_aggregated_by_duckdb(tmp_path):
+    """A 0.5 GB CSV: collecting it as a frame would need ~9x its size, which the child may not
+    allocate (refused with the message); DuckDB, limited to 100 MB, scans it, and the process
+    grows by far less than the file. The table equals the one built from the frame."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    n = 500_000
+    block = pd.DataFrame({"customer_id": np.char.add("#", rng.integers(0, 20_000, n).astype(str)),
+                          "order_id": np.char.add("#", rng.integers(0, 10**8, n).astype(str)),
+                          "order_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 700 * 86400, n), "s"),
+                          "quantity": rng.integers(1, 5, n).astype(float), "amount": rng.gamma(2, 20, n).round(2)})
+    text = block.to_csv(index=False, header=False)
+    path, out = tmp_path / "lines.csv", tmp_path / "table.parquet"
+    with path.open("w") as f:  # 20 copies of the block, each with its own customers and orders
+        f.write(",".join(block.columns) + "\n")
+        for copy in range(20):
+            f.write(text.replace("#", f"C{copy}-"))
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(path), str(out)], capture_output=True, text=True,
+                          timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    refused, grown = proc.stdout.splitlines()
+    assert refused.startswith("refused: The file is too large to read here"), refused
+    assert int(grown) < path.stat().st_size / 2, f"grew by {int(grown) / 1e6:.0f} MB: the file was held in memory"
+    table = pd.read_parquet(out)
+    assert len(table) == 20 * block["customer_id"].nunique()
+    assert table["revenue_total"].sum() == pytest.approx(20 * block["amount"].sum(), rel=1e-9)
+    first = table[table["customer_id"].str.startswith("C0-")].reset_index(drop=True)
+    expected = customers.build_customer_table(block.assign(customer_id=block["customer_id"].str.replace("#", "C0-"),
+                                                           order_id=block["order_id"].str.replace("#", "C0-")), "2025-12-31")
+    _same_tables(first.astype({"customer_id": expected["customer_id"].dtype}), expected)

@@ -35,18 +35,33 @@ def _arrow(frame: pd.DataFrame, names: list[str]) -> pa.Table:
     return pa.table(columns)
 
 
+_quieted: set[int] = set()
+
+
+def quiet_duckdb() -> None:
+    """No progress bar from ibis's DuckDB (it would print into notebooks and logs)."""
+    backend = ibis.get_backend()
+    if backend.name == "duckdb" and id(backend) not in _quieted:
+        backend.raw_sql("SET enable_progress_bar = false")
+        _quieted.add(id(backend))
+
+
 def lines_table(lines, columns: list[str] | None = None) -> ibis.Table:
     """Order lines as an ibis table: a pandas frame (``columns`` keeps those of them that it
-    has), a ``.parquet`` or ``.csv`` path, or an ibis table, returned as it is."""
+    has), a ``.parquet`` or ``.csv`` path, or an ibis table, returned as it is. Files need the
+    cleaned lines' column names, ISO dates and plain numbers; DuckDB scans them in pieces
+    (spilling to disk past its memory limit), so they may be larger than memory."""
     if isinstance(lines, ibis.Table):
         return lines
+    quiet_duckdb()
     if isinstance(lines, pd.DataFrame):
         return ibis.memtable(_arrow(lines, [c for c in columns if c in lines] if columns else list(lines.columns)))
     path = Path(lines)
-    readers = {".parquet": ibis.read_parquet, ".csv": ibis.read_csv}
-    if path.suffix.lower() not in readers:
-        raise InputError(f"The engine reads Parquet and CSV files, not '{path.suffix}'.", path=path)
-    return readers[path.suffix.lower()](path)
+    if path.suffix.lower() == ".parquet":
+        return ibis.read_parquet(path)
+    if path.suffix.lower() == ".csv":  # ids stay text even when they look like numbers
+        return ibis.read_csv(path, types={"customer_id": "VARCHAR", "order_id": "VARCHAR"})
+    raise InputError(f"The engine reads Parquet and CSV files, not '{path.suffix}'.", file=str(path))
 
 
 def late_lines(lines: ibis.Table, as_of: pd.Timestamp, limit: int = 5) -> tuple[int, pd.DataFrame]:

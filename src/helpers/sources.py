@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import duckdb
 import pandas as pd
+import pyarrow.compute as pc
 
 from helpers import schema, synthetic
+from helpers.dtypes import TEXT
 from helpers.campaign_file import parse_campaign, read_campaign_file
 from helpers.errors import ConfigError, InputError
 from helpers.config import PROJECT_ROOT
@@ -116,10 +119,13 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def _open_binary(path: Path) -> io.BufferedIOBase:
+def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as f:
-        magic = f.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+        return f.read(2) == b"\x1f\x8b"
+
+
+def _open_binary(path: Path) -> io.BufferedIOBase:
+    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
 
 
 def detect_encoding(path: Path) -> str:
@@ -167,10 +173,11 @@ def _read_sample(path: Path, encoding: str) -> str:
     return raw.decode(encoding, errors="replace")
 
 
-#: Peak memory of 01_collect per byte of CSV read as text and typed (12.2 measured on a
-#: 0.3 GB file in benchmarks/bench_large_file.py, rounded up); gzip files are assumed to
-#: expand 5 times.
+#: Peak memory of 01_collect per byte of CSV read as text and typed, by pandas (12.2
+#: measured on a 0.3 GB file in benchmarks/bench_large_file.py, rounded up) and by DuckDB (8.8);
+#: gzip files are assumed to expand 5 times.
 TEXT_MEMORY_FACTOR = 13
+DUCKDB_MEMORY_FACTOR = 9
 GZIP_EXPANSION = 5
 
 
@@ -190,42 +197,60 @@ def available_memory() -> int:
     return max(available, 0)
 
 
-def check_memory(path: Path) -> None:
+def check_memory(path: Path, factor: float = TEXT_MEMORY_FACTOR) -> None:
     """Refuse, with a clear message, a file too large to read in the memory available (never an
-    out-of-memory crash halfway)."""
-    size = path.stat().st_size * (GZIP_EXPANSION if path.suffix == ".gz" else 1)
-    need, free = size * TEXT_MEMORY_FACTOR, available_memory()
+    out-of-memory crash halfway); ``factor``: peak memory per byte of text."""
+    size = path.stat().st_size * (GZIP_EXPANSION if _is_gzip(path) else 1)
+    need, free = size * factor, available_memory()
     if need > free:
         raise InputError(
             f"The file is too large to read here: {size / 1e9:.2f} GB of text needs about {need / 1e9:.1f} GB of memory "
             f"and {free / 1e9:.1f} GB are available.",
             file=str(path),
             hint="Load the orders into a database and use a sql source whose query selects the period and columns you "
-                 "need, export a shorter period, or run on a machine with more memory.")
+                 "need, export a shorter period, or run on a machine with more memory. The customer table and cohorts "
+                 "can be computed from the file without loading it (README: 'Data larger than memory').")
 
 
 def read_csv(path: Path, source: dict[str, Any], preset: Preset) -> pd.DataFrame:
-    """Read a delimited text file as text columns (values are parsed later, per column)."""
+    """Read a delimited text file as text columns (values are parsed later, per column).
+    UTF-8 files are read by DuckDB into Arrow strings; other encodings and presets with
+    their own read options by pandas."""
     if path.stat().st_size == 0:
         raise InputError("The file is empty.", file=str(path), hint="Export the orders again; the file has no bytes.")
-    check_memory(path)
     encoding = source.get("encoding") or detect_encoding(path)
-    options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "encoding": encoding}
-    if preset.read_options:
-        options.update(preset.read_options)
-    else:
-        options["sep"] = source.get("delimiter") or detect_delimiter(_read_sample(path, encoding))
+    sep = preset.read_options.get("sep") or source.get("delimiter") or detect_delimiter(_read_sample(path, encoding))
+    by_duckdb = encoding.lower().replace("_", "-") in ("utf-8", "utf-8-sig", "utf8") and not preset.read_options
+    check_memory(path, DUCKDB_MEMORY_FACTOR if by_duckdb else TEXT_MEMORY_FACTOR)
     try:
-        df = pd.read_csv(path, **options)
+        df = _duckdb_csv(path, sep, encoding) if by_duckdb else \
+            pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, **(preset.read_options or {"sep": sep}))
     except pd.errors.EmptyDataError:
         raise InputError("The file is empty.", file=str(path), hint="Export the orders again; the file has no rows.") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError, duckdb.Error) as exc:
         raise InputError(
-            f"The file could not be read as delimited text: {exc}",
+            f"The file could not be read as delimited text: {str(exc).splitlines()[0]}",
             file=str(path),
             hint="Check source.delimiter and source.encoding in the config.",
         ) from None
     return df
+
+
+def _duckdb_csv(path: Path, sep: str, encoding: str) -> pd.DataFrame:
+    """Every field as text (missing as ""), in Arrow strings: a fraction of pandas' memory.
+    Column names are pandas' (duplicates ``a.1``, blanks ``Unnamed: 3``), as for other files."""
+    names = pd.read_csv(path, nrows=0, sep=sep, encoding=encoding).columns
+    with duckdb.connect(config={"enable_progress_bar": False}) as con:
+        table = con.read_csv(str(path), header=True, sep=sep, quotechar='"', escapechar='"', all_varchar=True,
+                             compression="gzip" if _is_gzip(path) else "none").to_arrow_table()
+    if table.num_columns != len(names):
+        raise InputError(f"The header has {len(names)} fields but the rows have {table.num_columns}.", file=str(path),
+                         hint="Check source.delimiter, and that the first line is the header.")
+    columns = {}
+    for name, column in zip(names, table.columns, strict=True):
+        columns[name] = pd.Series(pc.fill_null(column, ""), dtype=TEXT)
+    del table
+    return pd.DataFrame(columns, copy=False)
 
 
 def read_excel(path: Path, source: dict[str, Any], preset: Preset) -> pd.DataFrame:
