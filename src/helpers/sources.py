@@ -240,7 +240,8 @@ def _duckdb_csv(path: Path, sep: str, encoding: str) -> pd.DataFrame:
     """Every field as text (missing as ""), in Arrow strings: a fraction of pandas' memory.
     Column names are pandas' (duplicates ``a.1``, blanks ``Unnamed: 3``), as for other files."""
     names = pd.read_csv(path, nrows=0, sep=sep, encoding=encoding).columns
-    with duckdb.connect(config={"enable_progress_bar": False}) as con:
+    with duckdb.connect() as con:
+        con.execute("SET enable_progress_bar = false")
         table = con.read_csv(str(path), header=True, sep=sep, quotechar='"', escapechar='"', all_varchar=True,
                              compression="gzip" if _is_gzip(path) else "none").to_arrow_table()
     if table.num_columns != len(names):
