@@ -21,15 +21,10 @@ report: $(STAMP)
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-## bench: benchmarks (results in benchmarks/results.md); installs the bench extra (lifetimes 0.11.3)
+## bench: every benchmark, written to benchmarks/results.md (BENCH_ARGS="--only pipeline --run-up-to 10000000" ...)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
-	$(BIN)/python benchmarks/bench_pipeline.py --lines 10000 100000 1000000
-	$(BIN)/python benchmarks/bench_lifetimes.py --lines 100000 1000000 --repeats 3
-	$(BIN)/python benchmarks/bench_large_file.py --gb 0.3 2 --limit-gb 0 8
-	$(BIN)/python benchmarks/bench_clv.py --customers 25000 1000000 --repeats 3
-	$(BIN)/python benchmarks/bench_segment.py --customers 3000 100000 --repeats 3
-	$(BIN)/python benchmarks/bench_cohorts.py --customers 3000 55000 --repeats 3
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 ## screenshot: regenerate docs/owner_report.png (the README's picture) from the demo run
 screenshot: report system-deps

@@ -1,6 +1,9 @@
-"""A file far larger than a usual export: generate a CSV of the demo shop's lines repeated
-with fresh customer and order ids (default 2 GB), then collect it in a child process and record
-what happened (read, or refused with a clear message), the time and the peak memory (RSS).
+"""A file far larger than a usual export: generate a CSV of the demo shop's cleaned lines
+repeated with fresh customer and order ids (default 2 GB); in a child process, (a) collect it
+as 01_collect does (read by DuckDB into a frame, or refused with a clear message when it cannot
+fit), (b) build the customer table straight from the file with DuckDB (helpers.engine), under
+the same limit given to DuckDB as its memory limit. Records the outcome, the time and the peak
+memory (RSS).
 
     python benchmarks/bench_large_file.py --gb 0.1 0.5 2
 
@@ -11,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -19,16 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import synthetic
+from helpers import cleaning, sources
 
 HERE = Path(__file__).parent
 
 
 def generate(path: Path, gigabytes: float) -> int:
-    """Write ``gigabytes`` of order lines; returns the number of lines."""
-    block = synthetic.generate(3000, seed=1).transactions
+    """Write ``gigabytes`` of the demo shop's cleaned order lines (so DuckDB can aggregate the
+    file as it is); returns the number of lines."""
+    raw = sources.collect({"kind": "synthetic", "n_customers": 3000, "seed": 1}).transactions
+    block = cleaning.clean(raw, "2025-12-31").transactions
     block = block[block["customer_id"].str.match(r"^C\d+$") & block["order_id"].str.match(r"^C?\d+$")]
-    block = block.drop(columns=["email", "consent"]).reset_index(drop=True)
+    block = block[["order_id", "customer_id", "order_date", "product_id", "product_name", "category", "quantity",
+                   "unit_price", "discount", "channel", "country"]].reset_index(drop=True)
     customer = block["customer_id"].str[1:].astype(int).to_numpy()
     order = block["order_id"].str.lstrip("C").astype(int).to_numpy()
     target, lines, copy = gigabytes * 1e9, 0, 0
@@ -54,15 +59,39 @@ from helpers.errors import InputError
 t = time.perf_counter()
 try:
     c = sources.collect({{"kind": "csv", "path": {str(path)!r}}})
-    outcome, message = "read", f"{{len(c.transactions):,}} lines"
+    outcome, message = "collected", f"{{len(c.transactions):,}} lines"
 except InputError as e:
     outcome, message = "refused", str(e).splitlines()[0]
-print(json.dumps({{"outcome": outcome, "message": message, "seconds": time.perf_counter() - t,
-                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}}))
+"""
+    return _child(code)
+
+
+def aggregate_in_child(path: Path, limit_gb: float | None) -> dict:
+    """The customer table straight from the file by DuckDB, capped at 3/4 of the limit (DuckDB
+    honours its own memory limit; under an address-space limit it crashes instead)."""
+    code = f"""
+import json, resource, time
+from pathlib import Path
+import ibis
+from helpers import customers
+if {limit_gb!r}:
+    ibis.get_backend().raw_sql("SET memory_limit='{(limit_gb or 0) * 0.75:g}GB'; SET temp_directory='{path.parent / "spill"}'")
+t = time.perf_counter()
+table = customers.build_customer_table(Path({str(path)!r}), "2025-12-31")
+outcome, message = "customer table by DuckDB", f"{{len(table):,}} customers"
+"""
+    return _child(code)
+
+
+def _child(code: str) -> dict:
+    code += """
+print(json.dumps({"outcome": outcome, "message": message, "seconds": time.perf_counter() - t,
+                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}))
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if proc.returncode != 0:
-        return {"outcome": f"crashed (exit {proc.returncode})", "message": proc.stderr.strip().splitlines()[-1:] , "seconds": float("nan"), "peak_rss_gb": float("nan")}
+        return {"outcome": f"crashed (exit {proc.returncode})", "message": " ".join(proc.stderr.strip().splitlines()[-1:]),
+                "seconds": float("nan"), "peak_rss_gb": float("nan")}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -78,16 +107,16 @@ def main() -> None:
         path = HERE / "data" / f"large_{gb:g}gb.csv"
         started = time.perf_counter()
         lines = generate(path, gb)
-        print(f"generated {path.name} in {time.perf_counter() - started:.0f} s", flush=True)
+        print(f"generated {path.name} in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
         for limit in args.limit_gb:
-            result = collect_in_child(path, limit or None)
-            size = path.stat().st_size / 1e9
-            rows.append(f"| {size:.2f} GB | {lines:,} | {f'{limit:g} GB' if limit else 'none'} | {result['outcome']} | "
-                        f"{result['seconds']:.1f} s | {result['peak_rss_gb']:.2f} GB | {result['message']} |")
-            print(rows[-1], flush=True)
+            for how in (collect_in_child, aggregate_in_child):
+                result = how(path, limit or None)
+                size = path.stat().st_size / 1e9
+                rows.append(f"| {size:.2f} GB | {lines:,} | {f'{limit:g} GB' if limit else 'none'} | {result['outcome']} | "
+                            f"{result['seconds']:.1f} s | {result['peak_rss_gb']:.2f} GB | {result['message']} |")
+                print(rows[-1], file=sys.stderr, flush=True)
         if not args.keep:
             path.unlink()
-    print(f"\nMachine: {platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}")
     print("| file | lines | memory limit | outcome | time | peak RSS | message |\n|---|---:|---|---|---:|---:|---|")
     print("\n".join(rows))
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -29,6 +27,7 @@ from helpers.campaign import segment_kpis
 from helpers.cohorts import cohort_tables
 from helpers.config import DEFAULTS
 from helpers.segmentation import segment_customers
+from timing import timed
 
 HERE = Path(__file__).parent
 AS_OF = pd.Timestamp("2025-12-31")
@@ -94,26 +93,56 @@ def whole_run(path: Path, lines: int) -> tuple[float, float, list[dict]]:
     return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6, info["steps"]
 
 
+def notebook_overhead(repeats: int = 3) -> list[tuple[str, float]]:
+    """Median seconds of what every step pays before and after its own work: papermill running
+    an empty notebook (kernel start and shutdown), the same with the imports every step makes,
+    and nbconvert rendering a small notebook to HTML."""
+    import tempfile
+
+    import nbformat
+    import papermill
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from helpers import report
+
+    folder = Path(tempfile.mkdtemp())
+    cells = {"papermill, empty notebook (kernel start + stop)": "",
+             "papermill, the steps' common imports": "import pandas\nfrom helpers import artifacts, plots, runs, tables"}
+    out = []
+    for name, code in cells.items():
+        source = folder / "nb.ipynb"
+        nbformat.write(new_notebook(cells=[new_code_cell(code)]), source)
+        seconds, _ = timed(papermill.execute_notebook, repeats, str(source), str(folder / "out.ipynb"), None,
+                           {"kernel_name": "python3", "progress_bar": False, "kernel_manager_class": report.IPCKernelManager})
+        out.append((name, seconds))
+    seconds, _ = timed(report.notebook_to_html, repeats, folder / "out.ipynb", folder / "out.html", "overhead")
+    out.append(("nbconvert, HTML of a small notebook", seconds))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--no-run", action="store_true", help="stages only, no whole workbench run")
+    parser.add_argument("--run-up-to", type=int, default=1_000_000, help="whole workbench runs only up to this size")
     args = parser.parse_args()
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
-          f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; Python {platform.python_version()}, "
-          f"pandas {pd.__version__}\n")
+    print("### Fixed cost of a notebook step (median of 3)\n\n| what | seconds |\n|---|---:|")
+    for name, seconds in notebook_overhead():
+        print(f"| {name} | {seconds:.2f} |", flush=True)
+    print()
     for lines in args.lines:
         path = export(lines)
         n = len(pd.read_parquet(path, columns=["order_id"]))
         print(f"### {n:,} order lines\n\n| stage | seconds | peak RSS so far, GB |\n|---|---:|---:|")
         for name, seconds, rss in stages(path):
             print(f"| {name} | {seconds:.2f} | {rss:.2f} |", flush=True)
-        if not args.no_run:
+        if lines <= args.run_up_to:
             seconds, rss, steps = whole_run(path, lines)
             print(f"\nWhole `workbench run`: **{seconds:.0f} s**, largest process peak RSS {rss:.2f} GB.\n\n"
                   "| step | notebook (papermill) s | HTML (nbconvert) s |\n|---|---:|---:|")
             for s in steps:
                 print(f"| {s['step']} | {s['seconds']:.1f} | {s['html_seconds']:.1f} |", flush=True)
+        else:
+            print(f"\nWhole `workbench run` not measured at this size (--run-up-to {args.run_up_to:,}).")
         print()
 
 

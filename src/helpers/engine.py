@@ -39,23 +39,43 @@ _quieted: set[int] = set()
 
 
 def quiet_duckdb() -> None:
-    """No progress bar from ibis's DuckDB (it would print into notebooks and logs)."""
+    """No progress bar from ibis's DuckDB (it would print into logs)."""
     backend = ibis.get_backend()
     if backend.name == "duckdb" and id(backend) not in _quieted:
-        backend.raw_sql("SET enable_progress_bar = false")
+        no_progress_bar(backend.con)
         _quieted.add(id(backend))
+
+
+def no_progress_bar(con) -> None:
+    """Switch a DuckDB connection's progress bar off. In a Jupyter kernel without ipywidgets
+    DuckDB refuses the setting — and draws no bar there anyway."""
+    import duckdb
+
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.InvalidInputException:
+        pass
 
 
 def lines_table(lines, columns: list[str] | None = None) -> ibis.Table:
     """Order lines as an ibis table: a pandas frame (``columns`` keeps those of them that it
     has), a ``.parquet`` or ``.csv`` path, or an ibis table, returned as it is. Files need the
-    cleaned lines' column names, ISO dates and plain numbers; DuckDB scans them in pieces
-    (spilling to disk past its memory limit), so they may be larger than memory."""
+    cleaned lines' column names (amount, or quantity and unit_price), ISO dates and plain
+    numbers; DuckDB scans them in pieces (spilling to disk past its memory limit), so they
+    may be larger than memory."""
     if isinstance(lines, ibis.Table):
         return lines
     quiet_duckdb()
+    table = _read(lines, columns)
+    if "amount" not in table.columns and {"quantity", "unit_price"} <= set(table.columns):
+        table = table.mutate(amount=table.quantity * table.unit_price)  # as helpers.schema does
+    return table
+
+
+def _read(lines, columns: list[str] | None) -> ibis.Table:
     if isinstance(lines, pd.DataFrame):
-        return ibis.memtable(_arrow(lines, [c for c in columns if c in lines] if columns else list(lines.columns)))
+        wanted = columns + (["quantity", "unit_price"] if "amount" not in lines else []) if columns else list(lines)
+        return ibis.memtable(_arrow(lines, [c for c in dict.fromkeys(wanted) if c in lines]))
     path = Path(lines)
     if path.suffix.lower() == ".parquet":
         return ibis.read_parquet(path)

@@ -26,7 +26,7 @@ import duckdb
 import pandas as pd
 import pyarrow.compute as pc
 
-from helpers import schema, synthetic
+from helpers import engine, schema, synthetic
 from helpers.dtypes import TEXT
 from helpers.campaign_file import parse_campaign, read_campaign_file
 from helpers.errors import ConfigError, InputError
@@ -197,6 +197,11 @@ def available_memory() -> int:
     return max(available, 0)
 
 
+TOO_LARGE_HINT = ("Load the orders into a database and use a sql source whose query selects the period and columns "
+                  "you need, export a shorter period, or run on a machine with more memory. The customer table and "
+                  "cohorts can be computed from the file without loading it (README: 'Data larger than memory').")
+
+
 def check_memory(path: Path, factor: float = TEXT_MEMORY_FACTOR) -> None:
     """Refuse, with a clear message, a file too large to read in the memory available (never an
     out-of-memory crash halfway); ``factor``: peak memory per byte of text."""
@@ -207,9 +212,7 @@ def check_memory(path: Path, factor: float = TEXT_MEMORY_FACTOR) -> None:
             f"The file is too large to read here: {size / 1e9:.2f} GB of text needs about {need / 1e9:.1f} GB of memory "
             f"and {free / 1e9:.1f} GB are available.",
             file=str(path),
-            hint="Load the orders into a database and use a sql source whose query selects the period and columns you "
-                 "need, export a shorter period, or run on a machine with more memory. The customer table and cohorts "
-                 "can be computed from the file without loading it (README: 'Data larger than memory').")
+            hint=TOO_LARGE_HINT)
 
 
 def read_csv(path: Path, source: dict[str, Any], preset: Preset) -> pd.DataFrame:
@@ -227,6 +230,8 @@ def read_csv(path: Path, source: dict[str, Any], preset: Preset) -> pd.DataFrame
             pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, **(preset.read_options or {"sep": sep}))
     except pd.errors.EmptyDataError:
         raise InputError("The file is empty.", file=str(path), hint="Export the orders again; the file has no rows.") from None
+    except (MemoryError, duckdb.OutOfMemoryException):
+        raise InputError("The memory ran out while reading the file.", file=str(path), hint=TOO_LARGE_HINT) from None
     except (pd.errors.ParserError, UnicodeDecodeError, duckdb.Error) as exc:
         raise InputError(
             f"The file could not be read as delimited text: {str(exc).splitlines()[0]}",
@@ -241,7 +246,7 @@ def _duckdb_csv(path: Path, sep: str, encoding: str) -> pd.DataFrame:
     Column names are pandas' (duplicates ``a.1``, blanks ``Unnamed: 3``), as for other files."""
     names = pd.read_csv(path, nrows=0, sep=sep, encoding=encoding).columns
     with duckdb.connect() as con:
-        con.execute("SET enable_progress_bar = false")
+        engine.no_progress_bar(con)
         table = con.read_csv(str(path), header=True, sep=sep, quotechar='"', escapechar='"', all_varchar=True,
                              compression="gzip" if _is_gzip(path) else "none").to_arrow_table()
     if table.num_columns != len(names):
