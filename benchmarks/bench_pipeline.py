@@ -13,6 +13,7 @@ number includes what earlier stages held. Files go to benchmarks/data/ (git-igno
 from __future__ import annotations
 
 import argparse
+from functools import partial
 import json
 import resource
 import subprocess
@@ -112,8 +113,9 @@ def notebook_overhead(repeats: int = 3) -> list[tuple[str, float]]:
     for name, code in cells.items():
         source = folder / "nb.ipynb"
         nbformat.write(new_notebook(cells=[new_code_cell(code)]), source)
-        seconds, _ = timed(papermill.execute_notebook, repeats, str(source), str(folder / "out.ipynb"), None,
-                           {"kernel_name": "python3", "progress_bar": False, "kernel_manager_class": report.IPCKernelManager})
+        run = partial(papermill.execute_notebook, str(source), str(folder / "out.ipynb"), kernel_name="python3",
+                      progress_bar=False, kernel_manager_class=report.IPCKernelManager)
+        seconds, _ = timed(run, repeats)
         out.append((name, seconds))
     seconds, _ = timed(report.notebook_to_html, repeats, folder / "out.ipynb", folder / "out.html", "overhead")
     out.append(("nbconvert, HTML of a small notebook", seconds))

@@ -65,6 +65,21 @@ def benchmarks(lines: list[int], run_up_to: int) -> list[tuple[str, list[str]]]:
     ]
 
 
+def previous_sections(path: Path) -> dict[str, str]:
+    """The sections of an earlier results file by title, each noting when it was measured."""
+    if not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    when = re.search(r"on (\d{4}-\d\d-\d\d \d\d:\d\d)", text)
+    out = {}
+    for part in re.split(r"^## ", text, flags=re.M)[1:]:
+        title = part.split(" (`")[0]
+        part = re.sub(r"\n(This run|All benchmarks): .*", "", part)
+        measured = "" if "(measured " in part else f"\n(measured {when.group(1) if when else 'earlier'})\n"
+        out[title] = f"## {part.rstrip()}\n{measured}"
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, nargs="+", default=[10_000, 100_000, 1_000_000, 10_000_000])
@@ -73,10 +88,13 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=HERE / "results.md")
     args = parser.parse_args()
     started = time.perf_counter()
+    kept = previous_sections(args.output) if args.only else {}
     sections = [f"# Benchmarks\n\nWritten by `make bench` (benchmarks/run_all.py) on "
                 f"{dt.datetime.now():%Y-%m-%d %H:%M}.\n\n- Machine: {machine()}\n- Versions: {versions()}\n"]
     for title, command in benchmarks(args.lines, args.run_up_to):
         if args.only and not any(part in command[0] for part in args.only):
+            if title in kept:  # not run this time: the earlier result stays, marked with its date
+                sections.append(kept[title])
             continue
         print(f"== {command[0]}", file=sys.stderr, flush=True)
         begun = time.perf_counter()
@@ -85,7 +103,7 @@ def main() -> None:
         body = proc.stdout.strip() if proc.returncode == 0 else f"**Failed (exit {proc.returncode})**; output so far:\n\n{proc.stdout}"
         sections.append(f"## {title} (`benchmarks/{command[0]}`)\n\n{description(HERE / command[0])}\n\n"
                         f"Command: `python benchmarks/{' '.join(command)}` ({time.perf_counter() - begun:.0f} s)\n\n{body}\n")
-    sections.append(f"All benchmarks: {(time.perf_counter() - started) / 60:.0f} minutes.\n")
+    sections.append(f"This run: {(time.perf_counter() - started) / 60:.0f} minutes.\n")
     args.output.write_text("\n".join(sections), encoding="utf-8")
     print(f"wrote {args.output}", file=sys.stderr)
 

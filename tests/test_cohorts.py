@@ -119,6 +119,17 @@ def test_cox_equals_lifelines_and_sentences(demo):
     assert "churn rate at any given time" in sentence and "hazard ratio" in sentence
 
 
+def test_large_shops_test_proportional_hazards_on_a_sample(demo, monkeypatch):
+    collected, tx, _, _, data = demo
+    covariates = survival.early_covariates(tx, collected.extras["attributes"])[["channel"]]
+    full, _, _ = survival.cox_drivers(data, covariates)
+    monkeypatch.setattr(survival, "PH_TEST_SAMPLE", 500)
+    sampled, _, notes = survival.cox_drivers(data, covariates)
+    assert f"The proportional-hazards test used a random 500 of the {len(data):,} customers." in notes
+    np.testing.assert_allclose(sampled["hazard_ratio"], full["hazard_ratio"])  # the drivers themselves use everyone
+    assert sampled["ph_p_value"].between(0, 1).all() and not np.allclose(sampled["ph_p_value"], full["ph_p_value"])
+
+
 def test_churn_matches_the_planted_churn(demo):
     collected, _, _, threshold, data = demo
     truth = data.merge(collected.extras["ground_truth"], on="customer_id")

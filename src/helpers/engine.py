@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import ibis
 import pandas as pd
 import pyarrow as pa
 
 from helpers.dtypes import TEXT
 from helpers.errors import InputError
+
 
 def _arrow(frame: pd.DataFrame, names: list[str]) -> pa.Table:
     """Those columns of the frame as Arrow; text becomes Arrow strings (zero-copy for ``TEXT``
@@ -38,7 +40,7 @@ def _arrow(frame: pd.DataFrame, names: list[str]) -> pa.Table:
 _quieted: set[int] = set()
 
 
-def quiet_duckdb() -> None:
+def _quiet_duckdb() -> None:
     """No progress bar from ibis's DuckDB (it would print into logs)."""
     backend = ibis.get_backend()
     if backend.name == "duckdb" and id(backend) not in _quieted:
@@ -49,8 +51,6 @@ def quiet_duckdb() -> None:
 def no_progress_bar(con) -> None:
     """Switch a DuckDB connection's progress bar off. In a Jupyter kernel without ipywidgets
     DuckDB refuses the setting — and draws no bar there anyway."""
-    import duckdb
-
     try:
         con.execute("SET enable_progress_bar = false")
     except duckdb.InvalidInputException:
@@ -65,7 +65,7 @@ def lines_table(lines, columns: list[str] | None = None) -> ibis.Table:
     may be larger than memory."""
     if isinstance(lines, ibis.Table):
         return lines
-    quiet_duckdb()
+    _quiet_duckdb()
     table = _read(lines, columns)
     if "amount" not in table.columns and {"quantity", "unit_price"} <= set(table.columns):
         table = table.mutate(amount=table.quantity * table.unit_price)  # as helpers.schema does

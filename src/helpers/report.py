@@ -36,7 +36,8 @@ from helpers.runs import SUMMARIES_FILE
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 VERSIONED_PACKAGES = ["segment-workbench", "pandas", "numpy", "scipy", "scikit-learn", "lifelines",
-                      "matplotlib", "seaborn", "pyarrow", "papermill", "nbconvert", "pandera", "sqlalchemy"]
+                      "matplotlib", "seaborn", "pyarrow", "duckdb", "ibis-framework", "papermill", "nbconvert", "pandera",
+                      "sqlalchemy"]
 
 
 class StepFailed(WorkbenchError):
