@@ -95,6 +95,17 @@ def late_lines(lines: ibis.Table, as_of: pd.Timestamp, limit: int = 5) -> tuple[
     return customers, late.select(shown).order_by(shown).limit(limit).execute()
 
 
+def _exact(column: ibis.Column) -> ibis.Column:
+    """The numbers as decimals with 9 places: their sums are exact, so they do not depend on
+    the order in which the engine's threads add them up (a double's sum does, in its last
+    bits, which made runs differ) and are the same on every backend."""
+    return column.cast(ibis.expr.datatypes.Decimal(38, 9))
+
+
+def _exact_sum(column: ibis.Column) -> ibis.Column:
+    return _exact(column).sum().cast("float64")
+
+
 def _frame(expr: ibis.Table, order: list[str]) -> pd.DataFrame:
     """Run ``expr`` on its backend and return it sorted by ``order`` (in Arrow, so the order
     is the same whatever the database's collation), text as ``TEXT``, days as datetime64[ns]."""
@@ -110,17 +121,18 @@ def purchase_day_totals(lines: ibis.Table) -> pd.DataFrame:
     """One row per customer from their purchase days (days with an order): first_purchase,
     last_purchase, purchase_days, revenue_total, first_day_revenue. Sorted by customer_id."""
     t = lines.mutate(day=lines.order_date.date())
-    daily = t.group_by(["customer_id", "day"]).aggregate(amount=t.amount.sum())
+    daily = t.group_by(["customer_id", "day"]).aggregate(amount=_exact(t.amount).sum())
     return _frame(daily.group_by("customer_id").aggregate(
         first_purchase=daily.day.min(), last_purchase=daily.day.max(), purchase_days=daily.count(),
-        revenue_total=daily.amount.sum(), first_day_revenue=daily.amount.argmin(daily.day)), ["customer_id"])
+        revenue_total=daily.amount.sum().cast("float64"),
+        first_day_revenue=daily.amount.argmin(daily.day).cast("float64")), ["customer_id"])
 
 
 def line_totals(lines: ibis.Table) -> pd.DataFrame:
     """One row per customer from their order lines: n_orders (distinct order ids),
     total_quantity, and discount_total / cost_total when the lines have those columns."""
-    sums = {"n_orders": lines.order_id.nunique(), "total_quantity": lines.quantity.sum()}
-    sums |= {f"{c}_total": lines[c].sum() for c in ("discount", "cost") if c in lines.columns}
+    sums = {"n_orders": lines.order_id.nunique(), "total_quantity": _exact_sum(lines.quantity)}
+    sums |= {f"{c}_total": _exact_sum(lines[c]) for c in ("discount", "cost") if c in lines.columns}
     return _frame(lines.group_by("customer_id").aggregate(**sums), ["customer_id"])
 
 
@@ -134,7 +146,7 @@ def cohort_cells(lines: ibis.Table, as_of: pd.Timestamp, period: str) -> pd.Data
     first = t.group_by("customer_id").aggregate(cohort=t.start.min())
     joined = t.join(first, "customer_id")
     cells = joined.group_by(["cohort", "start"]).aggregate(active=joined.customer_id.nunique(),
-                                                           revenue=joined.amount.sum())
+                                                           revenue=_exact_sum(joined.amount))
     out = _frame(cells, ["cohort", "start"])
     for column in ("cohort", "start"):
         out[column] = out[column].dt.to_period(period)
