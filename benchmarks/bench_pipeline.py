@@ -56,6 +56,7 @@ def stages(path: Path) -> list[tuple[str, float, float]]:
         start = time.perf_counter()
         state[name] = fn()
         out.append((name, time.perf_counter() - start, peak_gb()))
+        print(f"| {name} | {out[-1][1]:.2f} | {out[-1][2]:.2f} |", file=sys.stderr, flush=True)
 
     stage("load (read + map + type)", lambda: sources.collect({"kind": "parquet", "path": str(path)}).transactions)
     stage("clean", lambda: cleaning.clean(state["load (read + map + type)"], AS_OF))
@@ -71,9 +72,11 @@ def stages(path: Path) -> list[tuple[str, float, float]]:
                                                     survival.cox_drivers(data, survival.early_covariates(tx, None))))
     stage("BG/NBD + Gamma-Gamma fit", lambda: (clv.BetaGeoModel().fit(table["frequency"], table["recency"], table["T"]),
                                                valuation.fit_spend(table)[0]))
-    model = clv.ParetoNBDModel().fit(table["frequency"], table["recency"], table["T"])
-    if not state["BG/NBD + Gamma-Gamma fit"][0].converged_:
-        state["BG/NBD + Gamma-Gamma fit"] = (model, state["BG/NBD + Gamma-Gamma fit"][1])
+    if not state["BG/NBD + Gamma-Gamma fit"][0].converged_:  # as 05_cltv falls back
+        stage("Pareto/NBD fit (BG/NBD did not converge)",
+              lambda: clv.ParetoNBDModel().fit(table["frequency"], table["recency"], table["T"]))
+        state["BG/NBD + Gamma-Gamma fit"] = (state["Pareto/NBD fit (BG/NBD did not converge)"],
+                                             state["BG/NBD + Gamma-Gamma fit"][1])
     fitted, spend = state["BG/NBD + Gamma-Gamma fit"]
     stage("CLV prediction (300 simulations)", lambda: valuation.customer_values(
         fitted, spend, table, horizon=52, discount_rate=clv.per_period_rate(0.10, "weeks"), margin=1.0,
