@@ -222,12 +222,12 @@ def read_csv(path: Path, source: dict[str, Any], preset: Preset) -> pd.DataFrame
     if path.stat().st_size == 0:
         raise InputError("The file is empty.", file=str(path), hint="Export the orders again; the file has no bytes.")
     encoding = source.get("encoding") or detect_encoding(path)
-    sep = preset.read_options.get("sep") or source.get("delimiter") or detect_delimiter(_read_sample(path, encoding))
+    options = preset.read_options or {"sep": source.get("delimiter") or detect_delimiter(_read_sample(path, encoding))}
     by_duckdb = encoding.lower().replace("_", "-") in ("utf-8", "utf-8-sig", "utf8") and not preset.read_options
     check_memory(path, DUCKDB_MEMORY_FACTOR if by_duckdb else TEXT_MEMORY_FACTOR)
     try:
-        df = _duckdb_csv(path, sep, encoding) if by_duckdb else \
-            pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, **(preset.read_options or {"sep": sep}))
+        df = _duckdb_csv(path, options["sep"], encoding) if by_duckdb else \
+            pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, **options)
     except pd.errors.EmptyDataError:
         raise InputError("The file is empty.", file=str(path), hint="Export the orders again; the file has no rows.") from None
     except (MemoryError, duckdb.OutOfMemoryException):
@@ -255,7 +255,6 @@ def _duckdb_csv(path: Path, sep: str, encoding: str) -> pd.DataFrame:
     columns = {}
     for name, column in zip(names, table.columns, strict=True):
         columns[name] = pd.Series(pc.fill_null(column, ""), dtype=TEXT)
-    del table
     return pd.DataFrame(columns, copy=False)
 
 
