@@ -48,6 +48,10 @@ def export(lines: int) -> Path:
     return path
 
 
+def stage_row(name: str, seconds: float, rss: float) -> str:
+    return f"| {name} | {seconds:.2f} | {rss:.2f} |"
+
+
 def stages(path: Path) -> list[tuple[str, float, float]]:
     """(stage, seconds, peak RSS in GB so far) for each stage, in pipeline order."""
     out, state = [], {}
@@ -56,7 +60,7 @@ def stages(path: Path) -> list[tuple[str, float, float]]:
         start = time.perf_counter()
         state[name] = fn()
         out.append((name, time.perf_counter() - start, peak_gb()))
-        print(f"| {name} | {out[-1][1]:.2f} | {out[-1][2]:.2f} |", file=sys.stderr, flush=True)
+        print(stage_row(*out[-1]), file=sys.stderr, flush=True)
 
     stage("load (read + map + type)", lambda: sources.collect({"kind": "parquet", "path": str(path)}).transactions)
     stage("clean", lambda: cleaning.clean(state["load (read + map + type)"], AS_OF))
@@ -139,7 +143,7 @@ def main() -> None:
         n = len(pd.read_parquet(path, columns=["order_id"]))
         print(f"### {n:,} order lines\n\n| stage | seconds | peak RSS so far, GB |\n|---|---:|---:|")
         for name, seconds, rss in stages(path):
-            print(f"| {name} | {seconds:.2f} | {rss:.2f} |", flush=True)
+            print(stage_row(name, seconds, rss), flush=True)
         if lines <= args.run_up_to:
             seconds, rss, steps = whole_run(path, lines)
             print(f"\nWhole `workbench run`: **{seconds:.0f} s**, largest process peak RSS {rss:.2f} GB.\n\n"

@@ -18,32 +18,25 @@ import re
 import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
+from helpers import report
+
 HERE = Path(__file__).parent
-PACKAGES = ["pandas", "numpy", "scipy", "scikit-learn", "duckdb", "ibis-framework", "pyarrow", "lifelines",
-            "papermill", "nbconvert", "lifetimes"]
 
 
 def machine() -> str:
-    """One line: CPU model, cores, memory, OS, Python."""
+    """One line: CPU model, cores, memory, OS."""
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
     model = re.search(r"model name\s*:\s*(.+)", cpuinfo)
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (f"{model.group(1).strip() if model else platform.processor() or platform.machine()}, "
-            f"{os.cpu_count()} cores, {memory:.0f} GiB memory, {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}")
+            f"{os.cpu_count()} cores, {memory:.0f} GiB memory, {platform.system()} {platform.release()}")
 
 
 def versions() -> str:
-    found = []
-    for name in PACKAGES:
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{name} not installed")
-    return ", ".join(found)
+    found = report.package_versions([*report.VERSIONED_PACKAGES, "lifetimes"])
+    return ", ".join(f"{name} {version}" for name, version in found.items())
 
 
 def description(script: Path) -> str:

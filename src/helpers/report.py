@@ -115,9 +115,10 @@ def input_fingerprint(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"kind": source["kind"], "path": str(path), "sha256": sha256_file(path), "bytes": path.stat().st_size}
 
 
-def package_versions() -> dict[str, str]:
+def package_versions(names: list[str] = VERSIONED_PACKAGES) -> dict[str, str]:
+    """Python's version and each installed package's ("not installed" when missing)."""
     versions = {"python": sys.version.split()[0]}
-    for name in VERSIONED_PACKAGES:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
