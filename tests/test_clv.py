@@ -144,3 +144,19 @@ def test_models_recover_planted_parameters():
         assert bg.params_[name] == pytest.approx(value, rel=0.15)
     gg = clv.GammaGammaModel().fit(x, m)
     assert gg.params_.to_dict() == pytest.approx({"p": 6.25, "q": 3.74, "gamma": 15.44}, rel=0.15)
+
+
+def test_hypergeometric_terms_per_distinct_pair_equal_the_direct_call():
+    """Pareto/NBD evaluates 2F1 once per distinct (x, t) in threads: exactly scipy's values,
+    also in the slow region where the dropout parameters are large."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 40, 30_000).astype(float)
+    t = rng.integers(0, 400, 30_000) / 7
+    pairs = clv._Pairs(x, t)
+    assert len(pairs.first) < len(x)
+    for r, alpha, s, beta in ([0.55, 10.6, 0.61, 11.7], [17.3, 60.0, 1747.0, 71271.0]):
+        rsx = r + s + x
+        big, second = (alpha, s + 1) if alpha >= beta else (beta, r + x)
+        z = abs(alpha - beta) / (big + t)
+        expected = special.hyp2f1(rsx, second, rsx + 1, z)
+        np.testing.assert_array_equal(clv._hyp2f1_by_pair(rsx, second, rsx + 1, z, pairs), expected)

@@ -86,12 +86,16 @@ def test_simulated_purchases_match_the_analytic_expectation(cdnow_split, model_c
     model = model_class().fit(table["frequency"], table["recency"], table["T"])
     x, t_x, T = (table[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     rng = np.random.default_rng(1)
-    simulated = np.mean([model._simulate_counts(model.params_.to_numpy(), x, t_x, T, 39, rng).sum() for _ in range(40)])
-    assert simulated == pytest.approx(model.expected_purchases(39, x, t_x, T).sum(), rel=0.01)
+    times = [model._simulate_purchases(model.params_.to_numpy(), x, t_x, T, 39, rng)[1] for _ in range(200)]
+    for t in (13, 39):  # how many, and when: the first third of the horizon as well as all of it
+        simulated = np.mean([(time < t).sum() for time in times])
+        assert simulated == pytest.approx(model.expected_purchases(t, x, t_x, T).sum(), rel=0.015)
 
 
-def test_simulated_values_centre_on_the_analytic_clv(cdnow_split):
-    _, table, model = cdnow_split
+@pytest.mark.parametrize("model_class", [clv.BetaGeoModel, clv.ParetoNBDModel])
+def test_simulated_values_centre_on_the_analytic_clv(cdnow_split, model_class):
+    _, table, _ = cdnow_split
+    model = model_class().fit(table["frequency"], table["recency"], table["T"])
     spend = clv.GammaGammaModel().fit(table["frequency"], table["monetary_value"])
     args = (model, spend, table["frequency"], table["recency"], table["T"], table["monetary_value"])
     analytic = clv.lifetime_value(*args, horizon=26, discount_rate=0.002)

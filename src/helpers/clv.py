@@ -24,7 +24,10 @@ False`` and says why in ``convergence_message_``; it is never silent.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -73,6 +76,32 @@ def _compress(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return unique, counts.astype(float), inverse.ravel()
 
 
+class _Pairs:
+    """The distinct (x, y) pairs of two columns: ``first`` holds a row of each, ``inverse``
+    maps every row to its pair."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray):
+        self.inverse, pairs = pd.factorize(x + 1j * y)
+        self.first = np.zeros(len(pairs), dtype=np.intp)
+        self.first[self.inverse] = np.arange(len(x))  # any of its rows: they share the pair
+
+
+@cache
+def _threads() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(os.cpu_count() or 1)
+
+
+def _hyp2f1_by_pair(a, b, c, z, pairs: _Pairs) -> np.ndarray:
+    """``special.hyp2f1(a, b, c, z)`` where every argument is a scalar or a function of the
+    rows' pair: evaluated once per distinct pair (customers share them far more often than
+    whole histories), in threads (scipy releases the GIL). Values are exactly those of the
+    direct call."""
+    args = [np.broadcast_to(v, pairs.inverse.shape)[pairs.first] for v in (a, b, c, z)]
+    chunks = np.array_split(np.arange(len(pairs.first)), max(1, min(os.cpu_count() or 1, len(pairs.first) // 2048)))
+    parts = _threads().map(lambda rows: special.hyp2f1(*(v[rows] for v in args)), chunks)
+    return np.concatenate(list(parts))[pairs.inverse]
+
+
 def _numerical_hessian(f, x0: np.ndarray) -> np.ndarray:
     """Central-difference Hessian of a scalar function."""
     n = len(x0)
@@ -107,7 +136,7 @@ class _MaximumLikelihood:
     def _log_likelihoods(self, params: np.ndarray, *data: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def _optimize(self, data: tuple[np.ndarray, ...], weights: np.ndarray) -> _Optimum:
+    def _optimize(self, data: tuple, weights: np.ndarray) -> _Optimum:
         analytic = type(self)._gradients is not _MaximumLikelihood._gradients
 
         def negative_ll(log_params: np.ndarray) -> float:
@@ -221,6 +250,32 @@ class _MaximumLikelihood:
         return np.exp(np.clip(draws, -LOG_BOUND, LOG_BOUND))  # weakly identified parameters stay in range
 
 
+def _poisson_purchases(lam: np.ndarray, end: np.ndarray, p_drop: np.ndarray | None,
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Purchase times of customers buying as Poisson processes with rates ``lam`` on [0, end),
+    each dropping out after a purchase with probability ``p_drop`` (None: never), as arrays
+    (customer index, time). The work follows the purchases, not customers x periods: without
+    drop-out, N ~ Poisson(lam * end) purchases at uniform times; with it, one gap ~
+    Exponential(lam) per purchase and a drop-out draw after each."""
+    if p_drop is None:
+        customer = np.repeat(np.arange(len(lam)), rng.poisson(lam * end))
+        return customer, rng.uniform(size=len(customer)) * end[customer]
+    active = np.flatnonzero(end > 0)
+    now = np.zeros(len(active))
+    customers, times = [], []
+    while len(active):
+        with np.errstate(divide="ignore"):
+            now = now + rng.exponential(1.0 / lam[active])
+        bought = now < end[active]
+        active, now = active[bought], now[bought]
+        customers.append(active)
+        times.append(now)
+        if p_drop is not None:
+            stays = rng.uniform(size=len(active)) >= p_drop[active]
+            active, now = active[stays], now[stays]
+    return np.concatenate(customers or [np.zeros(0, np.intp)]), np.concatenate(times or [np.zeros(0)])
+
+
 def _validate_unit(time_unit: str) -> str:
     if time_unit not in TIME_UNIT_DAYS:
         raise ConfigError(f"time_unit must be one of {', '.join(TIME_UNIT_DAYS)}, got {time_unit!r}.")
@@ -240,9 +295,13 @@ class _TransactionModel(_MaximumLikelihood):
                              column="frequency", hint="Use a longer calibration period or more customers.")
         self.time_unit_ = _validate_unit(time_unit)
         unique, weights, _ = _compress(x, t_x, T_)
-        opt = self._optimize((unique[:, 0], unique[:, 1], unique[:, 2]), weights)
+        opt = self._optimize(self._fit_data(unique[:, 0], unique[:, 1], unique[:, 2]), weights)
         self._store(opt, len(x))
         return self
+
+    def _fit_data(self, x, t_x, T) -> tuple:
+        """What ``_log_likelihoods`` is given at every step of a fit."""
+        return x, t_x, T
 
     def log_likelihood(self, frequency, recency, T) -> np.ndarray:
         """Per-customer log-likelihood at the fitted parameters."""
@@ -328,23 +387,17 @@ class BetaGeoModel(_TransactionModel):
         tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
         return (a + b + x - 1) / (a - 1) * (1 - tail) * self._p_alive(params, x, t_x, T)
 
-    def _simulate_counts(self, params, x, t_x, T, horizon, rng):
-        """Purchases per future period (n, horizon) drawn from each customer's posterior:
-        alive ~ Bernoulli(P(alive)); if alive, lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x).
-        In each period n ~ Poisson(lambda) purchases happen; the customer drops out after
-        the G-th purchase, G ~ Geometric(p), so min(n, G) are counted (exact by memorylessness)."""
+    def _simulate_purchases(self, params, x, t_x, T, horizon, rng):
+        """Future purchases drawn from each customer's posterior, as (customer index, time in
+        periods from T): alive ~ Bernoulli(P(alive)); if alive, lambda ~ Gamma(r+x, alpha+T),
+        p ~ Beta(a, b+x); purchases arrive as a Poisson(lambda) process until the horizon and
+        the customer drops out after each one with probability p."""
         r, alpha, a, b = params
         alive = rng.uniform(size=len(x)) < self._p_alive(params, x, t_x, T)
         lam = rng.gamma(r + x, 1.0 / (alpha + T))
-        # With a tiny ``a`` the draw can be exactly 0 (never drops out); geometric needs p > 0.
-        p = np.clip(np.nan_to_num(rng.beta(a, b + x), nan=1e-12), 1e-12, 1.0)
-        counts = np.zeros((len(x), horizon))
-        for i in range(horizon):
-            n = rng.poisson(lam) * alive
-            until_dropout = rng.geometric(p)
-            counts[:, i] = np.minimum(n, until_dropout)
-            alive &= until_dropout > n
-        return counts
+        # With a tiny ``a`` the draw can be exactly 0 (never drops out).
+        p = np.nan_to_num(rng.beta(a, b + x), nan=0.0)
+        return _poisson_purchases(lam, np.where(alive, float(horizon), 0.0), p, rng)
 
     def _unconditional_expected(self, params, t):
         r, alpha, a, b = params
@@ -357,9 +410,13 @@ class ParetoNBDModel(_TransactionModel):
 
     param_names = ("r", "alpha", "s", "beta")
 
+    def _fit_data(self, x, t_x, T) -> tuple:
+        return x, t_x, T, (_Pairs(x, t_x), _Pairs(x, T))  # found once, used at every step
+
     @staticmethod
-    def _log_a0_terms(params, x, t_x, T):
-        """log of the two terms whose difference is A0 in Fader, Hardie & Lee's note."""
+    def _log_a0_terms(params, x, t_x, T, pairs=None):
+        """log of the two terms whose difference is A0 in Fader, Hardie & Lee's note;
+        ``pairs``: the distinct (x, t_x) and (x, T), found here when not given."""
         r, alpha, s, beta = params
         rsx = r + s + x
         if alpha >= beta:
@@ -367,24 +424,25 @@ class ParetoNBDModel(_TransactionModel):
         else:
             big, second = beta, r + x
         diff = abs(alpha - beta)
+        at_tx, at_T = pairs or (_Pairs(x, t_x), _Pairs(x, T))
         with np.errstate(divide="ignore", invalid="ignore"):
-            log_tx = np.log(special.hyp2f1(rsx, second, rsx + 1, diff / (big + t_x))) - rsx * np.log(big + t_x)
-            log_T = np.log(special.hyp2f1(rsx, second, rsx + 1, diff / (big + T))) - rsx * np.log(big + T)
+            log_tx = np.log(_hyp2f1_by_pair(rsx, second, rsx + 1, diff / (big + t_x), at_tx)) - rsx * np.log(big + t_x)
+            log_T = np.log(_hyp2f1_by_pair(rsx, second, rsx + 1, diff / (big + T), at_T)) - rsx * np.log(big + T)
         return log_tx, log_T
 
-    def _log_rest(self, params, x, t_x, T):
+    def _log_rest(self, params, x, t_x, T, pairs=None):
         """log of (s/(r+s+x)) * A0, i.e. the 'died before T' part, relative to the common factor."""
         r, alpha, s, beta = params
-        log_tx, log_T = self._log_a0_terms(params, x, t_x, T)
+        log_tx, log_T = self._log_a0_terms(params, x, t_x, T, pairs)
         with np.errstate(divide="ignore", invalid="ignore"):
             log_a0 = log_tx + np.log1p(-np.exp(np.minimum(log_T - log_tx, 0.0)))
         return np.log(s) - np.log(r + s + x) + log_a0
 
-    def _log_likelihoods(self, params, x, t_x, T):
+    def _log_likelihoods(self, params, x, t_x, T, pairs=None):
         r, alpha, s, beta = params
         common = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
         alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-        return common + np.logaddexp(alive, self._log_rest(params, x, t_x, T))
+        return common + np.logaddexp(alive, self._log_rest(params, x, t_x, T, pairs))
 
     def _p_alive(self, params, x, t_x, T):
         r, alpha, s, beta = params
@@ -399,16 +457,16 @@ class ParetoNBDModel(_TransactionModel):
             growth = (1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1)
         return (r + x) * (beta + T) / (alpha + T) * growth * self._p_alive(params, x, t_x, T)
 
-    def _simulate_counts(self, params, x, t_x, T, horizon, rng):
-        """Purchases per future period (n, horizon) drawn from each customer's posterior:
-        alive ~ Bernoulli(P(alive)); if alive, lambda ~ Gamma(r+x, alpha+T), mu ~ Gamma(s, beta+T),
-        remaining lifetime ~ Exponential(mu); purchases ~ Poisson(lambda * time alive in the period)."""
+    def _simulate_purchases(self, params, x, t_x, T, horizon, rng):
+        """Future purchases drawn from each customer's posterior, as (customer index, time in
+        periods from T): alive ~ Bernoulli(P(alive)); if alive, lambda ~ Gamma(r+x, alpha+T),
+        mu ~ Gamma(s, beta+T), remaining lifetime ~ Exponential(mu); purchases arrive as a
+        Poisson(lambda) process until the lifetime or the horizon ends."""
         r, alpha, s, beta = params
         alive = rng.uniform(size=len(x)) < self._p_alive(params, x, t_x, T)
         lam = rng.gamma(r + x, 1.0 / (alpha + T))
-        lifetime = rng.exponential(1.0 / rng.gamma(s, 1.0 / (beta + T), size=len(x))) * alive
-        exposure = np.clip(lifetime[:, None] - np.arange(horizon)[None, :], 0.0, 1.0)
-        return rng.poisson(lam[:, None] * exposure).astype(float)
+        lifetime = rng.exponential(1.0 / rng.gamma(s, 1.0 / (beta + T), size=len(x)))
+        return _poisson_purchases(lam, np.where(alive, np.minimum(lifetime, horizon), 0.0), None, rng)
 
     def _unconditional_expected(self, params, t):
         r, alpha, s, beta = params
@@ -467,18 +525,14 @@ class GammaGammaModel(_MaximumLikelihood):
         return (gamma + m * x) * p / (p * x + q - 1)
 
 
-    def _simulate_spend(self, params, counts, x, m, rng):
-        """Spend per period for simulated purchase counts: nu ~ Gamma(px+q, gamma+mx) per
-        customer (Gamma(q, gamma) without repeats), then the k purchases of a period sum to
-        Gamma(k p, nu)."""
+    def _simulate_spend(self, params, customer, x, m, rng):
+        """Spend of each simulated purchase (``customer``: its customer's index): nu ~
+        Gamma(px+q, gamma+mx) per customer (Gamma(q, gamma) without repeats), then each
+        purchase ~ Gamma(p, nu)."""
         p, q, gamma = params
         has = (x > 0) & (m > 0)
         nu = rng.gamma(np.where(has, p * x + q, q), 1.0 / np.where(has, gamma + m * x, gamma))
-        shape = counts * p
-        spend = np.zeros_like(counts)
-        positive = shape > 0
-        spend[positive] = rng.gamma(shape[positive], 1.0 / np.broadcast_to(nu[:, None], counts.shape)[positive])
-        return spend
+        return rng.standard_gamma(p, size=len(customer)) / nu[customer]
 
 
 class MeanSpendModel:
@@ -508,8 +562,8 @@ class MeanSpendModel:
     def sample_params(self, n: int, random_state: int = 0) -> np.ndarray:
         return np.full((n, 1), self.mean_)
 
-    def _simulate_spend(self, params, counts, x, m, rng):
-        return counts * params[0]
+    def _simulate_spend(self, params, customer, x, m, rng):
+        return np.full(len(customer), params[0])
 
 
 def frequency_spend_correlation(frequency, monetary_value) -> float:
@@ -565,12 +619,12 @@ def simulate_lifetime_value(transaction_model: _TransactionModel, spend_model: G
     rng = np.random.default_rng(random_state)
     trans_params = transaction_model.sample_params(n_simulations, random_state)
     spend_params = spend_model.sample_params(n_simulations, random_state + 1)
-    discount = (1.0 + discount_rate) ** -np.arange(1, horizon + 1)
+    discount = (1.0 + discount_rate) ** -np.arange(1, horizon + 1)  # a purchase in period i (1..horizon)
     values = np.empty((len(x), n_simulations))
     for k in range(n_simulations):
-        counts = transaction_model._simulate_counts(trans_params[k], x, t_x, T_, horizon, rng)
-        spend = spend_model._simulate_spend(spend_params[k], counts, x, m, rng)
-        values[:, k] = margin * spend @ discount
+        customer, time = transaction_model._simulate_purchases(trans_params[k], x, t_x, T_, horizon, rng)
+        spend = spend_model._simulate_spend(spend_params[k], customer, x, m, rng)
+        values[:, k] = margin * np.bincount(customer, spend * discount[time.astype(int)], minlength=len(x))
     return values
 
 
