@@ -86,7 +86,8 @@ def test_simulated_purchases_match_the_analytic_expectation(cdnow_split, model_c
     model = model_class().fit(table["frequency"], table["recency"], table["T"])
     x, t_x, T = (table[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     rng = np.random.default_rng(1)
-    times = [model._simulate_purchases(model.params_.to_numpy(), x, t_x, T, 39, rng)[1] for _ in range(200)]
+    data = model._prepared(x, t_x, T)
+    times = [model._simulate_purchases(model.params_.to_numpy(), data, 39, rng)[1] for _ in range(200)]
     for t in (13, 39):  # how many, and when: the first third of the horizon as well as all of it
         simulated = np.mean([(time < t).sum() for time in times])
         assert simulated == pytest.approx(model.expected_purchases(t, x, t_x, T).sum(), rel=0.015)

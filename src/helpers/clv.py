@@ -295,12 +295,13 @@ class _TransactionModel(_MaximumLikelihood):
                              column="frequency", hint="Use a longer calibration period or more customers.")
         self.time_unit_ = _validate_unit(time_unit)
         unique, weights, _ = _compress(x, t_x, T_)
-        opt = self._optimize(self._fit_data(unique[:, 0], unique[:, 1], unique[:, 2]), weights)
+        opt = self._optimize(self._prepared(unique[:, 0], unique[:, 1], unique[:, 2]), weights)
         self._store(opt, len(x))
         return self
 
-    def _fit_data(self, x, t_x, T) -> tuple:
-        """What ``_log_likelihoods`` is given at every step of a fit."""
+    def _prepared(self, x, t_x, T) -> tuple:
+        """(x, t_x, T) as ``_log_likelihoods`` and ``_simulate_purchases`` take them, with what
+        they reuse at every call (a fit's steps, a simulation's draws)."""
         return x, t_x, T
 
     def log_likelihood(self, frequency, recency, T) -> np.ndarray:
@@ -387,13 +388,14 @@ class BetaGeoModel(_TransactionModel):
         tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
         return (a + b + x - 1) / (a - 1) * (1 - tail) * self._p_alive(params, x, t_x, T)
 
-    def _simulate_purchases(self, params, x, t_x, T, horizon, rng):
+    def _simulate_purchases(self, params, data, horizon, rng):
         """Future purchases drawn from each customer's posterior, as (customer index, time in
-        periods from T): alive ~ Bernoulli(P(alive)); if alive, lambda ~ Gamma(r+x, alpha+T),
-        p ~ Beta(a, b+x); purchases arrive as a Poisson(lambda) process until the horizon and
-        the customer drops out after each one with probability p."""
+        periods from T); ``data`` from ``_prepared``: alive ~ Bernoulli(P(alive)); if alive,
+        lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x); purchases arrive as a Poisson(lambda)
+        process until the horizon and the customer drops out after each one with probability p."""
         r, alpha, a, b = params
-        alive = rng.uniform(size=len(x)) < self._p_alive(params, x, t_x, T)
+        x, t_x, T = data
+        alive = rng.uniform(size=len(x)) < self._p_alive(params, *data)
         lam = rng.gamma(r + x, 1.0 / (alpha + T))
         # With a tiny ``a`` the draw can be exactly 0 (never drops out).
         p = np.nan_to_num(rng.beta(a, b + x), nan=0.0)
@@ -410,8 +412,8 @@ class ParetoNBDModel(_TransactionModel):
 
     param_names = ("r", "alpha", "s", "beta")
 
-    def _fit_data(self, x, t_x, T) -> tuple:
-        return x, t_x, T, (_Pairs(x, t_x), _Pairs(x, T))  # found once, used at every step
+    def _prepared(self, x, t_x, T) -> tuple:
+        return x, t_x, T, (_Pairs(x, t_x), _Pairs(x, T))
 
     @staticmethod
     def _log_a0_terms(params, x, t_x, T, pairs=None):
@@ -444,10 +446,10 @@ class ParetoNBDModel(_TransactionModel):
         alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
         return common + np.logaddexp(alive, self._log_rest(params, x, t_x, T, pairs))
 
-    def _p_alive(self, params, x, t_x, T):
+    def _p_alive(self, params, x, t_x, T, pairs=None):
         r, alpha, s, beta = params
         alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-        return 1.0 / (1.0 + np.exp(self._log_rest(params, x, t_x, T) - alive))
+        return 1.0 / (1.0 + np.exp(self._log_rest(params, x, t_x, T, pairs) - alive))
 
     def _conditional_expected(self, params, t, x, t_x, T):
         r, alpha, s, beta = params
@@ -457,13 +459,15 @@ class ParetoNBDModel(_TransactionModel):
             growth = (1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1)
         return (r + x) * (beta + T) / (alpha + T) * growth * self._p_alive(params, x, t_x, T)
 
-    def _simulate_purchases(self, params, x, t_x, T, horizon, rng):
+    def _simulate_purchases(self, params, data, horizon, rng):
         """Future purchases drawn from each customer's posterior, as (customer index, time in
-        periods from T): alive ~ Bernoulli(P(alive)); if alive, lambda ~ Gamma(r+x, alpha+T),
-        mu ~ Gamma(s, beta+T), remaining lifetime ~ Exponential(mu); purchases arrive as a
-        Poisson(lambda) process until the lifetime or the horizon ends."""
+        periods from T); ``data`` from ``_prepared``: alive ~ Bernoulli(P(alive)); if alive,
+        lambda ~ Gamma(r+x, alpha+T), mu ~ Gamma(s, beta+T), remaining lifetime ~
+        Exponential(mu); purchases arrive as a Poisson(lambda) process until the lifetime or
+        the horizon ends."""
         r, alpha, s, beta = params
-        alive = rng.uniform(size=len(x)) < self._p_alive(params, x, t_x, T)
+        x, t_x, T, _ = data
+        alive = rng.uniform(size=len(x)) < self._p_alive(params, *data)
         lam = rng.gamma(r + x, 1.0 / (alpha + T))
         lifetime = rng.exponential(1.0 / rng.gamma(s, 1.0 / (beta + T), size=len(x)))
         return _poisson_purchases(lam, np.where(alive, np.minimum(lifetime, horizon), 0.0), None, rng)
@@ -620,9 +624,10 @@ def simulate_lifetime_value(transaction_model: _TransactionModel, spend_model: G
     trans_params = transaction_model.sample_params(n_simulations, random_state)
     spend_params = spend_model.sample_params(n_simulations, random_state + 1)
     discount = (1.0 + discount_rate) ** -np.arange(1, horizon + 1)  # a purchase in period i (1..horizon)
+    data = transaction_model._prepared(x, t_x, T_)
     values = np.empty((len(x), n_simulations))
     for k in range(n_simulations):
-        customer, time = transaction_model._simulate_purchases(trans_params[k], x, t_x, T_, horizon, rng)
+        customer, time = transaction_model._simulate_purchases(trans_params[k], data, horizon, rng)
         spend = spend_model._simulate_spend(spend_params[k], customer, x, m, rng)
         values[:, k] = margin * np.bincount(customer, spend * discount[time.astype(int)], minlength=len(x))
     return values
