@@ -1,9 +1,12 @@
-"""Notebooks are committed without outputs and declare their parameters."""
+"""Notebooks are committed without outputs, declare their parameters, and read only what the
+steps they wait for have written."""
+
+import re
 
 import nbformat
 import pytest
 
-from helpers.config import ALL_STEPS, DEFAULTS, NOTEBOOKS_DIR
+from helpers.config import ALL_STEPS, DEFAULTS, NOTEBOOKS_DIR, STEP_INPUTS
 from helpers.report import notebook_parameters
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
@@ -12,6 +15,36 @@ NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 def test_every_step_has_a_notebook():
     assert [p.stem for p in NOTEBOOKS] == sorted(ALL_STEPS)
     assert ALL_STEPS[-1] == "06_owner_report"  # runs last, so it can report on every other step
+
+
+def _code(step: str) -> str:
+    nb = nbformat.read(NOTEBOOKS_DIR / f"{step}.ipynb", as_version=4)
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+
+
+def test_steps_that_run_side_by_side_never_share_an_artifact():
+    """What each notebook reads (artifacts.read / exists) was written by a step it waits for
+    (STEP_INPUTS); steps that may run at the same time neither read nor write what the other
+    writes. 01_collect's extra tables are named by the source; 03_segment reads clv.parquet
+    only from an earlier run (--only)."""
+    assert set(STEP_INPUTS) == set(ALL_STEPS)
+    reads = {s: set(re.findall(r'(?:read\w*|exists)\(run_dir, "([\w.]+)"', _code(s))) for s in ALL_STEPS}
+    writes = {s: set(re.findall(r'write\w*\([^)]*?"([\w.]+)"', _code(s))) for s in ALL_STEPS}
+    writes["01_collect"] |= {"attributes.parquet", "survey.parquet", "ground_truth.parquet", "campaign.parquet"}
+    reads["03_segment"].discard("clv.parquet")
+    before = {}  # every step a step waits for, directly or not
+    for step in ALL_STEPS:
+        assert all(ALL_STEPS.index(d) < ALL_STEPS.index(step) for d in STEP_INPUTS[step]), step
+        before[step] = set(STEP_INPUTS[step]).union(*(before[d] for d in STEP_INPUTS[step]))
+    assert before["06_owner_report"] == set(ALL_STEPS) - {"06_owner_report"}
+    for step in ALL_STEPS:
+        missing = reads[step] - set().union(*(writes[d] for d in before[step]))
+        assert not missing, f"{step} reads {missing}, which no step it waits for writes"
+        for other in ALL_STEPS:
+            if other != step and other not in before[step] and step not in before[other]:
+                shared = writes[other] & (reads[step] | writes[step])
+                assert not shared, f"{step} and {other} run side by side and share {shared}"
+    assert {"segments.parquet", "clv.parquet", "segment_kpis.csv"} <= set().union(*writes.values())
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

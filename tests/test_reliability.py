@@ -35,19 +35,44 @@ def _hashes(run_dir: Path) -> dict[str, str]:
 
 # --- killed runs -----------------------------------------------------------------------------
 
-def _start_and_kill(config: Path, reports: Path, sig: int) -> tuple[subprocess.Popen, Path]:
-    """Start ``workbench run`` in a child process, wait until it is inside its second step, send ``sig``."""
+def _start_and_kill(config: Path, reports: Path, sig: int, inside: tuple[str, ...] = ("02_clean",),
+                    kernels: int = 1) -> tuple[subprocess.Popen, Path, list[int]]:
+    """Start ``workbench run`` in a child process, wait until it is inside the steps ``inside``
+    with ``kernels`` kernels running, send ``sig``. Returns the process, its partial folder
+    and the process ids of the kernels it had."""
     proc = subprocess.Popen([sys.executable, "-m", "helpers.cli", "run", str(config), "--reports", str(reports)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     partial = reports / f".{config.stem}.partial-{proc.pid}"
-    deadline = time.monotonic() + 180
-    while not (partial / "02_clean.ipynb").is_file():
+    deadline = time.monotonic() + 240
+    while not (all((partial / f"{step}.ipynb").is_file() for step in inside) and len(_kernels_of(proc.pid)) >= kernels):
         assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the run never reached its second step"
+        assert time.monotonic() < deadline, f"the run never reached {inside} with {kernels} kernel(s)"
         time.sleep(0.2)
+    running = _kernels_of(proc.pid)
     proc.send_signal(sig)
     proc.wait(timeout=120)
-    return proc, partial
+    return proc, partial, running
+
+
+def _kernels_of(pid: int) -> list[int]:
+    """Process ids of the Jupyter kernels whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and b"ipykernel" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_killed_runs_leave_the_last_complete_report_and_nothing_that_looks_finished(tmp_path):
@@ -59,7 +84,7 @@ def test_killed_runs_leave_the_last_complete_report_and_nothing_that_looks_finis
     before = _hashes(reports / "kill")
 
     # SIGKILL: no chance to clean up; the half-written run stays hidden and unfinished
-    proc, partial = _start_and_kill(config, reports, signal.SIGKILL)
+    proc, partial, _ = _start_and_kill(config, reports, signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL
     assert (reports / "kill" / "run.json").read_text() == complete and _hashes(reports / "kill") == before
     assert partial.is_dir() and partial.name.startswith(".")
@@ -67,7 +92,7 @@ def test_killed_runs_leave_the_last_complete_report_and_nothing_that_looks_finis
     assert sorted(p.name for p in reports.iterdir() if not p.name.startswith(".")) == ["kill"]
 
     # SIGTERM (a scheduler stopping the job): kernels shut down, the partial run is removed
-    proc, partial = _start_and_kill(config, reports, signal.SIGTERM)
+    proc, partial, _ = _start_and_kill(config, reports, signal.SIGTERM)
     out, err = proc.communicate()
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
     assert not partial.exists()
@@ -79,13 +104,30 @@ def test_killed_runs_leave_the_last_complete_report_and_nothing_that_looks_finis
     assert json.loads((reports / "kill" / "run.json").read_text())["status"] == "complete"
 
 
+def test_independent_steps_run_side_by_side_and_an_interrupt_stops_all_their_kernels(tmp_path):
+    config = _config(tmp_path, "side", f"source: {{kind: synthetic, n_customers: {N_CUSTOMERS}, seed: 4}}\n"
+                                       "steps: [01_collect, 02_clean, 03_segment, 04_cohorts, 05_cltv]\n")
+    reports = tmp_path / "reports"
+    proc, partial, kernels = _start_and_kill(config, reports, signal.SIGTERM, inside=("04_cohorts", "05_cltv"), kernels=2)
+    out, err = proc.communicate()
+    assert len(kernels) == 2, "04_cohorts and 05_cltv did not run at the same time"
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert not partial.exists() and not reports.joinpath("side").exists()
+    deadline = time.monotonic() + 10
+    while any(_alive(k) for k in kernels) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(k) for k in kernels), "a kernel outlived the interrupted run"
+
+
 # --- same input + same config -> identical artifacts -------------------------------------------
 
 def test_identical_artifacts_across_runs_and_parallel_jobs(tmp_path):
     configs = tmp_path / "configs"
     configs.mkdir()
-    # the steps with random parts (clustering, bootstrap, CLV simulation) and what they feed
-    body = "source: {kind: synthetic, n_customers: 150, seed: 8}\nsteps: [01_collect, 02_clean, 03_segment, 05_cltv]\n"
+    # the steps with random parts (clustering, bootstrap, CLV simulation) and what they feed;
+    # the serial run does 04-05-07 side by side, the batch one step at a time
+    body = ("source: {kind: synthetic, n_customers: 150, seed: 8}\n"
+            "steps: [01_collect, 02_clean, 03_segment, 04_cohorts, 05_cltv, 07_campaign]\n")
     paths = [_config(configs, f"shop{i}", body) for i in range(4)]
     rows, _ = report.run_batch(paths, jobs=4, reports_root=tmp_path / "parallel")
     assert [r["status"] for r in rows] == ["complete"] * 4
@@ -93,7 +135,7 @@ def test_identical_artifacts_across_runs_and_parallel_jobs(tmp_path):
     assert rows[0]["status"] == "complete"
     reference = _hashes(tmp_path / "serial" / "shop0")
     assert {"data/customers.parquet", "data/segments.parquet", "data/clv.parquet", "data/clv_by_segment.csv",
-            "data/segment_rules.csv", "data/cleaning_log.csv"} <= set(reference)
+            "data/segment_rules.csv", "data/cleaning_log.csv", "data/cohort_retention.csv", "data/segment_kpis.csv"} <= set(reference)
     for i in range(4):
         assert _hashes(tmp_path / "parallel" / f"shop{i}") == reference, f"shop{i} differs"
     info = json.loads((tmp_path / "serial" / "shop0" / "run.json").read_text())

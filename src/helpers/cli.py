@@ -16,7 +16,7 @@ def _run(args: argparse.Namespace) -> int:
     overrides = dict(parse_override(p) for p in args.param)
     if args.as_of:
         overrides["as_of"] = as_of_argument(args.as_of)
-    result = report.run(args.config, only=args.only, overrides=overrides, reports_root=args.reports)
+    result = report.run(args.config, only=args.only, overrides=overrides, reports_root=args.reports, step_jobs=args.step_jobs)
     for step in result.steps:
         print(f"  {step.status:9} {step.step:12} {step.summary}")
     print(f"Report: {result.index}")
@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="override a config value, e.g. -p as_of=2025-06-30 -p source.path=orders.csv")
     run.add_argument("--as-of", metavar="DATE", help="refresh: 'today' or a date like 2026-01-31 (overrides the config's as_of)")
     run.add_argument("--reports", metavar="DIR", help="folder for run reports (default: reports/ in the project)")
+    run.add_argument("--step-jobs", type=int, metavar="N",
+                     help="independent steps run at the same time (default: one per core, at most 3; 1 halves peak memory on large data)")
     run.set_defaults(func=_run)
     batch = sub.add_parser("batch", help="run every config in a folder, several at a time")
     batch.add_argument("folder", help="folder of YAML configs, e.g. configs/")

@@ -28,6 +28,19 @@ TIME_UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
 #: report, the run's final product, can state the campaign result.
 ALL_STEPS = ["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv", "07_campaign", "06_owner_report"]
 
+#: The earlier steps whose artifacts each step reads (when they are part of the run). The
+#: runner starts a step once those have completed, so 04_cohorts, 05_cltv and 07_campaign run
+#: side by side. 03_segment also reads clv.parquet, but only from an earlier run (--only).
+STEP_INPUTS = {
+    "01_collect": [],
+    "02_clean": ["01_collect"],
+    "03_segment": ["01_collect", "02_clean"],
+    "04_cohorts": ["01_collect", "02_clean", "03_segment"],
+    "05_cltv": ["02_clean", "03_segment"],
+    "07_campaign": ["01_collect", "02_clean", "03_segment"],
+    "06_owner_report": ["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv", "07_campaign"],
+}
+
 DEFAULTS: dict[str, Any] = {
     # Name of the run: reports land in reports/<run_name>/. Defaults to the config's file name.
     "run_name": None,

@@ -17,11 +17,13 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import nbformat
 import papermill
@@ -30,9 +32,9 @@ from nbconvert import HTMLExporter
 from traitlets.config import Config
 
 from helpers import __version__
-from helpers.config import NOTEBOOKS_DIR, PROJECT_ROOT, load_config
+from helpers.config import NOTEBOOKS_DIR, PROJECT_ROOT, STEP_INPUTS, load_config
 from helpers.errors import WorkbenchError
-from helpers.runs import SUMMARIES_FILE
+from helpers.runs import gather_summaries
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 VERSIONED_PACKAGES = ["segment-workbench", "pandas", "numpy", "scipy", "scikit-learn", "lifelines",
@@ -46,7 +48,11 @@ class StepFailed(WorkbenchError):
 
 class IPCKernelManager(AsyncKernelManager):
     """A kernel manager whose kernel listens on IPC sockets in a private temporary folder,
-    and always runs this Python (the one the runner runs in)."""
+    and always runs this Python (the one the runner runs in). The kernels it has running are
+    known, so an interrupted run can stop those that run steps beside the main thread."""
+
+    running: ClassVar[set[IPCKernelManager]] = set()
+    stopping: ClassVar[threading.Event] = threading.Event()
 
     def _transport_default(self) -> str:
         return "ipc"
@@ -60,10 +66,35 @@ class IPCKernelManager(AsyncKernelManager):
             cmd[0] = sys.executable
         return cmd
 
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+        self.running.add(self)
+        if self.stopping.is_set():  # started while the run was being stopped
+            self._kill()
+
+    async def _async_interrupt_kernel(self) -> None:
+        # jupyter_client interrupts a kernel before shutting it down; ours are idle by then (an
+        # interrupted run kills them), and a SIGINT landing mid-message made the kernel log
+        # "KeyboardInterrupt caught in kernel" into the run's output.
+        if not self.shutting_down:
+            await super()._async_interrupt_kernel()
+
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         if not restart:
+            self.running.discard(self)
             shutil.rmtree(os.path.dirname(self.ip), ignore_errors=True)
+
+    def _kill(self) -> None:
+        if self.provisioner is not None and self.provisioner.process is not None:
+            self.provisioner.process.kill()
+
+    @classmethod
+    def stop_all(cls) -> None:
+        """Kill every running kernel and any started from now on (their steps then fail)."""
+        cls.stopping.set()
+        for manager in list(cls.running):
+            manager._kill()
 
 
 @dataclass
@@ -203,9 +234,10 @@ def _pid_alive(pid: int) -> bool:
 
 
 def run(config_path: str | Path, *, only: str | None = None, overrides: dict[str, Any] | None = None,
-        reports_root: str | Path | None = None) -> RunResult:
+        reports_root: str | Path | None = None, step_jobs: int | None = None) -> RunResult:
     """Execute the config's steps (or ``only`` one step, reusing the last complete run's
-    artifacts) and write the report. Raises StepFailed when a notebook fails."""
+    artifacts) and write the report; up to ``step_jobs`` independent steps at a time (default
+    ``default_step_jobs()``). Raises StepFailed when a notebook fails."""
     cfg = load_config(config_path, overrides)
     run_name = cfg["run_name"]
     reports_root = Path(reports_root or PROJECT_ROOT / "reports").resolve()
@@ -226,27 +258,25 @@ def run(config_path: str | Path, *, only: str | None = None, overrides: dict[str
         steps = [only]
     tmp.mkdir(parents=True, exist_ok=True)
     try:
-        return _execute(cfg, config_path, steps, only, previous, tmp, final, reports_root)
+        return _execute(cfg, config_path, steps, only, previous, tmp, final, reports_root,
+                        step_jobs or default_step_jobs())
     except BaseException:  # interrupted (Ctrl-C, SIGTERM) or crashed: never leave a half-written run
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
 def _execute(cfg: dict[str, Any], config_path: str | Path, steps: list[str], only: str | None, previous: dict[str, Any],
-             tmp: Path, final: Path, reports_root: Path) -> RunResult:
+             tmp: Path, final: Path, reports_root: Path, step_jobs: int) -> RunResult:
     """Run the steps into ``tmp``; swap it into ``final`` when complete, or move it to ``<run>.failed``."""
     run_name = cfg["run_name"]
     started = time.time()
-    results: list[StepResult] = []
-    for step in steps:
+
+    def params(step: str) -> dict[str, Any]:
         declared = notebook_parameters(step)
-        params = {k: v for k, v in cfg.items() if k in declared}
-        params["run_dir"] = str(tmp)
-        result = execute_step(step, params, tmp)
-        results.append(result)
-        if result.status == "failed":
-            break
-    summaries = json.loads((tmp / SUMMARIES_FILE).read_text()) if (tmp / SUMMARIES_FILE).is_file() else {}
+        return {**{k: v for k, v in cfg.items() if k in declared}, "run_dir": str(tmp)}
+
+    results = _execute_steps(steps, params, tmp, step_jobs)
+    summaries = gather_summaries(tmp)
     for r in results:
         r.summary = summaries.get(r.step, "")
     if only:
@@ -287,11 +317,42 @@ def _execute(cfg: dict[str, Any], config_path: str | Path, steps: list[str], onl
     return RunResult(run_name=run_name, status=status, run_dir=final, steps=results)
 
 
-def _run_one(config: str, reports_root: str | None) -> dict[str, Any]:
+def default_step_jobs() -> int:
+    """Steps run side by side in one run: one per core, at most 3 (no more are independent)."""
+    return max(1, min(3, os.cpu_count() or 1))
+
+
+def _execute_steps(steps: list[str], params, run_dir: Path, jobs: int) -> list[StepResult]:
+    """Run the steps, each as soon as the steps it reads from (``STEP_INPUTS``) have completed,
+    up to ``jobs`` at a time; after a failure no further step starts. Results in ``steps``
+    order. Interrupted, the kernels of the steps still running are killed before it re-raises."""
+    results: dict[str, StepResult] = {}
+    pending, running = list(steps), {}
+    IPCKernelManager.stopping.clear()
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        try:
+            while pending or running:
+                if not any(r.status == "failed" for r in results.values()):
+                    for step in [s for s in pending if all(d in results for d in STEP_INPUTS[s] if d in steps)]:
+                        if len(running) < jobs:
+                            running[pool.submit(execute_step, step, params(step), run_dir)] = step
+                            pending.remove(step)
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    results[running.pop(future)] = future.result()
+        except BaseException:
+            IPCKernelManager.stop_all()
+            raise
+    return [results[s] for s in steps if s in results]
+
+
+def _run_one(config: str, reports_root: str | None, step_jobs: int | None) -> dict[str, Any]:
     """One config of a batch, in its own process: never raises, returns a summary row."""
     started = time.perf_counter()
     try:
-        result = run(config, reports_root=reports_root)
+        result = run(config, reports_root=reports_root, step_jobs=step_jobs)
         status, error, index = "complete", "", str(result.index)
     except WorkbenchError as exc:
         status, error, index = "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__, ""
@@ -302,15 +363,16 @@ def _run_one(config: str, reports_root: str | None) -> dict[str, Any]:
 
 def run_batch(configs: list[str | Path], jobs: int = 1, reports_root: str | Path | None = None) -> tuple[list[dict[str, Any]], Path]:
     """Run many configs, ``jobs`` at a time in separate processes (kernels over IPC, so they
-    never collide); a failing config never stops the others. Returns the summary rows and the
-    path of ``reports/batch-<timestamp>.html``."""
+    never collide); a failing config never stops the others. With several jobs each run does
+    one step at a time (the cores are already busy). Returns the summary rows and the path of
+    ``reports/batch-<timestamp>.html``."""
     from concurrent.futures import ProcessPoolExecutor
 
     root = Path(reports_root or PROJECT_ROOT / "reports").resolve()
     root.mkdir(parents=True, exist_ok=True)
     names = [str(Path(c).resolve()) for c in configs]
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        rows = list(pool.map(_run_one, names, [str(root)] * len(names)))
+        rows = list(pool.map(_run_one, names, [str(root)] * len(names), [1 if jobs > 1 else None] * len(names)))
     esc = html.escape
     cells = []
     for r in rows:

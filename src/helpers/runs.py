@@ -5,18 +5,32 @@ seconds of import time per step)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 SUMMARIES_FILE = "summaries.json"
+SUMMARIES_DIR = ".summaries"
 
 
 def record_summary(run_dir: str | Path, step: str, text: str) -> None:
-    """Store the one-line summary of ``step`` that the run's index page shows."""
-    path = Path(run_dir) / SUMMARIES_FILE
+    """Store the one-line summary of ``step`` that the run's index page shows. Each step writes
+    its own file (steps run side by side); the runner gathers them with ``gather_summaries``."""
+    folder = Path(run_dir) / SUMMARIES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{step}.txt").write_text(text, encoding="utf-8")
+
+
+def gather_summaries(run_dir: str | Path) -> dict[str, str]:
+    """The summaries of the run's steps, kept in ``summaries.json`` (those of an earlier run's
+    steps that were not re-run stay)."""
+    run_dir = Path(run_dir)
+    path, folder = run_dir / SUMMARIES_FILE, run_dir / SUMMARIES_DIR
     summaries = json.loads(path.read_text()) if path.is_file() else {}
-    summaries[step] = text
-    path.parent.mkdir(parents=True, exist_ok=True)
+    for file in sorted(folder.glob("*.txt")):
+        summaries[file.stem] = file.read_text(encoding="utf-8")
     path.write_text(json.dumps(summaries, indent=2))
+    shutil.rmtree(folder, ignore_errors=True)
+    return summaries
 
 
 def previous_run(run_dir: str | Path, run_name: str) -> Path | None:
