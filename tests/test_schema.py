@@ -38,6 +38,16 @@ def test_parse_dates_iso_mixed_offset_and_garbage():
     assert got.iloc[3:].isna().all()
 
 
+def test_numeric_dates_among_iso_ones_are_placed_by_position():
+    """Only values starting like 31/01/24 are rewritten; a repeated index does not mix them up."""
+    s = pd.Series(["2024-01-05", "31/01/2024", "2024-02-01 10:00", "05.02.24 09:30", "1/2/2024x"],
+                  index=[0, 0, 1, 1, 2])
+    got = schema.parse_dates(s)  # 31/01 shows the order: day first
+    assert list(got.iloc[:4]) == [pd.Timestamp("2024-01-05"), pd.Timestamp("2024-01-31"),
+                                  pd.Timestamp("2024-02-01 10:00"), pd.Timestamp("2024-02-05 09:30")]
+    assert pd.isna(got.iloc[4])  # a numeric date with trailing text
+
+
 def test_parse_dates_with_format():
     got = schema.parse_dates(pd.Series(["19970101", "19971231"]), "%Y%m%d")
     assert list(got) == [pd.Timestamp("1997-01-01"), pd.Timestamp("1997-12-31")]

@@ -79,6 +79,7 @@ def parse_numbers(series: pd.Series, decimal: str | None = None) -> pd.Series:
 
 
 _NUMERIC_DATE = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})(.*)$"
+_NUMERIC_DATE_START = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2}"
 
 
 def _numeric_dates_as_iso(text: pd.Series, dayfirst: bool | None, file: str | None) -> pd.Series:
@@ -87,11 +88,17 @@ def _numeric_dates_as_iso(text: pd.Series, dayfirst: bool | None, file: str | No
     (and a second one not) means day first, the reverse means month first; both, or neither while
     ambiguous values exist, is an InputError. Values impossible in the chosen order become
     unparseable (and are removed, logged, by the cleaning step)."""
-    parts = text.str.extract(_NUMERIC_DATE)
-    found = parts[0].notna()
+    # Only the values that start like one go through the (per-value, Python) extract.
+    found = text.str.match(_NUMERIC_DATE_START, na=False).to_numpy()
     if not found.any():
         return text
-    first, second = parts.loc[found, 0].astype(int), parts.loc[found, 1].astype(int)
+    parts = text[found].str.extract(_NUMERIC_DATE)
+    matched = parts[0].notna().to_numpy()
+    if not matched.any():
+        return text
+    parts = parts[matched]
+    found[found] = matched  # now: the positions of the numeric dates
+    first, second = parts[0].astype(int), parts[1].astype(int)
     if dayfirst is None:
         day_first, month_first = (first > 12) & (second <= 12), (second > 12) & (first <= 12)
         column = str(text.name or "order_date")
@@ -109,10 +116,10 @@ def _numeric_dates_as_iso(text: pd.Series, dayfirst: bool | None, file: str | No
                                   "true (day/month/year) or false (month/day/year) in the config.")
         dayfirst = bool(day_first.any())
     day, month = (first, second) if dayfirst else (second, first)
-    year = parts.loc[found, 2].where(parts.loc[found, 2].str.len() == 4, "20" + parts.loc[found, 2])
-    iso = year + "-" + month.astype(str).str.zfill(2) + "-" + day.astype(str).str.zfill(2) + parts.loc[found, 3].fillna("")
+    year = parts[2].where(parts[2].str.len() == 4, "20" + parts[2])
+    iso = year + "-" + month.astype(str).str.zfill(2) + "-" + day.astype(str).str.zfill(2) + parts[3].fillna("")
     out = text.copy()
-    out[found] = iso
+    out[found] = iso.to_numpy()
     return out
 
 
