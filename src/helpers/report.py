@@ -327,9 +327,9 @@ def _execute_steps(steps: list[str], params, run_dir: Path, jobs: int) -> list[S
     up to ``jobs`` at a time; after a failure no further step starts. Results in ``steps``
     order. Interrupted, the kernels of the steps still running are killed before it re-raises."""
     results: dict[str, StepResult] = {}
-    pending, running = list(steps), {}
+    pending, running, jobs = list(steps), {}, max(1, jobs)
     IPCKernelManager.stopping.clear()
-    with ThreadPoolExecutor(max(1, jobs)) as pool:
+    with ThreadPoolExecutor(jobs) as pool:
         try:
             while pending or running:
                 if not any(r.status == "failed" for r in results.values()):
