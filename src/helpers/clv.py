@@ -270,9 +270,8 @@ def _poisson_purchases(lam: np.ndarray, end: np.ndarray, p_drop: np.ndarray | No
         active, now = active[bought], now[bought]
         customers.append(active)
         times.append(now)
-        if p_drop is not None:
-            stays = rng.uniform(size=len(active)) >= p_drop[active]
-            active, now = active[stays], now[stays]
+        stays = rng.uniform(size=len(active)) >= p_drop[active]
+        active, now = active[stays], now[stays]
     return np.concatenate(customers or [np.zeros(0, np.intp)]), np.concatenate(times or [np.zeros(0)])
 
 
