@@ -321,6 +321,10 @@ class _TransactionModel(_MaximumLikelihood):
         p = self.params_.to_numpy() if params is None else np.asarray(params)
         return self._p_alive(p, *check_rfm(frequency, recency, T))
 
+    def _conditional_expected(self, params, t, x, t_x, T):
+        """Expected purchases in the next ``t`` periods: expected if alive, times P(alive)."""
+        return self._expected_if_alive(params, t, x, T) * self._p_alive(params, x, t_x, T)
+
     def expected_repeat_purchases(self, t, params=None) -> np.ndarray:
         """Expected repeat purchases in (0, t] for a customer just acquired (unconditional)."""
         self._check_fitted()
@@ -379,13 +383,13 @@ class BetaGeoModel(_TransactionModel):
     def _p_alive(self, params, x, t_x, T):
         return 1.0 / (1.0 + np.exp(self._log_odds_dead(params, x, t_x, T)))
 
-    def _conditional_expected(self, params, t, x, t_x, T):
+    def _expected_if_alive(self, params, t, x, T):
         r, alpha, a, b = params
         z = t / (alpha + T + t)
         # Euler's transformation of 2F1(r+x, b+x; a+b+x-1; z) times (1-z)^(r+x): stays finite
         # for customers with many purchases, where the direct form overflows.
         tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
-        return (a + b + x - 1) / (a - 1) * (1 - tail) * self._p_alive(params, x, t_x, T)
+        return (a + b + x - 1) / (a - 1) * (1 - tail)
 
     def _simulate_purchases(self, params, data, horizon, rng):
         """Future purchases drawn from each customer's posterior, as (customer index, time in
@@ -393,7 +397,7 @@ class BetaGeoModel(_TransactionModel):
         lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x); purchases arrive as a Poisson(lambda)
         process until the horizon and the customer drops out after each one with probability p."""
         r, alpha, a, b = params
-        x, t_x, T = data
+        x, _, T = data
         alive = rng.uniform(size=len(x)) < self._p_alive(params, *data)
         lam = rng.gamma(r + x, 1.0 / (alpha + T))
         # With a tiny ``a`` the draw can be exactly 0 (never drops out).
@@ -450,13 +454,13 @@ class ParetoNBDModel(_TransactionModel):
         alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
         return 1.0 / (1.0 + np.exp(self._log_rest(params, x, t_x, T, pairs) - alive))
 
-    def _conditional_expected(self, params, t, x, t_x, T):
+    def _expected_if_alive(self, params, t, x, T):
         r, alpha, s, beta = params
         if abs(s - 1) < 1e-9:
             growth = np.log((beta + T + t) / (beta + T))
         else:
             growth = (1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1)
-        return (r + x) * (beta + T) / (alpha + T) * growth * self._p_alive(params, x, t_x, T)
+        return (r + x) * (beta + T) / (alpha + T) * growth
 
     def _simulate_purchases(self, params, data, horizon, rng):
         """Future purchases drawn from each customer's posterior, as (customer index, time in
@@ -465,7 +469,7 @@ class ParetoNBDModel(_TransactionModel):
         Exponential(mu); purchases arrive as a Poisson(lambda) process until the lifetime or
         the horizon ends."""
         r, alpha, s, beta = params
-        x, t_x, T, _ = data
+        x, _, T, _ = data
         alive = rng.uniform(size=len(x)) < self._p_alive(params, *data)
         lam = rng.gamma(r + x, 1.0 / (alpha + T))
         lifetime = rng.exponential(1.0 / rng.gamma(s, 1.0 / (beta + T), size=len(x)))
@@ -595,8 +599,9 @@ def lifetime_value(transaction_model: _TransactionModel, spend_model: GammaGamma
     unique, _, inverse = _compress(x, t_x, T_)
     params = transaction_model.params_.to_numpy() if transaction_params is None else transaction_params
     periods = np.arange(0, horizon + 1)
+    alive = transaction_model._p_alive(params, unique[:, 0], unique[:, 1], unique[:, 2])  # the same for every period
     cumulative = np.column_stack([
-        transaction_model._conditional_expected(params, float(i), unique[:, 0], unique[:, 1], unique[:, 2]) if i else np.zeros(len(unique))
+        transaction_model._expected_if_alive(params, float(i), unique[:, 0], unique[:, 2]) * alive if i else np.zeros(len(unique))
         for i in periods
     ])
     per_period = np.diff(cumulative, axis=1)
