@@ -14,12 +14,12 @@ number includes what earlier stages held. Files go to benchmarks/data/ (git-igno
 from __future__ import annotations
 
 import argparse
-from functools import partial
 import json
 import resource
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
