@@ -106,6 +106,31 @@ def test_kernels_use_ipc_sockets_in_a_private_folder():
 
 
 
+def test_notebook_imports_are_its_import_statements_only():
+    imports = report.notebook_imports("05_cltv").splitlines()
+    assert "from helpers import clv as models" in imports and "import pandas as pd" in imports
+    assert all(line.startswith(("import ", "from ")) for line in imports) and len(imports) == len(set(imports))
+
+
+@pytest.mark.parametrize("imports, loaded", [("from helpers import plots\nprint('warming up')", True), ("", False)])
+def test_a_kernel_started_ahead_has_its_imports_loaded_and_leaves_no_trace(tmp_path, imports, loaded):
+    import nbformat
+    import papermill
+    from jupyter_core.utils import run_sync
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    source, output = tmp_path / "nb.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("import sys\nprint('helpers.plots' in sys.modules)")]), source)
+    kernel = run_sync(report._start_kernel)(imports)
+    assert kernel in IPCKernelManager.running
+    papermill.execute_notebook(str(source), str(output), engine_name="workbench", kernel_name="python3",
+                               progress_bar=False, km=kernel)
+    cell = nbformat.read(output, as_version=4).cells[0]
+    assert cell.execution_count == 1  # the warm-up was silent: not counted, nothing printed
+    assert [o.get("text") for o in cell.outputs] == [f"{loaded}\n"]
+    assert kernel not in IPCKernelManager.running and not kernel.has_kernel  # shut down with the notebook
+
+
 def test_refresh_with_as_of_shows_migration_since_the_last_report(tmp_path):
     from helpers import cli
 

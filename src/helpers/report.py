@@ -10,6 +10,7 @@ executed failing notebook, its HTML and an index page naming the cell and the er
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import html
 import json
@@ -23,12 +24,17 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
+from queue import Empty
 from typing import Any, ClassVar
 
 import nbformat
 import papermill
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbconvert import HTMLExporter
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, papermill_engines
+from papermill.log import logger
 from traitlets.config import Config
 
 from helpers import __version__
@@ -95,6 +101,54 @@ class IPCKernelManager(AsyncKernelManager):
         cls.stopping.set()
         for manager in list(cls.running):
             manager._kill()
+
+
+class _StartedKernelEngine(NBClientEngine):
+    """papermill's nbclient engine on a kernel the runner started (``km``). The client owns
+    it: it shuts the kernel down at the end, as it does a kernel it starts itself."""
+
+    @classmethod
+    def execute_managed_notebook(cls, nb_man, kernel_name, km=None, start_timeout=60, **kwargs):
+        kwargs.pop("input_path", None)
+        client = PapermillNotebookClient(nb_man, km=km, kernel_name=kernel_name, startup_timeout=start_timeout,
+                                         log=logger, **kwargs)
+        client.owns_km = True
+        return client.execute()
+
+
+papermill_engines.register("workbench", _StartedKernelEngine)
+
+
+def notebook_imports(step: str) -> str:
+    """The notebook's top-level import statements, in order, once each."""
+    statements = []
+    for cell in nbformat.read(NOTEBOOKS_DIR / f"{step}.ipynb", as_version=4).cells:
+        if cell.cell_type == "code":
+            statements += [ast.unparse(node) for node in ast.parse(cell.source).body
+                           if isinstance(node, ast.Import | ast.ImportFrom) and getattr(node, "module", None) != "__future__"]
+    return "\n".join(dict.fromkeys(statements))
+
+
+async def _start_kernel(imports: str) -> IPCKernelManager:
+    """A kernel in the notebooks' folder (as nbclient starts one) that has run ``imports``
+    silently: nothing is recorded, so the notebook's outputs and execution counts are those of
+    a fresh kernel; its own import cells then find the modules loaded."""
+    km = IPCKernelManager(kernel_name="python3")
+    await km.start_kernel(cwd=str(NOTEBOOKS_DIR), extra_arguments=["--HistoryManager.hist_file=:memory:"])
+    kc = km.client()
+    kc.start_channels()
+    try:
+        await kc.wait_for_ready(timeout=60)
+        msg_id = kc.execute(imports, silent=True, store_history=False)
+        while not IPCKernelManager.stopping.is_set():  # polled: a stopped run must not wait here
+            try:
+                if (await kc.get_shell_msg(timeout=1))["parent_header"].get("msg_id") == msg_id:
+                    break
+            except Empty:
+                continue
+    finally:
+        kc.stop_channels()
+    return km
 
 
 @dataclass
@@ -176,8 +230,9 @@ def notebook_to_html(notebook_path: Path, html_path: Path, title: str) -> None:
     html_path.write_text(body, encoding="utf-8")
 
 
-def execute_step(step: str, parameters: dict[str, Any], run_dir: Path) -> StepResult:
-    """Execute one notebook into ``run_dir`` and render its HTML; failures are captured, not raised."""
+def execute_step(step: str, parameters: dict[str, Any], run_dir: Path, kernel: IPCKernelManager | None = None) -> StepResult:
+    """Execute one notebook into ``run_dir`` (on ``kernel``, started by ``_start_kernel``, or
+    a new one) and render its HTML; failures are captured, not raised."""
     output = run_dir / f"{step}.ipynb"
     started = time.perf_counter()
     error = None
@@ -186,10 +241,10 @@ def execute_step(step: str, parameters: dict[str, Any], run_dir: Path) -> StepRe
             str(NOTEBOOKS_DIR / f"{step}.ipynb"),
             str(output),
             parameters=parameters,
+            engine_name="workbench",
             kernel_name="python3",
-            cwd=str(NOTEBOOKS_DIR),
             progress_bar=False,
-            kernel_manager_class=IPCKernelManager,
+            km=kernel or run_sync(_start_kernel)(""),
         )
     except papermill.PapermillExecutionError as exc:
         error = {"cell": exc.cell_index, "execution_count": exc.exec_count, "error": exc.ename, "message": exc.evalue}
@@ -324,25 +379,54 @@ def default_step_jobs() -> int:
 
 def _execute_steps(steps: list[str], params, run_dir: Path, jobs: int) -> list[StepResult]:
     """Run the steps, each as soon as the steps it reads from (``STEP_INPUTS``) have completed,
-    up to ``jobs`` at a time; after a failure no further step starts. Results in ``steps``
-    order. Interrupted, the kernels of the steps still running are killed before it re-raises."""
+    up to ``jobs`` at a time; after a failure no further step starts. The kernels of the next
+    ``jobs`` steps start, and run their notebooks' imports, while earlier steps run (≈4 s a
+    step off the run). Results in ``steps`` order. Interrupted, every kernel is killed before
+    it re-raises."""
+    jobs = max(1, jobs)
     results: dict[str, StepResult] = {}
-    pending, running, jobs = list(steps), {}, max(1, jobs)
+    go = {step: threading.Event() for step in steps}
+    cancelled = threading.Event()
+
+    def job(step: str) -> StepResult | None:
+        kernel = run_sync(_start_kernel)(notebook_imports(step))
+        go[step].wait()
+        if cancelled.is_set():
+            run_sync(kernel.shutdown_kernel)(now=True)
+            return None
+        return execute_step(step, params(step), run_dir, kernel)
+
+    pending, ahead, running, executing = list(steps), [], {}, set()
     IPCKernelManager.stopping.clear()
-    with ThreadPoolExecutor(jobs) as pool:
+    with ThreadPoolExecutor(2 * jobs) as pool:
         try:
-            while pending or running:
-                if not any(r.status == "failed" for r in results.values()):
-                    for step in [s for s in pending if all(d in results for d in STEP_INPUTS[s] if d in steps)]:
-                        if len(running) < jobs:
-                            running[pool.submit(execute_step, step, params(step), run_dir)] = step
-                            pending.remove(step)
+            while True:
+                if any(r.status == "failed" for r in results.values()):
+                    cancelled.set()
+                    pending.clear()
+                    for step in ahead:
+                        go[step].set()
+                    ahead.clear()
+                while pending and len(ahead) < jobs:
+                    ahead.append(pending.pop(0))
+                    running[pool.submit(job, ahead[-1])] = ahead[-1]
+                for step in list(ahead):
+                    if len(executing) < jobs and all(d in results for d in STEP_INPUTS[step] if d in steps):
+                        ahead.remove(step)
+                        executing.add(step)
+                        go[step].set()
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    results[running.pop(future)] = future.result()
+                    step = running.pop(future)
+                    executing.discard(step)
+                    if (result := future.result()) is not None:
+                        results[step] = result
         except BaseException:
+            cancelled.set()
+            for event in go.values():
+                event.set()
             IPCKernelManager.stop_all()
             raise
     return [results[s] for s in steps if s in results]
