@@ -160,3 +160,42 @@ def test_hypergeometric_terms_per_distinct_pair_equal_the_direct_call():
         z = abs(alpha - beta) / (big + t)
         expected = special.hyp2f1(rsx, second, rsx + 1, z)
         np.testing.assert_array_equal(clv._hyp2f1_by_pair(rsx, second, rsx + 1, z, pairs), expected)
+
+
+PARETO_REGIMES = [(0.553, 10.578, 0.606, 11.669),  # the published CDNOW fit
+                  (17.3, 60.0, 1747.0, 71271.0),  # dropout parameters run off (a 1M-line calibration fit)
+                  (0.05, 0.01, 30.0, 0.5), (50.0, 0.5, 0.1, 200.0), (1.0, 1.0, 1.0, 1.0)]  # odd, and the first start
+
+
+@pytest.mark.parametrize("params", PARETO_REGIMES)
+def test_pareto_nbd_died_at_expectations_match_adaptive_quadrature(cdnow, params):
+    from scipy import integrate
+
+    r, alpha, s, beta = params
+    x, t_x, T = clv.check_rfm(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    rows = np.r_[np.random.default_rng(0).choice(np.flatnonzero(T > t_x), 40, replace=False), np.argmax(x)]
+    got = clv._died_at_expectations(params, x[rows], t_x[rows], T[rows])
+    for row, values in zip(rows, got):
+        lo, hi = t_x[row], T[row]
+        log_f = lambda tau: -(r + x[row]) * np.log(alpha + tau) - (s + 1) * np.log(beta + tau)  # noqa: B023
+        f = lambda tau: np.exp(log_f(tau) - log_f(lo))  # noqa: B023
+        points = [lo + (hi - lo) * q for q in (1e-6, 1e-4, 1e-2, 0.1)]
+        mass = integrate.quad(f, lo, hi, points=points, epsabs=0, epsrel=1e-13, limit=500)[0]
+        for value, g in zip(values, [lambda tau: np.log(alpha + tau), lambda tau: 1 / (alpha + tau),
+                                     lambda tau: np.log(beta + tau), lambda tau: 1 / (beta + tau)]):
+            expected = integrate.quad(lambda tau: f(tau) * g(tau), lo, hi, points=points, epsabs=0, epsrel=1e-13, limit=500)[0] / mass  # noqa: B023
+            assert value == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("params", PARETO_REGIMES)
+def test_pareto_nbd_gradient_equals_finite_differences_of_the_likelihood(cdnow, params):
+    """Per customer, against 4th-order central differences of the exact (2F1) log-likelihood."""
+    model = clv.ParetoNBDModel()
+    data = clv.check_rfm(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    p = np.array(params)
+    gradients = model._gradients(p, *data)
+    for i in range(4):
+        step = np.eye(4)[i] * 1e-4 * p[i]
+        ll = [model._log_likelihoods(p + k * step, *data) for k in (-2, -1, 1, 2)]
+        numeric = (ll[0] - 8 * ll[1] + 8 * ll[2] - ll[3]) / (12 * step[i])
+        np.testing.assert_allclose(gradients[:, i], numeric, rtol=1e-5, atol=1e-8 * np.abs(numeric).max())

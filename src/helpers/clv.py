@@ -16,8 +16,9 @@ T = age of the customer at the end of calibration):
 
 Numerics: log-likelihoods are computed in log space (gammaln, betaln, logaddexp); the
 parameters are optimized on the log scale from several starting points; customers with
-identical (x, t_x, T) are fitted once with a weight. Standard errors come from a numerical
-Hessian of the log-likelihood (delta method from the log scale); 95% intervals are
+identical (x, t_x, T) are fitted once with a weight. Every model has an analytic gradient
+(Pareto/NBD's needs a quadrature, see ``_died_at_expectations``). Standard errors come from the
+Hessian, central differences of that gradient (delta method from the log scale); 95% intervals are
 ``exp(log(estimate) ± 1.96 se_log)``. A fit that does not converge sets ``converged_ =
 False`` and says why in ``convergence_message_``; it is never silent.
 """
@@ -102,17 +103,13 @@ def _hyp2f1_by_pair(a, b, c, z, pairs: _Pairs) -> np.ndarray:
     return np.concatenate(list(parts))[pairs.inverse]
 
 
-def _numerical_hessian(f, x0: np.ndarray) -> np.ndarray:
-    """Central-difference Hessian of a scalar function."""
-    n = len(x0)
-    h = 1e-4 * np.maximum(1.0, np.abs(x0))
-    hess = np.empty((n, n))
-    for i in range(n):
-        for j in range(i, n):
-            ei, ej = np.eye(n)[i] * h[i], np.eye(n)[j] * h[j]
-            value = (f(x0 + ei + ej) - f(x0 + ei - ej) - f(x0 - ei + ej) + f(x0 - ei - ej)) / (4 * h[i] * h[j])
-            hess[i, j] = hess[j, i] = value
-    return hess
+def _hessian_from_gradient(gradient, x0: np.ndarray) -> np.ndarray:
+    """Hessian as central differences of an analytic gradient (2 gradients per parameter),
+    symmetrized."""
+    h = 1e-5 * np.maximum(1.0, np.abs(x0))
+    columns = [(gradient(x0 + step) - gradient(x0 - step)) / (2 * step[i]) for i, step in enumerate(np.diag(h))]
+    hess = np.column_stack(columns)
+    return (hess + hess.T) / 2
 
 
 @dataclass
@@ -137,25 +134,16 @@ class _MaximumLikelihood:
         raise NotImplementedError
 
     def _optimize(self, data: tuple, weights: np.ndarray) -> _Optimum:
-        analytic = type(self)._gradients is not _MaximumLikelihood._gradients
-
-        def negative_ll(log_params: np.ndarray) -> float:
-            with np.errstate(all="ignore"):
-                ll = self._log_likelihoods(np.exp(log_params), *data)
-            total = float(np.dot(weights, ll))
-            return -total if np.isfinite(total) else 1e300
-
         def negative_ll_and_gradient(log_params: np.ndarray) -> tuple[float, np.ndarray]:
             params = np.exp(log_params)
             with np.errstate(all="ignore"):
-                ll = self._log_likelihoods(params, *data)
-                grad = weights @ self._gradients(params, *data) * params  # chain rule to the log scale
+                ll, gradients = self._log_likelihoods_and_gradients(params, *data)
+                grad = weights @ gradients * params  # chain rule to the log scale
             total = float(np.dot(weights, ll))
             if not (np.isfinite(total) and np.isfinite(grad).all()):
                 return 1e300, np.zeros_like(log_params)
             return -total, -grad
 
-        objective = negative_ll_and_gradient if analytic else negative_ll
         rng = np.random.default_rng(self.random_state)
         starts = [np.zeros(len(self.param_names))] + [rng.normal(0.0, 1.0, len(self.param_names)) for _ in range(self.n_starts - 1)]
         # Bounded on the log scale: beyond exp(+-LOG_BOUND) the log-gamma differences lose
@@ -163,7 +151,7 @@ class _MaximumLikelihood:
         bounds = [(-LOG_BOUND, LOG_BOUND)] * len(self.param_names)
         results = []
         for start in starts:
-            res = optimize.minimize(objective, start, jac=True if analytic else "3-point", method="L-BFGS-B", bounds=bounds,
+            res = optimize.minimize(negative_ll_and_gradient, start, jac=True, method="L-BFGS-B", bounds=bounds,
                                     options={"maxiter": 500, "ftol": 1e-15, "gtol": 1e-10})
             if np.isfinite(res.fun) and res.fun < 1e299:
                 results.append(res)
@@ -178,14 +166,11 @@ class _MaximumLikelihood:
         best = min(results, key=lambda r: r.fun)
         at_bound = bool(np.any(np.abs(best.x) > LOG_BOUND - 0.5))
         agreeing = sum(abs(r.fun - best.fun) < 1e-4 * max(1.0, abs(best.fun)) for r in results)
-        hess = _numerical_hessian(negative_ll, best.x)
+        hess = _hessian_from_gradient(lambda log_params: negative_ll_and_gradient(log_params)[1], best.x)
         self._hessian_log = hess
         # Judged by the optimum itself, not the optimizer's status: L-BFGS-B often ends with an
         # "abnormal" line search when it already sits on the optimum at machine precision.
-        if analytic:
-            gradient = negative_ll_and_gradient(best.x)[1]
-        else:
-            gradient = optimize.approx_fprime(best.x, negative_ll, 1e-7)
+        gradient = negative_ll_and_gradient(best.x)[1]
         tolerance = 1e-3 + 1e-5 * float(weights.sum())
         problems = []
         if not np.all(np.abs(gradient) <= tolerance):
@@ -198,10 +183,14 @@ class _MaximumLikelihood:
         message = "; ".join(problems) or f"converged ({agreeing} of {len(results)} starting points tried reached the optimum)"
         return _Optimum(best.x, -float(best.fun), not problems, message)
 
+    # subclasses: _gradients(params, *data) -> per-row gradient of the log-likelihood in the
+    # natural parameters, (n, k)
     def _gradients(self, params: np.ndarray, *data: np.ndarray) -> np.ndarray:
-        """Per-row gradient of the log-likelihood in the natural parameters, (n, k); models
-        without one are fitted with finite differences."""
         raise NotImplementedError
+
+    def _log_likelihoods_and_gradients(self, params: np.ndarray, *data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Both at once (a model overrides it where they share costly terms)."""
+        return self._log_likelihoods(params, *data), self._gradients(params, *data)
 
     def _store(self, opt: _Optimum, n: int) -> None:
         self.params_ = pd.Series(np.exp(opt.log_params), index=list(self.param_names), name="estimate")
@@ -410,6 +399,36 @@ class BetaGeoModel(_TransactionModel):
         return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * special.hyp2f1(r, b, a + b - 1, z))
 
 
+_GAUSS_NODES, _GAUSS_WEIGHTS = special.roots_legendre(32)
+
+
+def _died_at_expectations(params, x, t_x, T) -> np.ndarray:
+    """E[log(alpha+tau)], E[1/(alpha+tau)], E[log(beta+tau)], E[1/(beta+tau)] for tau on
+    [t_x, T] with density proportional to (alpha+tau)^-(r+x) (beta+tau)^-(s+1), per row (n, 4),
+    with the rows split over threads. Gauss-Legendre with 32 nodes on tau = t_x + (T - t_x)
+    (e^(l u) - 1) / (e^l - 1), u in [0, 1]: l = log(1 + k (T - t_x)), k the density's rate of
+    decay at t_x, so the nodes start at the scale where the density falls and spread
+    geometrically to T (the density is a product of power laws, smooth on that scale).
+    Relative error below 1e-9 against adaptive quadrature, from the start values to the
+    fits' optima and beyond (tested). Rows go to threads in blocks of 1,024 (numpy releases
+    the GIL; larger blocks mostly wait on page faults of their temporaries)."""
+    r, alpha, s, beta = params
+    u, w = (_GAUSS_NODES + 1) / 2, _GAUSS_WEIGHTS / 2
+
+    def rows(i: np.ndarray) -> np.ndarray:
+        a, lo, hi = (r + x[i])[:, None], t_x[i][:, None], T[i][:, None]
+        stretch = np.maximum(np.log1p((a / (alpha + lo) + (s + 1) / (beta + lo)) * (hi - lo)), 1e-6)
+        tau = lo + (hi - lo) * np.expm1(stretch * u) / np.expm1(stretch)
+        log_a, log_b = np.log(alpha + tau), np.log(beta + tau)
+        log_f = stretch * u - a * log_a - (s + 1) * log_b  # density times d tau / d u, up to a row's constant
+        weights = w * np.exp(log_f - log_f.max(axis=1, keepdims=True))
+        weights /= weights.sum(axis=1, keepdims=True)
+        return np.column_stack([np.einsum("ij,ij->i", weights, g) for g in (log_a, 1 / (alpha + tau), log_b, 1 / (beta + tau))])
+
+    chunks = np.array_split(np.arange(len(x)), max(1, len(x) // 1024))  # small blocks: no page faults in threads
+    return np.concatenate(list(_threads().map(rows, chunks)))
+
+
 class ParetoNBDModel(_TransactionModel):
     """Pareto/NBD (Schmittlein, Morrison & Colombo 1987). Parameters r, alpha, s, beta."""
 
@@ -444,10 +463,34 @@ class ParetoNBDModel(_TransactionModel):
         return np.log(s) - np.log(r + s + x) + log_a0
 
     def _log_likelihoods(self, params, x, t_x, T, pairs=None):
+        return self._log_likelihoods_and_gradients(params, x, t_x, T, pairs, gradients=False)[0]
+
+    def _gradients(self, params, x, t_x, T, pairs=None):
+        return self._log_likelihoods_and_gradients(params, x, t_x, T, pairs)[1]
+
+    def _log_likelihoods_and_gradients(self, params, x, t_x, T, pairs=None, gradients=True):
+        """The likelihood is C * (alive + s * I), C = Gamma(r+x) alpha^r beta^s / Gamma(r),
+        alive = (alpha+T)^-(r+x) (beta+T)^-s, I = integral over [t_x, T] of f(tau) =
+        (alpha+tau)^-(r+x) (beta+tau)^-(s+1) (died at tau). Its derivatives need I's
+        derivatives, expectations under f (``_died_at_expectations``); the likelihood itself
+        is exact (through 2F1)."""
         r, alpha, s, beta = params
         common = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-        alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-        return common + np.logaddexp(alive, self._log_rest(params, x, t_x, T, pairs))
+        log_alpha_T, log_beta_T = np.log(alpha + T), np.log(beta + T)
+        alive = -(r + x) * log_alpha_T - s * log_beta_T
+        rest = self._log_rest(params, x, t_x, T, pairs)
+        both = np.logaddexp(alive, rest)
+        if not gradients:
+            return common + both, None
+        p, q = np.exp(alive - both), np.exp(rest - both)  # shares of "alive at T" and "died before"
+        e_log_a, e_inv_a, e_log_b, e_inv_b = _died_at_expectations(params, x, t_x, T).T
+        grad = np.column_stack([
+            special.digamma(r + x) - special.digamma(r) + np.log(alpha) - p * log_alpha_T - q * e_log_a,
+            r / alpha - (r + x) * (p / (alpha + T) + q * e_inv_a),
+            np.log(beta) - p * log_beta_T + q * (1 / s - e_log_b),
+            s / beta - s * p / (beta + T) - q * (s + 1) * e_inv_b,
+        ])
+        return common + both, grad
 
     def _p_alive(self, params, x, t_x, T, pairs=None):
         r, alpha, s, beta = params
