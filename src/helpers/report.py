@@ -2,7 +2,8 @@
 
 Each step is executed on a kernel that talks over IPC sockets in a private temporary
 folder (no TCP ports, so parallel runs never collide), rendered to self-contained HTML
-with the code hidden, and timed. A run is written to a hidden ``.<run>.partial-<pid>``
+with the code hidden, and timed (from the notebook's first cell: its kernel was started, and
+its imports run, while the steps before it ran). A run is written to a hidden ``.<run>.partial-<pid>``
 folder and moved into place only when every step succeeded, so ``reports/<run>/`` is always
 the last *complete* run. A failed run is moved to ``reports/<run>.failed/`` with the
 executed failing notebook, its HTML and an index page naming the cell and the error.
@@ -230,9 +231,9 @@ def notebook_to_html(notebook_path: Path, html_path: Path, title: str) -> None:
     html_path.write_text(body, encoding="utf-8")
 
 
-def execute_step(step: str, parameters: dict[str, Any], run_dir: Path, kernel: IPCKernelManager | None = None) -> StepResult:
-    """Execute one notebook into ``run_dir`` (on ``kernel``, started by ``_start_kernel``, or
-    a new one) and render its HTML; failures are captured, not raised."""
+def execute_step(step: str, parameters: dict[str, Any], run_dir: Path, kernel: IPCKernelManager) -> StepResult:
+    """Execute one notebook into ``run_dir`` on ``kernel`` (from ``_start_kernel``; shut down
+    at the end) and render its HTML; failures are captured, not raised."""
     output = run_dir / f"{step}.ipynb"
     started = time.perf_counter()
     error = None
@@ -244,7 +245,7 @@ def execute_step(step: str, parameters: dict[str, Any], run_dir: Path, kernel: I
             engine_name="workbench",
             kernel_name="python3",
             progress_bar=False,
-            km=kernel or run_sync(_start_kernel)(""),
+            km=kernel,
         )
     except papermill.PapermillExecutionError as exc:
         error = {"cell": exc.cell_index, "execution_count": exc.exec_count, "error": exc.ename, "message": exc.evalue}
