@@ -116,6 +116,7 @@ class SegmentClusterer:
         self.scaler_ = StandardScaler().fit(X)
         Z = self.scaler_.transform(X)
         largest = min(self.k_range[1], distinct - 1)
+        fitted = {}
         if self.k is not None:
             k = min(self.k, distinct - 1)
             if k < self.k:
@@ -123,7 +124,7 @@ class SegmentClusterer:
         else:
             rows = []
             for k_try in range(self.k_range[0], largest + 1):
-                model = self._model(k_try).fit(Z)
+                model = fitted[k_try] = self._model(k_try).fit(Z)
                 labels = model.predict(Z)
                 sil = silhouette_score(Z, labels, sample_size=min(len(Z), 5000), random_state=self.random_state) if len(set(labels)) > 1 else float("nan")
                 bic = model.bic(Z) if self.method == "gmm" else float("nan")
@@ -132,7 +133,7 @@ class SegmentClusterer:
             best = self.selection_["silhouette"].max()
             k = int(self.selection_.loc[self.selection_["silhouette"] >= best * (1 - self.tolerance), "k"].min())
         self.k_ = k
-        self.model_ = self._model(k).fit(Z)
+        self.model_ = fitted[k] if k in fitted else self._model(k).fit(Z)  # the selection fitted it already
         self.labels_ = self.model_.predict(Z)
         if self.n_bootstrap:
             self.stability_ = self._stability(Z)
