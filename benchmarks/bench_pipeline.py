@@ -2,8 +2,9 @@
 written as a Parquet export (text columns, like a CSV), then (a) each stage on its own in this
 process, with its wall time and the process's peak RSS after it, and (b) the whole
 ``workbench run`` on that file in a child process, with the time per step split into the
-notebook's execution (papermill, kernel start included) and its HTML rendering. 04_cohorts,
-05_cltv and 07_campaign run side by side (one per core), so their times overlap.
+notebook's execution (papermill, from its first cell: each step's kernel starts, and runs its
+imports, while the steps before it run) and its HTML rendering. 04_cohorts, 05_cltv and
+07_campaign run side by side (one per core), so their times overlap.
 
     python benchmarks/bench_pipeline.py --lines 10000 100000 1000000
 
