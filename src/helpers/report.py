@@ -109,7 +109,7 @@ class _StartedKernelEngine(NBClientEngine):
     it: it shuts the kernel down at the end, as it does a kernel it starts itself."""
 
     @classmethod
-    def execute_managed_notebook(cls, nb_man, kernel_name, km=None, start_timeout=60, **kwargs):
+    def execute_managed_notebook(cls, nb_man, kernel_name, *, km, start_timeout=60, **kwargs):
         kwargs.pop("input_path", None)
         client = PapermillNotebookClient(nb_man, km=km, kernel_name=kernel_name, startup_timeout=start_timeout,
                                          log=logger, **kwargs)
@@ -397,7 +397,7 @@ def _execute_steps(steps: list[str], params, run_dir: Path, jobs: int) -> list[S
             return None
         return execute_step(step, params(step), run_dir, kernel)
 
-    pending, ahead, running, executing = list(steps), [], {}, set()
+    pending, ahead, running = list(steps), [], {}  # running: every submitted job, ahead or executing
     IPCKernelManager.stopping.clear()
     with ThreadPoolExecutor(2 * jobs) as pool:
         try:
@@ -412,16 +412,14 @@ def _execute_steps(steps: list[str], params, run_dir: Path, jobs: int) -> list[S
                     ahead.append(pending.pop(0))
                     running[pool.submit(job, ahead[-1])] = ahead[-1]
                 for step in list(ahead):
-                    if len(executing) < jobs and all(d in results for d in STEP_INPUTS[step] if d in steps):
+                    if len(running) - len(ahead) < jobs and all(d in results for d in STEP_INPUTS[step] if d in steps):
                         ahead.remove(step)
-                        executing.add(step)
                         go[step].set()
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     step = running.pop(future)
-                    executing.discard(step)
                     if (result := future.result()) is not None:
                         results[step] = result
         except BaseException:
