@@ -1,3 +1,5 @@
+from collections import Counter
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -154,3 +156,22 @@ def test_every_row_is_accounted_for(lines, duplicate_positions):
     expected = revenue_in - cleaning.line_revenue(removed).sum() + result.log["revenue_adjusted"].sum()
     assert kept["amount"].sum() == pytest.approx(expected)
     assert (kept["quantity"] > 0).all() and (kept["unit_price"] > 0).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["ab", "AB", "Ab", "cd", "CD", "e", None]), min_size=1, max_size=30))
+def test_case_variants_of_an_id_become_its_most_frequent_spelling(ids):
+    """Against a plain-Python reading of the rule: per case-folded id, the most frequent
+    spelling, ties to the first in sort order; rows adjusted are the rows whose id changed."""
+    counts = Counter(i for i in ids if i is not None)
+    canonical = {i: min((s for s in counts if s.casefold() == i.casefold()), key=lambda s: (-counts[s], s)) for i in counts}
+    kept = [i for i in ids if i is not None]
+    if not kept:
+        return  # nothing left to clean: a clear error, tested above
+    df = make_tx([{"customer_id": i, "order_id": f"o{n}", "order_date": "2024-03-01", "quantity": 1, "unit_price": 10}
+                  for n, i in enumerate(ids)])
+    others = [r for r in cleaning.RULE_NAMES if r not in ("customer_id_case", "missing_customer_id")]
+    result = cleaning.clean(df, pd.Timestamp("2024-12-31"), {"skip": others})
+    assert result.transactions["customer_id"].tolist() == [canonical[i] for i in kept]
+    log = result.log.set_index("rule")
+    assert log.at["customer_id_case", "rows_adjusted"] == sum(canonical[i] != i for i in kept)

@@ -1,8 +1,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import schema
+from helpers.dtypes import TEXT
 from helpers.errors import InputError
 
 
@@ -74,3 +77,30 @@ def test_no_parseable_dates_names_file_column_and_rows():
         schema.coerce_types(df, "orders.csv")
     text = str(err.value)
     assert "orders.csv" in text and "order_date" in text and "yesterday" in text and "date_format" in text
+
+
+_NUMBER_TEXT = st.one_of(
+    st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: f"{v:.2f}"), st.integers(-999, 99_999).map(str),
+    st.sampled_from(["1,234.50", "£41.19", "(3.00)", ".5", "-.5", "1.", "007", "1e5", "1E-3", "inf", "Infinity",
+                     "NaN", "+5", "1_000", "0x1A", " 12", "", "x", "1.2.3", None]))
+_DATE_TEXT = st.one_of(
+    st.datetimes(min_value=pd.Timestamp("1990-01-01").to_pydatetime(), max_value=pd.Timestamp("2030-12-31").to_pydatetime())
+    .map(lambda d: d.isoformat(sep=" ")),
+    st.dates().map(str),
+    st.sampled_from(["2025-13-45 10:00:00", "2024-02-30", "2023-02-29", "2024-01-01T08", "2024-01-01T08:13",
+                     "9999-01-01", "20240101", "2024/01/02", "2024-01-01 08:13:10 ", "15 March 2024",
+                     "not a date", "2024-01", None]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_NUMBER_TEXT, max_size=30), st.lists(_DATE_TEXT, max_size=30))
+def test_plain_values_cast_by_duckdb_read_as_the_general_parsers_do(numbers, dates):
+    """The fast path (DuckDB's cast of plainly written values) changes no value: the same
+    floats and datetimes as the general parsers applied to every value."""
+    numbers = pd.Series(numbers, dtype=TEXT)
+    general = pd.to_numeric(numbers, errors="coerce").astype("float64")
+    fast = schema._plain_first(numbers, schema._PLAIN_NUMBER, "DOUBLE", lambda rest: pd.to_numeric(rest, errors="coerce"))
+    pd.testing.assert_series_equal(fast, general)
+    dates = pd.Series(dates, dtype=TEXT)
+    fast = schema._plain_first(dates, schema._PLAIN_ISO_DATE, "TIMESTAMP_NS", schema._general_dates)
+    pd.testing.assert_series_equal(fast, schema._general_dates(dates))

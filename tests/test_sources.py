@@ -5,6 +5,7 @@ import pytest
 
 from conftest import TEST_DATA
 from helpers import sources
+from helpers.dtypes import TEXT
 from helpers.errors import ConfigError, InputError
 
 ORDERS = pd.DataFrame({
@@ -73,6 +74,13 @@ def test_parquet(tmp_path):
     path = tmp_path / "orders.parquet"
     ORDERS.assign(unit_price=[1234.5, 3.99, 10.0], quantity=[2, 1, 3]).to_parquet(path)
     _check(sources.collect({"kind": "parquet", "path": str(path)}).transactions)
+    read = sources.read_parquet(path)  # text as Arrow strings, not Python objects
+    assert read["customer_id"].dtype == TEXT and read["unit_price"].dtype == "float64"
+    not_parquet = tmp_path / "orders_export.parquet"
+    not_parquet.write_text("customer_id,order_id\nc1,o1\n")
+    with pytest.raises(InputError, match="could not be read as Parquet") as err:
+        sources.collect({"kind": "parquet", "path": str(not_parquet)})
+    assert "orders_export.parquet" in str(err.value)
 
 
 def test_sql_via_sqlite_url_from_environment(tmp_path, monkeypatch):

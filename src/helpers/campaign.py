@@ -57,11 +57,12 @@ def segment_kpis(transactions: pd.DataFrame, segments_at: Callable[[pd.Timestamp
     """
     as_of = pd.Timestamp(as_of).normalize()
     day = transactions["order_date"].dt.normalize()
+    measured = transactions[["customer_id", "order_id", "amount"]]
     rows = []
     for p in pd.period_range(day.min(), as_of, freq=period):
         start, end = p.start_time, min(p.end_time.normalize(), as_of)
         frozen = segments_at(start)
-        lines = transactions[(day >= start) & (day <= end)]
+        lines = measured[(day >= start) & (day <= end)]
         per_customer = lines.groupby("customer_id", observed=True).agg(orders=("order_id", "nunique"), revenue=("amount", "sum"))
         per_customer["segment"] = frozen.reindex(per_customer.index).fillna(NEW_CUSTOMERS).to_numpy()
         sizes = frozen.value_counts()

@@ -21,6 +21,7 @@ import pandas as pd
 import pandera.errors
 
 from helpers.config import DEFAULTS
+from helpers.dtypes import TEXT
 from helpers.errors import InputError
 from helpers.schema import CLEAN_TRANSACTIONS
 
@@ -78,6 +79,8 @@ def line_revenue(df: pd.DataFrame) -> pd.Series:
 
 def _drop(df: pd.DataFrame, mask: pd.Series, reason: str) -> RuleResult:
     mask = mask.fillna(False).astype(bool)
+    if not mask.any():  # most rules remove nothing: no copy of the lines
+        return RuleResult(kept=df, removed=df.iloc[:0].assign(reason=reason))
     return RuleResult(kept=df[~mask], removed=df[mask].assign(reason=reason))
 
 
@@ -95,14 +98,19 @@ def _customer_id_case(df, params, as_of):
     """Ids that differ only in upper/lower case are one customer: every spelling becomes the
     most frequent one (ties: the first in sort order); rows are adjusted, none removed."""
     ids = df["customer_id"]
-    folded = ids.str.casefold()
-    spellings = pd.DataFrame({"folded": folded, "id": ids}).dropna().value_counts().reset_index(name="n")
-    spellings = spellings.sort_values(["folded", "n", "id"], ascending=[True, False, True]).drop_duplicates("folded")
-    canonical = folded.map(dict(zip(spellings["folded"], spellings["id"])))
-    changed = ids.notna() & (canonical != ids)
+    spellings = ids.value_counts().rename_axis("id").reset_index(name="n")
+    spellings["folded"] = spellings["id"].str.casefold()
+    spellings = spellings[spellings.duplicated("folded", keep=False)]  # only folded ids with several spellings
+    spellings = spellings.sort_values(["folded", "n", "id"], ascending=[True, False, True])
+    canonical = spellings.groupby("folded", sort=False)["id"].transform("first")
+    renamed = dict(zip(spellings["id"], canonical))  # every spelling to the most frequent one
+    changed = ids.isin([i for i, c in renamed.items() if i != c])
+    removed = df.iloc[:0].assign(reason=pd.Series(dtype=str))
+    if not changed.any():
+        return RuleResult(kept=df, removed=removed)
     kept = df.copy()
-    kept.loc[changed, "customer_id"] = canonical[changed]
-    return RuleResult(kept=kept, removed=df.iloc[:0].assign(reason=pd.Series(dtype=str)), rows_adjusted=int(changed.sum()))
+    kept.loc[changed, "customer_id"] = ids[changed].map(renamed)
+    return RuleResult(kept=kept, removed=removed, rows_adjusted=int(changed.sum()))
 
 
 def _missing_customer_id(df, params, as_of):
@@ -170,7 +178,7 @@ def _cancellations(df, params, as_of):
     by_product = "product_id" in df
     key = ["customer_id", "product_id"] if by_product else ["customer_id"]
     measure = "quantity" if by_product else "amount"
-    keys = df[key].fillna("").astype(str)
+    keys = df[key].astype(TEXT).fillna("")
     keys.columns = [f"_k{i}" for i in range(len(key))]
     kcols = list(keys.columns)
     work = pd.concat([df[["order_date", "source_row", measure]], keys], axis=1)

@@ -8,10 +8,15 @@ Negative quantities are returns/cancellations (netted by the cleaning step).
 
 from __future__ import annotations
 
+from typing import Callable
+
+import duckdb
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
 
 from helpers.dtypes import TEXT
+from helpers.engine import no_progress_bar
 from helpers.errors import InputError
 
 REQUIRED = ["customer_id", "order_id", "order_date", "quantity"]
@@ -43,18 +48,44 @@ def _as_text(series: pd.Series) -> pd.Series:
     return text.mask(text.isin(_MISSING_TOKENS))
 
 
+def _plain_first(text: pd.Series, plain: str, sql_type: str, general: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``general(text)``, faster: the values written plainly (fully matching ``plain``) are cast
+    by DuckDB (vectorized, no Python string objects); the others, and plain ones DuckDB refuses
+    (such as 2025-02-30), go to ``general``, each distinct value once (messy values repeat).
+    ``plain`` must only match values that DuckDB and ``general`` read alike."""
+    is_plain = text.str.fullmatch(plain).fillna(False).to_numpy(bool)
+    with duckdb.connect() as con:
+        no_progress_bar(con)
+        con.register("text", pyarrow.table({"value": pyarrow.array(text.array)}))
+        cast = con.sql(f"SELECT TRY_CAST(value AS {sql_type}) FROM text").to_arrow_table().column(0)
+    values = cast.to_numpy(zero_copy_only=False).copy()  # writable
+    rest = ~(is_plain & cast.is_valid().to_numpy(zero_copy_only=False))
+    if rest.any():
+        codes, distinct = pd.factorize(text[rest], use_na_sentinel=False)
+        values[rest] = general(pd.Series(distinct, dtype=TEXT)).to_numpy(values.dtype)[codes]
+    return pd.Series(values, index=text.index, name=text.name)
+
+
 def normalize_ids(series: pd.Series) -> pd.Series:
     """Identifiers as trimmed strings; ``"12345.0"`` (a float written by Excel/pandas) -> ``"12345"``."""
     text = _as_text(series)
     written_as_float = text.str.match(r"^\d+\.0+$", na=False)
+    if not written_as_float.any():
+        return text
     return text.where(~written_as_float, text.str.replace(r"\.0+$", "", regex=True))
 
 
 def detect_decimal(text: pd.Series) -> str:
     """``","`` when more values end in a comma plus 1–2 digits than in a dot plus 1–2 digits."""
-    comma = text.str.contains(r"\d,\d{1,2}$", regex=True, na=False).sum()
+    with_comma = text[text.str.contains(",", regex=False, na=False)]  # a plain substring search first
+    comma = with_comma.str.contains(r"\d,\d{1,2}$", regex=True).sum()
+    if comma == 0:
+        return "."
     dot = text.str.contains(r"\d\.\d{1,2}$", regex=True, na=False).sum()
     return "," if comma > dot else "."
+
+
+_PLAIN_NUMBER = r"-?(\d+\.?\d*|\.\d+)"  # read alike by Arrow's cast and by the general path
 
 
 def parse_numbers(series: pd.Series, decimal: str | None = None) -> pd.Series:
@@ -74,10 +105,11 @@ def parse_numbers(series: pd.Series, decimal: str | None = None) -> pd.Series:
         text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
     else:
         text = text.str.replace(",", "", regex=False)
-    values = pd.to_numeric(text, errors="coerce").astype("float64")
+    values = _plain_first(text, _PLAIN_NUMBER, "DOUBLE", lambda rest: pd.to_numeric(rest, errors="coerce"))
     return values.where(~negative, -values)
 
 
+_PLAIN_ISO_DATE = r"\d{4}-\d{2}-\d{2}([ T]\d{2}(:\d{2}(:\d{2}(\.\d{1,9})?)?)?)?"
 _NUMERIC_DATE = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})(.*)$"
 _NUMERIC_DATE_START = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2}"
 
@@ -141,6 +173,11 @@ def parse_dates(series: pd.Series, date_format: str | None = None, dayfirst: boo
     if date_format:
         return pd.to_datetime(text, format=date_format, errors="coerce")
     text = _numeric_dates_as_iso(text, dayfirst, file)
+    return _plain_first(text, _PLAIN_ISO_DATE, "TIMESTAMP_NS", _general_dates)
+
+
+def _general_dates(text: pd.Series) -> pd.Series:
+    """ISO 8601, then pandas' mixed-format parser for the rest (``15 March 2024``)."""
     parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
     retry = parsed.isna() & text.notna() & ~text.str.match(r"^\d{4}-\d{2}-\d{2}", na=False)
     if retry.any():
@@ -151,9 +188,9 @@ def parse_dates(series: pd.Series, date_format: str | None = None, dayfirst: boo
 def parse_flags(series: pd.Series) -> pd.Series:
     """Booleans from yes/no, true/false, 1/0, y/n (any case); anything else is missing."""
     text = _as_text(series).str.lower()
-    mapping = {"yes": True, "y": True, "true": True, "1": True, "1.0": True,
-               "no": False, "n": False, "false": False, "0": False, "0.0": False}
-    return text.map(mapping).astype("boolean")
+    yes = text.isin(["yes", "y", "true", "1", "1.0"]).to_numpy(bool)
+    no = text.isin(["no", "n", "false", "0", "0.0"]).to_numpy(bool)
+    return pd.Series(pd.arrays.BooleanArray(yes, ~(yes | no)), index=series.index, name=series.name)
 
 
 def coerce_types(

@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from helpers import clustering, rfm
-from helpers.customers import build_customer_table
+from helpers import clustering, engine, rfm
+from helpers.customers import LINE_COLUMNS, build_customer_table
 
 
 @dataclass
@@ -20,13 +20,15 @@ class SegmentModel:
     names: dict[int, str]
     time_unit: str = "weeks"
 
-    def segments_at(self, transactions: pd.DataFrame, date: pd.Timestamp, removed: pd.DataFrame | None = None) -> pd.Series:
-        """customer_id -> segment name from the orders *before* ``date`` (customers with none are absent)."""
+    def segments_at(self, transactions, date: pd.Timestamp, removed: pd.DataFrame | None = None) -> pd.Series:
+        """customer_id -> segment name from the orders *before* ``date`` (customers with none are
+        absent). ``transactions``: cleaned lines as ``helpers.engine`` takes them; the engine
+        selects the earlier ones, so a frame is not copied for each date."""
         date = pd.Timestamp(date).normalize()
-        before = transactions[transactions["order_date"] < date]
-        if before.empty:
+        lines = engine.lines_table(transactions, LINE_COLUMNS)
+        table = build_customer_table(lines.filter(lines.order_date < date), date - pd.Timedelta(days=1), self.time_unit)
+        if table.empty:
             return pd.Series(dtype=object, name="segment")
-        table = build_customer_table(before, date - pd.Timedelta(days=1), self.time_unit)
         if removed is not None:
             removed = removed[removed["order_date"] < date]
         features = clustering.behaviour_features(table, removed)
