@@ -2,6 +2,8 @@ import sqlite3
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import TEST_DATA
 from helpers import sources
@@ -191,3 +193,23 @@ def test_missing_file_and_unknown_preset(tmp_path):
 def test_pseudonymize_is_stable_and_case_insensitive():
     ids = sources.pseudonymize(pd.Series(["A@x.org", " a@X.org", None]))
     assert ids.iloc[0] == ids.iloc[1] and pd.isna(ids.iloc[2]) and len(ids.iloc[0]) == 14
+
+
+def _contacts_by_sorting(typed: pd.DataFrame) -> pd.DataFrame:
+    """The contacts table read straight from its definition: sort by date and row, last non-missing value per customer."""
+    rows = typed.dropna(subset=["customer_id"]).sort_values(["order_date", "source_row"], na_position="last")
+    return rows.groupby("customer_id", sort=True)[["email", "consent"]].last().reset_index()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "C", None]), st.sampled_from(["2024-01-02", "2024-01-01", None]),
+                          st.sampled_from(["x@example.com", "y@example.com", None]), st.sampled_from([True, False, None])),
+                min_size=1, max_size=25))
+def test_contacts_are_the_latest_value_seen_per_customer(lines):
+    typed = pd.DataFrame(lines, columns=["customer_id", "order_date", "email", "consent"])
+    typed.insert(0, "source_row", range(1, len(typed) + 1))
+    typed = typed.astype({"customer_id": TEXT, "email": TEXT, "consent": "boolean", "order_date": "datetime64[ns]"})
+    pd.testing.assert_frame_equal(sources.contacts_table(typed), _contacts_by_sorting(typed))
+    without = sources.contacts_table(typed.drop(columns=["email", "consent"]))
+    first_seen = typed.dropna(subset=["customer_id"]).sort_values(["order_date", "source_row"])["customer_id"].drop_duplicates()
+    assert without["customer_id"].tolist() == first_seen.tolist()

@@ -77,10 +77,16 @@ def line_revenue(df: pd.DataFrame) -> pd.Series:
     return df["amount"].fillna(0.0)
 
 
+def _no_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """``df``'s columns without rows, holding none of its memory (a zero-row slice would keep
+    every Arrow text column of ``df`` alive for as long as it lives)."""
+    return df[np.zeros(len(df), dtype=bool)]
+
+
 def _drop(df: pd.DataFrame, mask: pd.Series, reason: str) -> RuleResult:
     mask = mask.fillna(False).astype(bool)
     if not mask.any():  # most rules remove nothing: no copy of the lines
-        return RuleResult(kept=df, removed=df.iloc[:0].assign(reason=reason))
+        return RuleResult(kept=df, removed=_no_rows(df).assign(reason=reason))
     return RuleResult(kept=df[~mask], removed=df[mask].assign(reason=reason))
 
 
@@ -105,7 +111,7 @@ def _customer_id_case(df, params, as_of):
     canonical = spellings.groupby("folded", sort=False)["id"].transform("first")
     renamed = dict(zip(spellings["id"], canonical))  # every spelling to the most frequent one
     changed = ids.isin([i for i, c in renamed.items() if i != c])
-    removed = df.iloc[:0].assign(reason=pd.Series(dtype=str))
+    removed = _no_rows(df).assign(reason=pd.Series(dtype=str))
     if not changed.any():
         return RuleResult(kept=df, removed=removed)
     kept = df.copy()
@@ -276,7 +282,7 @@ def clean(transactions: pd.DataFrame, as_of: pd.Timestamp, params: dict[str, Any
         removed_parts.append(result.removed.assign(rule=rule.name))
         df = result.kept
     log = pd.DataFrame(log_rows, columns=LOG_COLUMNS)
-    removed = pd.concat(removed_parts, ignore_index=True) if removed_parts else transactions.iloc[:0].assign(reason="", rule="")
+    removed = pd.concat(removed_parts, ignore_index=True) if removed_parts else _no_rows(transactions).assign(reason="", rule="")
     if rows_in != len(df) + int(log["rows_removed"].sum()):
         raise AccountingError(f"{rows_in} rows in, {len(df)} kept + {int(log['rows_removed'].sum())} removed.")
     if len(df) == 0:
