@@ -85,7 +85,7 @@ def detect_decimal(text: pd.Series) -> str:
     return "," if comma > dot else "."
 
 
-_PLAIN_NUMBER = r"-?(\d+\.?\d*|\.\d+)"  # read alike by Arrow's cast and by the general path
+_PLAIN_NUMBER = r"-?(\d+\.?\d*|\.\d+)"  # read alike by DuckDB and by pd.to_numeric
 
 
 def parse_numbers(series: pd.Series, decimal: str | None = None) -> pd.Series:
