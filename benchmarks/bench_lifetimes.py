@@ -45,18 +45,14 @@ def per_customer_apply(tx: pd.DataFrame) -> pd.DataFrame:
     return tx.groupby("customer_id").apply(one, include_groups=False)
 
 
-def ours(tx: pd.DataFrame) -> pd.DataFrame:
-    table = customers.repeat_purchase_summary(tx, AS_OF, "days").set_index("customer_id")
-    return table[["frequency", "recency", "T", "monetary_value"]]
-
-
 def from_lifetimes(tx: pd.DataFrame) -> pd.DataFrame:
     return summary_data_from_transaction_data(tx, "customer_id", "order_date", monetary_value_col="amount",
                                               observation_period_end=AS_OF, freq="D")
 
 
-def same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
-    a, b = a.sort_index(), b.sort_index()
+def same(summary: pd.DataFrame, theirs: pd.DataFrame) -> bool:
+    """Our summary (customer_id a column) equals theirs (indexed by customer)."""
+    a, b = summary.set_index("customer_id").sort_index(), theirs.sort_index()
     return (list(a.index) == list(b.index) and all(np.array_equal(a[c].to_numpy(float), b[c].to_numpy(float))
                                                    for c in ("frequency", "recency", "T"))
             and np.allclose(a["monetary_value"].to_numpy(float), b["monetary_value"].to_numpy(float), rtol=1e-9))
@@ -71,7 +67,7 @@ def main() -> None:
     rows = []
     for n in args.lines:
         tx = cleaned_lines(n)
-        t_ours, table = timed(ours, args.repeats, tx)
+        t_ours, table = timed(customers.repeat_purchase_summary, args.repeats, tx, AS_OF, "days")
         t_table, _ = timed(customers.build_customer_table, args.repeats, tx, AS_OF, "days")
         t_life, life = timed(from_lifetimes, args.repeats, tx)
         assert same(table, life), "customer summary differs from lifetimes'"

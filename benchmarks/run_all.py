@@ -49,7 +49,7 @@ def benchmarks(lines: list[int], run_up_to: int) -> list[tuple[str, list[str]]]:
     sizes = [str(n) for n in lines]
     return [
         ("Side by side with lifetimes 0.11.3 and a per-customer pandas apply",
-         ["bench_lifetimes.py", "--lines", "100000", "1000000", "--repeats", "3"]),
+         ["bench_lifetimes.py", "--lines", "100000", "1000000", "--repeats", "7"]),
         ("A file larger than the memory", ["bench_large_file.py", "--gb", "0.3", "2", "--limit-gb", "0", "8"]),
         ("Model fits", ["bench_clv.py", "--customers", "25000", "1000000", "--repeats", "3"]),
         ("Segmentation", ["bench_segment.py", "--customers", "3000", "100000", "--repeats", "3"]),

@@ -44,8 +44,10 @@ def test_time_units(unit, days):
 def test_bad_time_unit_and_purchases_after_as_of():
     with pytest.raises(ConfigError):
         customers.build_customer_table(TX, AS_OF, "years")
-    with pytest.raises(InputError, match="after as_of 2024-03-30"):
+    with pytest.raises(InputError, match=r"^1 customer\(s\) have purchases after as_of 2024-03-30") as late:
         customers.build_customer_table(TX, "2024-03-30")
+    assert late.value.rows["customer_id"].tolist() == ["b"]
+    assert late.value.rows["order_date"].tolist() == [pd.Timestamp("2024-03-31 20:00")]
 
 
 def test_discount_share_and_data_dictionary():

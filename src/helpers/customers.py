@@ -9,6 +9,7 @@ parquet file.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from helpers import engine
@@ -51,25 +52,34 @@ def repeat_purchase_summary(transactions, as_of: pd.Timestamp | str, time_unit: 
     aggregated by ``helpers.engine`` (inside the database for an ibis table)."""
     as_of = pd.Timestamp(as_of).normalize()
     per_unit = unit_days(time_unit)
-    lines = engine.lines_table(transactions, LINE_COLUMNS)
-    late_customers, late = engine.late_lines(lines, as_of)
-    if late_customers:
+    lines = engine.lines_table(transactions, ["source_row", "customer_id", "order_date", "amount"])
+    out = engine.purchase_day_totals(lines)
+    if (out["last_purchase"] > as_of).any():
+        late_customers, late = engine.late_lines(lines, as_of)
         raise InputError(
             f"{late_customers} customer(s) have purchases after as_of {as_of.date()}.",
             column="order_date", rows=late,
             hint="Use the cleaned transactions (the future_date rule removes these) or a later as_of.",
         )
-    out = engine.purchase_day_totals(lines)
-    out["frequency"] = out["purchase_days"] - 1
-    out["recency"] = (out["last_purchase"] - out["first_purchase"]).dt.days / per_unit
-    out["T"] = (as_of - out["first_purchase"]).dt.days / per_unit
-    out["days_since_last_order"] = (as_of - out["last_purchase"]).dt.days
-    out["tenure_days"] = (as_of - out["first_purchase"]).dt.days
-    repeat_revenue = out["revenue_total"] - out["first_day_revenue"]
-    out["monetary_value"] = (repeat_revenue / out["frequency"]).where(out["frequency"] > 0, 0.0)
-    out = out.drop(columns=["purchase_days", "first_day_revenue"])
+    first, last = _day_numbers(out["first_purchase"]), _day_numbers(out["last_purchase"])
+    now = np.datetime64(as_of.date(), "D").astype(np.int64)
+    frequency = out["purchase_days"].to_numpy() - 1
+    revenue = out["revenue_total"].to_numpy()
+    repeat_revenue = revenue - out["first_day_revenue"].to_numpy()
+    out = pd.DataFrame({
+        "customer_id": out["customer_id"], "first_purchase": out["first_purchase"], "last_purchase": out["last_purchase"],
+        "revenue_total": revenue, "frequency": frequency,
+        "recency": (last - first) / per_unit, "T": (now - first) / per_unit,
+        "days_since_last_order": now - last, "tenure_days": now - first,
+        "monetary_value": np.divide(repeat_revenue, frequency, out=np.zeros(len(out)), where=frequency > 0),
+    })
     out.attrs = {"time_unit": time_unit, "as_of": str(as_of.date())}
     return out
+
+
+def _day_numbers(days: pd.Series) -> np.ndarray:
+    """Midnight timestamps as whole days since 1970-01-01 (int64)."""
+    return days.to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
 def build_customer_table(transactions, as_of: pd.Timestamp | str, time_unit: str = "weeks") -> pd.DataFrame:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import ibis
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -26,14 +27,18 @@ from helpers.errors import InputError
 
 def _arrow(frame: pd.DataFrame, names: list[str]) -> pa.Table:
     """Those columns of the frame as Arrow; text becomes Arrow strings (zero-copy for ``TEXT``
-    columns), so the engine does not re-encode Python strings row by row."""
+    columns), so the engine does not re-encode Python strings row by row. Missing values
+    (None, NaN, NaT) become nulls; numbers without NaN are not copied."""
     columns = {}
     for name in names:
         values = frame[name]
         if isinstance(values.dtype, pd.CategoricalDtype):
             values = values.astype(values.cat.categories.dtype)
-        columns[str(name)] = pa.array(values.array if values.dtype == object or isinstance(values.dtype, pd.StringDtype)
-                                      else values.to_numpy(), from_pandas=True)
+        if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+            columns[str(name)] = pa.array(values.array, from_pandas=True)
+        else:  # NaT is null anyway; a NaN only when asked for (which copies)
+            array = values.to_numpy()
+            columns[str(name)] = pa.array(array, from_pandas=array.dtype.kind == "f" and bool(np.isnan(array).any()))
     return pa.table(columns)
 
 
@@ -85,10 +90,8 @@ def _read(lines, columns: list[str] | None) -> ibis.Table:
 
 
 def late_lines(lines: ibis.Table, as_of: pd.Timestamp, limit: int = 5) -> tuple[int, pd.DataFrame]:
-    """(customers with a purchase day after ``as_of``, up to ``limit`` of those lines)."""
-    last = lines.order_date.max().execute()
-    if pd.isna(last) or pd.Timestamp(last).normalize() <= as_of:
-        return 0, pd.DataFrame()
+    """(customers with a purchase day after ``as_of``, up to ``limit`` of those lines), for
+    the message of an error."""
     late = lines.filter(lines.order_date.date() > as_of.date())
     customers = int(late.customer_id.nunique().execute())
     shown = [c for c in ("source_row", "customer_id", "order_date") if c in late.columns]
@@ -107,14 +110,14 @@ def _exact_sum(column: ibis.Column) -> ibis.Column:
 
 
 def _frame(expr: ibis.Table, order: list[str]) -> pd.DataFrame:
-    """Run ``expr`` on its backend and return it sorted by ``order`` (in Arrow, so the order
-    is the same whatever the database's collation), text as ``TEXT``, days as datetime64[ns]."""
-    result = expr.to_pyarrow().sort_by([(c, "ascending") for c in order])
-    out = result.to_pandas(types_mapper={pa.string(): TEXT, pa.large_string(): TEXT}.get, date_as_object=False)
-    for column, kind in zip(result.column_names, result.schema.types, strict=True):
-        if pa.types.is_date(kind):
-            out[column] = out[column].astype("datetime64[ns]")
-    return out
+    """Run ``expr`` on its backend and return it sorted by ``order``, text as ``TEXT``, days
+    as datetime64[ns]. The result is sorted locally, in the embedded DuckDB (byte order of
+    text, whatever the database's collation; Arrow's own sort is twice as slow on text)."""
+    result = duckdb.from_arrow(expr.to_pyarrow()).order(", ".join(f'"{c}"' for c in order)).to_arrow_table()
+    days = [i for i, kind in enumerate(result.schema.types) if pa.types.is_date(kind)]
+    for i in days:
+        result = result.set_column(i, result.field(i).name, result.column(i).cast(pa.timestamp("ns")))
+    return result.to_pandas(types_mapper={pa.string(): TEXT, pa.large_string(): TEXT}.get)
 
 
 def purchase_day_totals(lines: ibis.Table) -> pd.DataFrame:
