@@ -86,7 +86,7 @@ outcome, message = "customer table by DuckDB", f"{{len(table):,}} customers"
 def _child(code: str) -> dict:
     code += """
 print(json.dumps({"outcome": outcome, "message": message, "seconds": time.perf_counter() - t,
-                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}))
+                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9}))
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if proc.returncode != 0:

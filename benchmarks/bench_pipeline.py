@@ -1,15 +1,16 @@
 """The pipeline at growing sizes: the synthetic shop scaled to about ``--lines`` order lines,
 written as a Parquet export (text columns, like a CSV), then (a) each stage on its own in this
 process, with its wall time and the process's peak RSS after it, and (b) the whole
-``workbench run`` on that file in a child process, with the time per step split into the
-notebook's execution (papermill, from its first cell: each step's kernel starts, and runs its
-imports, while the steps before it run) and its HTML rendering. 04_cohorts, 05_cltv and
-07_campaign run side by side (one per core), so their times overlap.
+``workbench run`` on that file in a child process, with its peak memory (all its processes
+together, and the largest one) and the time per step split into the notebook's execution
+(papermill, from its first cell: each step's kernel starts, and runs its imports, while the
+steps before it run) and its HTML rendering. 04_cohorts, 05_cltv and 07_campaign run side by
+side (one per core), so their times overlap.
 
     python benchmarks/bench_pipeline.py --lines 10000 100000 1000000
 
 Peak RSS is the high-water mark of the process so far (it never goes down), so a stage's
-number includes what earlier stages held. Files go to benchmarks/data/ (git-ignored).
+number includes what earlier stages held. GB are 10^9 bytes. Files go to benchmarks/data/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ LINES_PER_CUSTOMER = 19.5
 
 
 def peak_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    """This process's peak RSS so far, in GB (10^9 bytes; ``ru_maxrss`` is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
 def export(lines: int) -> Path:
@@ -91,22 +93,17 @@ def stages(path: Path) -> list[tuple[str, float, float]]:
     return out
 
 
-def whole_run(path: Path, lines: int) -> tuple[float, float, list[dict]]:
-    """Seconds, peak RSS (GB, largest process) and steps of ``workbench run`` on the export."""
+def whole_run(path: Path, lines: int) -> tuple[float, dict[str, float], list[dict]]:
+    """Seconds, peak memory (GB: all the run's processes together, and the largest one; see
+    peak_memory.py) and steps of ``workbench run`` on the export."""
     config = HERE / "data" / f"bench_{lines}.yaml"
     config.write_text(f"run_name: bench_{lines}\nas_of: '2025-12-31'\nsource: {{kind: parquet, path: {path.name}}}\n")
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _PEAK_OF_CHILDREN, sys.executable, "-m", "helpers.cli", "run", str(config),
+    done = subprocess.run([sys.executable, str(HERE / "peak_memory.py"), sys.executable, "-m", "helpers.cli", "run", str(config),
                            "--reports", str(HERE / "data" / "reports")], check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     info = json.loads((HERE / "data" / "reports" / f"bench_{lines}" / "run.json").read_text())
-    return seconds, int(done.stdout.split()[-1]) / 1e6, info["steps"]
-
-
-# The run's peak is measured by a small process that starts it: a child forked from this one
-# (whose stages hold gigabytes) would report this process's peak as its own.
-_PEAK_OF_CHILDREN = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-                     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    return seconds, json.loads(done.stdout.splitlines()[-1]), info["steps"]
 
 
 def notebook_overhead(repeats: int = 3) -> list[tuple[str, float]]:
@@ -153,8 +150,9 @@ def main() -> None:
         for name, seconds, rss in stages(path):
             print(stage_row(name, seconds, rss), flush=True)
         if lines <= args.run_up_to:
-            seconds, rss, steps = whole_run(path, lines)
-            print(f"\nWhole `workbench run`: **{seconds:.0f} s**, largest process peak RSS {rss:.2f} GB.\n\n"
+            seconds, memory, steps = whole_run(path, lines)
+            print(f"\nWhole `workbench run`: **{seconds:.0f} s**; peak memory of all its processes together "
+                  f"**{memory['all_processes_gb']:.2f} GB** (largest process {memory['largest_process_gb']:.2f} GB).\n\n"
                   "| step | notebook (papermill) s | HTML (nbconvert) s |\n|---|---:|---:|")
             for s in steps:
                 print(f"| {s['step']} | {s['seconds']:.1f} | {s['html_seconds']:.1f} |", flush=True)

@@ -63,3 +63,12 @@ def test_parquet_round_trip_keeps_time_unit(tmp_path):
     table = customers.build_customer_table(TX, AS_OF, "days")
     artifacts.write(table, tmp_path, "customers.parquet")
     assert artifacts.read(tmp_path, "customers.parquet").attrs["time_unit"] == "days"
+
+
+def test_reading_some_columns_of_an_artifact(tmp_path):
+    from helpers import artifacts
+    artifacts.write(TX, tmp_path, "transactions.parquet")
+    lines = artifacts.read(tmp_path, "transactions.parquet", columns=customers.LINE_COLUMNS)
+    assert list(lines) == [c for c in customers.LINE_COLUMNS if c in TX]  # no discount or cost in TX: skipped
+    assert "unit_price" not in lines and len(lines) == len(TX)
+    pd.testing.assert_frame_equal(customers.build_customer_table(lines, AS_OF), customers.build_customer_table(TX, AS_OF))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import joblib
 import pandas as pd
+import pyarrow.parquet as pq
 
 from helpers.errors import InputError
 
@@ -49,14 +50,18 @@ def _existing(run_dir: str | Path, name: str) -> Path:
     return path
 
 
-def read(run_dir: str | Path, name: str) -> pd.DataFrame:
+def read(run_dir: str | Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
     """Read an artifact written by an earlier step; text columns of Parquet files come back as
-    Arrow-backed strings (``dtypes.TEXT``), as they were written."""
+    Arrow-backed strings (``dtypes.TEXT``), as they were written. ``columns``: read only those
+    of a Parquet file's columns that it has (the rest is never loaded)."""
     path = _existing(run_dir, name)
     if path.suffix != ".parquet":
         return pd.read_csv(path)
+    if columns is not None:
+        present = set(pq.read_schema(path).names)
+        columns = [c for c in columns if c in present]
     with pd.option_context("mode.string_storage", "pyarrow"):
-        return pd.read_parquet(path)
+        return pd.read_parquet(path, columns=columns)
 
 
 def write_model(model: object, run_dir: str | Path, name: str) -> Path:
