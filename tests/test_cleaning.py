@@ -151,6 +151,7 @@ def test_every_row_is_accounted_for(lines, duplicate_positions):
     assert len(removed) == int(result.log["rows_removed"].sum())
     # each input row is either kept or removed, exactly once
     assert sorted(kept["source_row"].tolist() + removed["source_row"].tolist()) == list(range(1, len(tx) + 1))
+    assert kept["source_row"].is_monotonic_increasing and kept.index.equals(pd.RangeIndex(len(kept)))
     # revenue: what was kept = what came in - what was removed + the adjustments
     revenue_in = cleaning.line_revenue(tx).sum()
     expected = revenue_in - cleaning.line_revenue(removed).sum() + result.log["revenue_adjusted"].sum()
@@ -175,3 +176,12 @@ def test_case_variants_of_an_id_become_its_most_frequent_spelling(ids):
     assert result.transactions["customer_id"].tolist() == [canonical[i] for i in kept]
     log = result.log.set_index("rule")
     assert log.at["customer_id_case", "rows_adjusted"] == sum(canonical[i] != i for i in kept)
+
+
+def test_lines_come_out_in_source_order_whatever_order_they_came_in():
+    lines = [{"customer_id": c, "order_id": f"o{i}", "order_date": "2024-03-01", "quantity": 1,
+              "unit_price": 2.0, "product_id": "P1"} for i, c in enumerate(["a", None, "b", "c"])]
+    tx = make_tx(lines).iloc[[3, 0, 2, 1]]
+    result = cleaning.clean(tx, AS_OF)
+    assert result.transactions["source_row"].tolist() == [1, 3, 4]
+    assert result.transactions.index.equals(pd.RangeIndex(3))

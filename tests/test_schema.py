@@ -104,3 +104,24 @@ def test_plain_values_cast_by_duckdb_read_as_the_general_parsers_do(numbers, dat
     dates = pd.Series(dates, dtype=TEXT)
     fast = schema._plain_first(dates, schema._PLAIN_ISO_DATE, "TIMESTAMP_NS", schema._general_dates)
     pd.testing.assert_series_equal(fast, schema._general_dates(dates))
+
+
+def test_coerce_types_consuming_its_input_gives_the_same_table_and_empties_the_input():
+    def frame():
+        return pd.DataFrame({"source_row": [1, 2], "customer_id": [" 7.0", "8"], "order_id": ["a", "b"],
+                             "order_date": ["2024-01-02", "2024-01-03"], "quantity": ["2", "3"],
+                             "unit_price": ["1.50", "2"], "country": ["UK ", "-"]})
+    kept, consumed = frame(), frame()
+    expected = schema.coerce_types(kept, "x.csv")
+    got = schema.coerce_types(consumed, "x.csv", consume=True)
+    pd.testing.assert_frame_equal(got, expected)
+    assert got["customer_id"].tolist() == ["7", "8"] and got["amount"].tolist() == [3.0, 6.0]
+    assert list(kept.columns) == list(frame().columns) and list(consumed.columns) == []
+
+
+def test_no_parseable_dates_shows_the_rows_when_consuming_the_input():
+    df = pd.DataFrame({"source_row": [1, 2], "customer_id": ["1", "2"], "order_id": ["a", "b"],
+                       "order_date": ["yesterday", "soon"], "quantity": ["1", "1"], "unit_price": ["1", "1"]})
+    with pytest.raises(InputError) as err:
+        schema.coerce_types(df, "orders.csv", consume=True)
+    assert "yesterday" in str(err.value) and "soon" in str(err.value)

@@ -294,7 +294,9 @@ def clean(transactions: pd.DataFrame, as_of: pd.Timestamp, params: dict[str, Any
             hint="The rules above removed the most rows. Check the column mapping and "
             "as_of, or switch a rule off with cleaning.skip.",
         )
-    df = df.sort_values("source_row", kind="stable").reset_index(drop=True)
+    if not df["source_row"].is_monotonic_increasing:  # the rules keep the order: no copy then
+        df = df.sort_values("source_row", kind="stable")
+    df = df.set_axis(pd.RangeIndex(len(df)), copy=False)  # df is clean()'s own, no need to copy it
     try:
         df = CLEAN_TRANSACTIONS.validate(df)  # ids coerced to Arrow-backed text
     except pandera.errors.SchemaError as exc:

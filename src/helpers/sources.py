@@ -506,17 +506,19 @@ def collect(source: dict[str, Any], campaign_path: str | Path | None = None) -> 
 
 
 def _typed_source(source: dict[str, Any]) -> tuple[pd.DataFrame, str, dict[str, pd.DataFrame], dict]:
-    """The source read, mapped and typed; its text as read is freed on return (at 10M lines
-    it is as large as the typed table)."""
+    """The source read, mapped and typed; its text as read is freed column by column as it is
+    typed (at 10M lines it is as large as the typed table)."""
     df, label, extras = read_source(source)
     preset = _preset(source)
     if preset.prepare is not None:
         df = preset.prepare(df)
     mapped = map_columns(df, source, preset, label)
+    del df  # the mapped columns are its only holders now
+    source_columns = mapped.attrs.get("source_columns", {})
     typed = schema.coerce_types(mapped, label, decimal=source.get("decimal"),
                                 date_format=source.get("date_format") or preset.date_format,
-                                dayfirst=source.get("dayfirst"))
-    return typed, label, extras, mapped.attrs.get("source_columns", {})
+                                dayfirst=source.get("dayfirst"), consume=True)
+    return typed, label, extras, source_columns
 
 
 def contacts_table(typed: pd.DataFrame) -> pd.DataFrame:

@@ -148,7 +148,9 @@ def _customers(rng: np.random.Generator, n: int, horizon: int) -> pd.DataFrame:
     churn_day = cust["start_day"] + np.floor(lifetime)
     churned = (cust["group"] != "one_off") & (churn_day < horizon)
     cust["end_day"] = np.minimum(churn_day, horizon - 1).astype(int)
-    cust["churn_date"] = (START + pd.to_timedelta(churn_day.where(churned), unit="D")).astype("datetime64[ns]")
+    # NaT set after the conversion: pandas' float-to-timedelta reads uninitialised memory for NaN
+    # inputs (harmless, but it warns of overflows at random)
+    cust["churn_date"] = (START + pd.to_timedelta(churn_day, unit="D")).where(churned).astype("datetime64[ns]")
     return cust
 
 
