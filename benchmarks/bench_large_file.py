@@ -84,9 +84,12 @@ outcome, message = "customer table by DuckDB", f"{{len(table):,}} customers"
 
 
 def _child(code: str) -> dict:
-    code += """
-print(json.dumps({"outcome": outcome, "message": message, "seconds": time.perf_counter() - t,
-                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9}))
+    code += f"""
+import sys
+sys.path.insert(0, {str(HERE)!r})
+from peak_memory import peak_rss_gb
+print(json.dumps({{"outcome": outcome, "message": message, "seconds": time.perf_counter() - t,
+                  "peak_rss_gb": peak_rss_gb()}}))
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if proc.returncode != 0:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -31,16 +30,12 @@ from helpers.campaign import segment_kpis
 from helpers.cohorts import cohort_tables
 from helpers.config import DEFAULTS
 from helpers.segmentation import segment_customers
+from peak_memory import peak_rss_gb
 from timing import timed
 
 HERE = Path(__file__).parent
 AS_OF = pd.Timestamp("2025-12-31")
 LINES_PER_CUSTOMER = 19.5
-
-
-def peak_gb() -> float:
-    """This process's peak RSS so far, in GB (10^9 bytes; ``ru_maxrss`` is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
 
 def export(lines: int) -> Path:
@@ -63,7 +58,7 @@ def stages(path: Path) -> list[tuple[str, float, float]]:
     def stage(name, fn):
         start = time.perf_counter()
         state[name] = fn()
-        out.append((name, time.perf_counter() - start, peak_gb()))
+        out.append((name, time.perf_counter() - start, peak_rss_gb()))
         print(stage_row(*out[-1]), file=sys.stderr, flush=True)
 
     stage("load (read + map + type)", lambda: sources.collect({"kind": "parquet", "path": str(path)}).transactions)

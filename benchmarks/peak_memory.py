@@ -20,6 +20,12 @@ import time
 INTERVAL = 0.25
 
 
+def peak_rss_gb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak RSS in GB (10^9 bytes) of this process so far, or with ``resource.RUSAGE_CHILDREN``
+    of its largest waited-for child (``ru_maxrss`` is in KiB on Linux)."""
+    return resource.getrusage(who).ru_maxrss * 1024 / 1e9
+
+
 def _children() -> dict[int, list[int]]:
     out: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -59,8 +65,7 @@ def main() -> None:
         time.sleep(INTERVAL)
     if proc.returncode:
         raise SystemExit(proc.returncode)
-    largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
-    print(json.dumps({"largest_process_gb": largest / 1e9, "all_processes_gb": peak / 1e9}))
+    print(json.dumps({"largest_process_gb": peak_rss_gb(resource.RUSAGE_CHILDREN), "all_processes_gb": peak / 1e9}))
 
 
 if __name__ == "__main__":
