@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from conftest import make_tx
-from helpers import customers
+from helpers import artifacts, customers
 from helpers.errors import ConfigError, InputError
 
 AS_OF = "2024-03-31"
@@ -59,14 +59,12 @@ def test_discount_share_and_data_dictionary():
 
 
 def test_parquet_round_trip_keeps_time_unit(tmp_path):
-    from helpers import artifacts
     table = customers.build_customer_table(TX, AS_OF, "days")
     artifacts.write(table, tmp_path, "customers.parquet")
     assert artifacts.read(tmp_path, "customers.parquet").attrs["time_unit"] == "days"
 
 
 def test_reading_some_columns_of_an_artifact(tmp_path):
-    from helpers import artifacts
     artifacts.write(TX, tmp_path, "transactions.parquet")
     lines = artifacts.read(tmp_path, "transactions.parquet", columns=customers.LINE_COLUMNS)
     assert list(lines) == [c for c in customers.LINE_COLUMNS if c in TX]  # no discount or cost in TX: skipped
