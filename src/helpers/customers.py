@@ -63,14 +63,15 @@ def repeat_purchase_summary(transactions, as_of: pd.Timestamp | str, time_unit: 
         )
     first, last = _day_numbers(out["first_purchase"]), _day_numbers(out["last_purchase"])
     now = np.datetime64(as_of.date(), "D").astype(np.int64)
+    tenure = now - first
     frequency = out["purchase_days"].to_numpy() - 1
     revenue = out["revenue_total"].to_numpy()
     repeat_revenue = revenue - out["first_day_revenue"].to_numpy()
     out = pd.DataFrame({
         "customer_id": out["customer_id"], "first_purchase": out["first_purchase"], "last_purchase": out["last_purchase"],
         "revenue_total": revenue, "frequency": frequency,
-        "recency": (last - first) / per_unit, "T": (now - first) / per_unit,
-        "days_since_last_order": now - last, "tenure_days": now - first,
+        "recency": (last - first) / per_unit, "T": tenure / per_unit,
+        "days_since_last_order": now - last, "tenure_days": tenure,
         "monetary_value": np.divide(repeat_revenue, frequency, out=np.zeros(len(out)), where=frequency > 0),
     })
     out.attrs = {"time_unit": time_unit, "as_of": str(as_of.date())}
