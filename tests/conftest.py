@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers import report
+from helpers import report, schema
 from helpers.config import PROJECT_ROOT
 
 TEST_DATA = Path(__file__).parent / "data"
@@ -32,9 +32,11 @@ def make_tx(rows: list[dict]) -> pd.DataFrame:
     """
     df = pd.DataFrame(rows)
     df.insert(0, "source_row", range(1, len(df) + 1))
-    for col in ("customer_id", "order_id", "product_id", "product_name", "status"):
+    for col in ("customer_id", "order_id", *schema.LABELS):
         if col in df:
             df[col] = df[col].astype("string")
+            if col in schema.LABELS:
+                df[col] = df[col].astype("category")
     df["order_date"] = pd.to_datetime(df["order_date"], format="mixed")
     df["quantity"] = df["quantity"].astype(float)
     df["unit_price"] = df["unit_price"].astype(float)

@@ -24,7 +24,8 @@ def _removed(result, reason):
     return sorted(result.removed.loc[result.removed["reason"] == reason, "source_row"])
 
 
-def test_each_simple_rule_removes_exactly_its_rows():
+@pytest.mark.parametrize("labels", ["category", "string"])
+def test_each_simple_rule_removes_exactly_its_rows(labels):
     tx = make_tx([
         _line(),                                                     # 1 kept
         _line(customer_id=None, order_id="o2"),                      # 2 missing id
@@ -43,7 +44,7 @@ def test_each_simple_rule_removes_exactly_its_rows():
         _line(),                                                     # 15 duplicate of 1
         _line(order_id="o14", status="voided"),                      # 16 cancelled status
     ])
-    tx["status"] = tx["status"].astype("string")
+    tx = tx.astype({c: labels for c in ("product_id", "product_name", "status")})  # as 01_collect types them, or plain text
     result = cleaning.clean(tx, AS_OF, {"non_product_codes": ["POST"], "max_line_amount": 1000})
     assert result.transactions["source_row"].tolist() == [1, 7]
     assert _removed(result, "missing_customer_id") == [2]

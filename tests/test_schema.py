@@ -106,6 +106,19 @@ def test_plain_values_cast_by_duckdb_read_as_the_general_parsers_do(numbers, dat
     pd.testing.assert_series_equal(fast, schema._general_dates(dates))
 
 
+def test_label_columns_are_categoricals_of_the_trimmed_text():
+    df = pd.DataFrame({"source_row": [1, 2, 3, 4, 5], "customer_id": ["1"] * 5, "order_id": list("abcde"),
+                       "order_date": ["2024-01-02"] * 5, "quantity": ["1"] * 5, "unit_price": ["2"] * 5,
+                       "country": ["UK", " UK", "France", "n/a", None], "product_id": ["12.0", "12", "A1 ", "", "7"]})
+    out = schema.coerce_types(df, "x.csv")
+    country = out["country"]
+    assert isinstance(country.dtype, pd.CategoricalDtype) and country.cat.categories.dtype == TEXT
+    assert list(country.cat.categories) == ["France", "UK"]  # "UK" and " UK" are one value; sorted
+    assert country.iloc[:3].tolist() == ["UK", "UK", "France"] and country.isna().tolist() == [False] * 3 + [True] * 2
+    assert out["product_id"].astype(object).where(out["product_id"].notna(), None).tolist() == ["12", "12", "A1", None, "7"]
+    assert out["customer_id"].dtype == TEXT and out["order_id"].dtype == TEXT  # ids stay text
+
+
 def test_coerce_types_consuming_its_input_gives_the_same_table_and_empties_the_input():
     def frame():
         return pd.DataFrame({"source_row": [1, 2], "customer_id": [" 7.0", "8"], "order_id": ["a", "b"],
