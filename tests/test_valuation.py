@@ -109,6 +109,28 @@ def test_simulated_values_centre_on_the_analytic_clv(cdnow_split, model_class):
     assert (np.percentile(sims, 5, axis=1) <= analytic).mean() > 0.99
 
 
+def test_simulations_depend_on_the_random_state_only(cdnow_split):
+    _, table, model = cdnow_split
+    spend = clv.GammaGammaModel().fit(table["frequency"], table["monetary_value"])
+    args = (model, spend, table["frequency"], table["recency"], table["T"], table["monetary_value"])
+    first = clv.simulate_lifetime_value(*args, horizon=26, n_simulations=40, random_state=5)
+    np.testing.assert_array_equal(first, clv.simulate_lifetime_value(*args, horizon=26, n_simulations=40, random_state=5))
+    assert not np.array_equal(first, clv.simulate_lifetime_value(*args, horizon=26, n_simulations=40, random_state=6))
+
+
+def test_simulated_spend_follows_each_buyers_own_history(cdnow_split):
+    _, table, _ = cdnow_split
+    spend = clv.GammaGammaModel().fit(table["frequency"], table["monetary_value"])
+    x = np.array([5.0, 5.0, 5.0, 0.0])
+    m = np.array([10.0, 1000.0, 1000.0, 0.0])
+    buyers = [0, 2, 3]  # customer 1 does not buy in this draw
+    customer = np.repeat(buyers, 20)
+    rng = np.random.default_rng(0)
+    draws = np.array([spend._simulate_spend(spend.params_.to_numpy(), customer, x, m, rng) for _ in range(4000)])
+    means = [draws[:, customer == i].mean() for i in buyers]
+    np.testing.assert_allclose(means, spend.expected_average_value(x[buyers], m[buyers]), rtol=0.03)
+
+
 def test_per_period_rate():
     assert clv.per_period_rate(0.10, "weeks") == pytest.approx(1.10 ** (7 / 365.25) - 1)
     assert clv.per_period_rate(0.10, "months") * 12 == pytest.approx(0.0957, abs=1e-3)

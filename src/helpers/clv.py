@@ -292,6 +292,15 @@ class _TransactionModel(_MaximumLikelihood):
         they reuse at every call (a fit's steps, a simulation's draws)."""
         return x, t_x, T
 
+    def _simulate_purchases(self, params, data, horizon, rng):
+        """Future purchases drawn from each customer's posterior, as (customer index, time in
+        periods from T); ``data`` from ``_prepared``: alive ~ Bernoulli(P(alive)), then the
+        purchases of the customers alive (``_simulate_alive``: only they get rates drawn)."""
+        x, T = data[0], data[2]
+        alive = np.flatnonzero(rng.uniform(size=len(x)) < self._p_alive(params, *data))
+        customer, time = self._simulate_alive(params, x[alive], T[alive], horizon, rng)
+        return alive[customer], time
+
     def log_likelihood(self, frequency, recency, T) -> np.ndarray:
         """Per-customer log-likelihood at the fitted parameters."""
         self._check_fitted()
@@ -380,18 +389,15 @@ class BetaGeoModel(_TransactionModel):
         tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
         return (a + b + x - 1) / (a - 1) * (1 - tail)
 
-    def _simulate_purchases(self, params, data, horizon, rng):
-        """Future purchases drawn from each customer's posterior, as (customer index, time in
-        periods from T); ``data`` from ``_prepared``: alive ~ Bernoulli(P(alive)); if alive,
-        lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x); purchases arrive as a Poisson(lambda)
-        process until the horizon and the customer drops out after each one with probability p."""
+    def _simulate_alive(self, params, x, T, horizon, rng):
+        """Purchases of customers alive at T: lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x);
+        they arrive as a Poisson(lambda) process until the horizon and the customer drops out
+        after each one with probability p."""
         r, alpha, a, b = params
-        x, _, T = data
-        alive = rng.uniform(size=len(x)) < self._p_alive(params, *data)
         lam = rng.gamma(r + x, 1.0 / (alpha + T))
         # With a tiny ``a`` the draw can be exactly 0 (never drops out).
         p = np.nan_to_num(rng.beta(a, b + x), nan=0.0)
-        return _poisson_purchases(lam, np.where(alive, float(horizon), 0.0), p, rng)
+        return _poisson_purchases(lam, np.full(len(x), float(horizon)), p, rng)
 
     def _unconditional_expected(self, params, t):
         r, alpha, a, b = params
@@ -505,18 +511,14 @@ class ParetoNBDModel(_TransactionModel):
             growth = (1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1)
         return (r + x) * (beta + T) / (alpha + T) * growth
 
-    def _simulate_purchases(self, params, data, horizon, rng):
-        """Future purchases drawn from each customer's posterior, as (customer index, time in
-        periods from T); ``data`` from ``_prepared``: alive ~ Bernoulli(P(alive)); if alive,
-        lambda ~ Gamma(r+x, alpha+T), mu ~ Gamma(s, beta+T), remaining lifetime ~
-        Exponential(mu); purchases arrive as a Poisson(lambda) process until the lifetime or
-        the horizon ends."""
+    def _simulate_alive(self, params, x, T, horizon, rng):
+        """Purchases of customers alive at T: lambda ~ Gamma(r+x, alpha+T), mu ~ Gamma(s,
+        beta+T), remaining lifetime ~ Exponential(mu); they arrive as a Poisson(lambda) process
+        until the lifetime or the horizon ends."""
         r, alpha, s, beta = params
-        x, _, T, _ = data
-        alive = rng.uniform(size=len(x)) < self._p_alive(params, *data)
         lam = rng.gamma(r + x, 1.0 / (alpha + T))
         lifetime = rng.exponential(1.0 / rng.gamma(s, 1.0 / (beta + T), size=len(x)))
-        return _poisson_purchases(lam, np.where(alive, np.minimum(lifetime, horizon), 0.0), None, rng)
+        return _poisson_purchases(lam, np.minimum(lifetime, horizon), None, rng)
 
     def _unconditional_expected(self, params, t):
         r, alpha, s, beta = params
@@ -577,12 +579,16 @@ class GammaGammaModel(_MaximumLikelihood):
 
     def _simulate_spend(self, params, customer, x, m, rng):
         """Spend of each simulated purchase (``customer``: its customer's index): nu ~
-        Gamma(px+q, gamma+mx) per customer (Gamma(q, gamma) without repeats), then each
-        purchase ~ Gamma(p, nu)."""
+        Gamma(px+q, gamma+mx) per customer who buys (Gamma(q, gamma) without repeats), then
+        each purchase ~ Gamma(p, nu)."""
         p, q, gamma = params
+        buyers = np.flatnonzero(np.bincount(customer, minlength=len(x)))
+        slot = np.empty(len(x), np.intp)
+        slot[buyers] = np.arange(len(buyers))
+        x, m = x[buyers], m[buyers]
         has = (x > 0) & (m > 0)
         nu = rng.gamma(np.where(has, p * x + q, q), 1.0 / np.where(has, gamma + m * x, gamma))
-        return rng.standard_gamma(p, size=len(customer)) / nu[customer]
+        return rng.standard_gamma(p, size=len(customer)) / nu[slot[customer]]
 
 
 class MeanSpendModel:
@@ -662,21 +668,28 @@ def simulate_lifetime_value(transaction_model: _TransactionModel, spend_model: G
     (uncertainty of the estimates), then each customer's latent rates from their posterior
     given the history, then the future purchases and their spend (the customer's own
     randomness). Percentiles of a row are a prediction interval for that customer; of the
-    column sums, for a group. The row means converge to ``lifetime_value``.
+    column sums, for a group. The row means converge to ``lifetime_value``. Simulations run in
+    threads, each with its own random stream (numpy draws release the GIL), so the result
+    depends on ``random_state`` only.
     """
     transaction_model._check_unit(time_unit)
     x, t_x, T_ = check_rfm(frequency, recency, T)
     m = np.clip(_as_array(monetary_value, "monetary_value"), 0, None)
-    rng = np.random.default_rng(random_state)
     trans_params = transaction_model.sample_params(n_simulations, random_state)
     spend_params = spend_model.sample_params(n_simulations, random_state + 1)
     discount = (1.0 + discount_rate) ** -np.arange(1, horizon + 1)  # a purchase in period i (1..horizon)
     data = transaction_model._prepared(x, t_x, T_)
     values = np.empty((len(x), n_simulations))
-    for k in range(n_simulations):
+
+    def simulate(k: int, seed: np.random.SeedSequence) -> None:
+        rng = np.random.default_rng(seed)
         customer, time = transaction_model._simulate_purchases(trans_params[k], data, horizon, rng)
         spend = spend_model._simulate_spend(spend_params[k], customer, x, m, rng)
         values[:, k] = margin * np.bincount(customer, spend * discount[time.astype(int)], minlength=len(x))
+
+    # not _threads(): 2F1 in P(alive) runs there, and a task waiting on its own pool can deadlock
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        list(pool.map(simulate, range(n_simulations), np.random.SeedSequence(random_state).spawn(n_simulations)))
     return values
 
 
