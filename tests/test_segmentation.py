@@ -32,6 +32,17 @@ def test_clusters_recover_the_planted_groups(demo):
     assert {"Big spenders", "Bargain hunters", "Lapsed regulars", "New regulars"} <= names
 
 
+def test_stability_from_capped_resamples_still_sees_stable_clusters(demo, monkeypatch):
+    _, _, table, result = demo
+    features, k = clustering.behaviour_features(table), result.clusterer.k_
+    monkeypatch.setattr(clustering, "STABILITY_SAMPLE", 500)  # a sixth of the customers per resample
+    capped = clustering.SegmentClusterer(k=k, n_bootstrap=5, random_state=42).fit(features)
+    assert 0.8 < capped.stability_ <= 1.0
+    monkeypatch.setattr(clustering, "STABILITY_SAMPLE", 2 * k)  # 2 customers a cluster: the refits wander
+    tiny = clustering.SegmentClusterer(k=k, n_bootstrap=5, random_state=42).fit(features)
+    assert tiny.stability_ < capped.stability_ - 0.1
+
+
 def test_every_customer_has_exactly_one_segment(demo):
     _, _, table, result = demo
     seg = result.segments
