@@ -12,8 +12,8 @@ import argparse
 
 import numpy as np
 
-from helpers import clv
-from helpers.synthetic import simulate_bgnbd
+from segment_workbench.clv import models as clv
+from segment_workbench.datasets.synthetic import simulate_bgnbd
 from timing import timed
 
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import argparse
 
-from helpers import cleaning, customers, sources, survival
-from helpers.cohorts import cohort_tables
+from segment_workbench.cleaning import rules as cleaning
+from segment_workbench.customers import table as customers
+from segment_workbench.io import sources
+from segment_workbench.lifecycle import survival
+from segment_workbench.lifecycle.cohorts import cohort_tables
 from timing import timed
 
 

@@ -1,7 +1,7 @@
 """A file far larger than a usual export: generate a CSV of the demo shop's cleaned lines
 repeated with fresh customer and order ids (default 2 GB); in a child process, (a) collect it
 as 01_collect does (read by DuckDB into a frame, or refused with a clear message when it cannot
-fit), (b) build the customer table straight from the file with DuckDB (helpers.engine), under
+fit), (b) build the customer table straight from the file with DuckDB (segment_workbench.customers.engine), under
 the same limit given to DuckDB as its memory limit. Records the outcome, the time and the peak
 memory (RSS).
 
@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import cleaning, sources
+from segment_workbench.cleaning import rules as cleaning
+from segment_workbench.io import sources
 
 HERE = Path(__file__).parent
 
@@ -54,8 +55,8 @@ def collect_in_child(path: Path, limit_gb: float | None) -> dict:
 import json, resource, time
 if {limit_gb!r}:
     resource.setrlimit(resource.RLIMIT_AS, (int({limit_gb!r} * 1e9), resource.RLIM_INFINITY))
-from helpers import sources
-from helpers.errors import InputError
+from segment_workbench.io import sources
+from segment_workbench.errors import InputError
 t = time.perf_counter()
 try:
     c = sources.collect({{"kind": "csv", "path": {str(path)!r}}})
@@ -73,7 +74,7 @@ def aggregate_in_child(path: Path, limit_gb: float | None) -> dict:
 import json, resource, time
 from pathlib import Path
 import ibis
-from helpers import customers
+from segment_workbench.customers import table as customers
 if {limit_gb!r}:
     ibis.get_backend().raw_sql("SET memory_limit='{(limit_gb or 0) * 0.75:g}GB'; SET temp_directory='{path.parent / "spill"}'")
 t = time.perf_counter()

@@ -1,7 +1,7 @@
 """Side by side with what analysts use today: the customer summary (frequency, recency, T,
 monetary value) and the BG/NBD fit, against the archived ``lifetimes`` 0.11.3 package and a
 plain pandas ``groupby().apply`` written per customer. Ours is
-``customers.repeat_purchase_summary`` (DuckDB via helpers.engine; the whole customer table,
+``customers.repeat_purchase_summary`` (DuckDB via segment_workbench.customers.engine; the whole customer table,
 which adds orders, quantities and discount share, is timed beside it). Results are checked
 equal (frequency, recency and T exactly, monetary value to 1e-9) before any time is reported;
 median of ``--repeats`` (the apply: one run). The BG/NBD fit runs on as many customers drawn
@@ -20,8 +20,11 @@ import pandas as pd
 from lifetimes import BetaGeoFitter
 from lifetimes.utils import summary_data_from_transaction_data
 
-from helpers import cleaning, clv, customers, sources
-from helpers.synthetic import simulate_bgnbd
+from segment_workbench.cleaning import rules as cleaning
+from segment_workbench.clv import models as clv
+from segment_workbench.customers import table as customers
+from segment_workbench.io import sources
+from segment_workbench.datasets.synthetic import simulate_bgnbd
 from timing import timed
 
 AS_OF = pd.Timestamp("2025-12-31")

@@ -4,7 +4,7 @@ process, with its wall time and the process's peak RSS after it, and (b) the who
 ``workbench run`` on that file in a child process, with its peak memory (all its processes
 together, and the largest one) and the time per step split into the notebook's execution
 (papermill, from its first cell: each step's kernel starts, and runs its imports, while the
-steps before it run) and its HTML rendering. 04_cohorts, 05_cltv and 07_campaign run side by
+steps before it run) and its HTML rendering. 04_cohorts, 05_cltv and 06_campaign run side by
 side (one per core), so their times overlap.
 
     python benchmarks/bench_pipeline.py --lines 10000 100000 1000000
@@ -25,11 +25,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers import cleaning, clv, customers, rfm, sources, survival, synthetic, valuation
-from helpers.campaign import segment_kpis
-from helpers.cohorts import cohort_tables
-from helpers.config import DEFAULTS
-from helpers.segmentation import segment_customers
+from segment_workbench.cleaning import rules as cleaning
+from segment_workbench.clv import models as clv, valuation
+from segment_workbench.customers import table as customers
+from segment_workbench.segmentation import rfm
+from segment_workbench.io import sources
+from segment_workbench.lifecycle import survival
+from segment_workbench.datasets import synthetic
+from segment_workbench.campaigns.campaign import segment_kpis
+from segment_workbench.lifecycle.cohorts import cohort_tables
+from segment_workbench.config import DEFAULTS
+from segment_workbench.segmentation.pipeline import segment_customers
 from peak_memory import peak_rss_gb
 from timing import timed
 
@@ -67,7 +73,7 @@ def stages(path: Path) -> list[tuple[str, float, float]]:
     stage("customer table", lambda: customers.build_customer_table(tx, AS_OF, "weeks"))
     table = state["customer table"]
     stage("RFM", lambda: rfm.assign_segments(rfm.rfm_scores(table)))
-    stage("clustering (k chosen, bootstrap, rules)", lambda: segment_customers(table, removed, DEFAULTS["segmentation"], 42))
+    stage("clustering (k chosen, bootstrap, rules)", lambda: segment_customers(table, removed, random_state=42))
     stage("cohort matrices", lambda: cohort_tables(tx, AS_OF))
     data = survival.survival_data(table, survival.suggest_threshold(tx))
     segments = state["clustering (k chosen, bootstrap, rules)"]
@@ -94,7 +100,7 @@ def whole_run(path: Path, lines: int) -> tuple[float, dict[str, float], list[dic
     config = HERE / "data" / f"bench_{lines}.yaml"
     config.write_text(f"run_name: bench_{lines}\nas_of: '2025-12-31'\nsource: {{kind: parquet, path: {path.name}}}\n")
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, str(HERE / "peak_memory.py"), sys.executable, "-m", "helpers.cli", "run", str(config),
+    done = subprocess.run([sys.executable, str(HERE / "peak_memory.py"), sys.executable, "-m", "segment_workbench.app.cli", "run", str(config),
                            "--reports", str(HERE / "data" / "reports")], check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     info = json.loads((HERE / "data" / "reports" / f"bench_{lines}" / "run.json").read_text())
@@ -111,7 +117,7 @@ def notebook_overhead(repeats: int = 3) -> list[tuple[str, float]]:
     import papermill
     from nbformat.v4 import new_code_cell, new_notebook
 
-    from helpers import report
+    from segment_workbench.app import runner as report
 
     folder = Path(tempfile.mkdtemp())
     cells = {"papermill, empty notebook (kernel start + stop)": "",

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 
-from helpers import cleaning, customers, sources
-from helpers.config import DEFAULTS
-from helpers.segmentation import segment_customers
+from segment_workbench.cleaning import rules as cleaning
+from segment_workbench.customers import table as customers
+from segment_workbench.io import sources
+from segment_workbench.config import DEFAULTS
+from segment_workbench.segmentation.pipeline import segment_customers
 from timing import timed
 
 

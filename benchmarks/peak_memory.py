@@ -5,7 +5,7 @@ processes that map it, so libraries loaded by every kernel are not counted once 
 GB are 10^9 bytes. Linux only (reads /proc). Used by bench_pipeline.py, which must not be the parent itself: a
 child forked from a process that holds gigabytes reports that process's peak as its own.
 
-    python benchmarks/peak_memory.py python -m helpers.cli run configs/demo.yaml
+    python benchmarks/peak_memory.py python -m segment_workbench.app.cli run configs/demo.yaml
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import report
+from segment_workbench.app import runner as report
 
 HERE = Path(__file__).parent
 

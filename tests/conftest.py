@@ -1,18 +1,21 @@
-"""Shared fixtures: paths, the real datasets beside the project, tiny hand-made frames."""
+"""Shared fixtures: the real datasets beside the project, the demo shop, a demo run, PostgreSQL.
+Utilities the tests import live in ``support.py``."""
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import AS_OF, SHARED_DATA, write_config
 
-from helpers import report, schema
-from helpers.config import PROJECT_ROOT
-
-TEST_DATA = Path(__file__).parent / "data"
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+from segment_workbench.app import runner
+from segment_workbench.cleaning import rules as cleaning
+from segment_workbench.cleaning.rules import CleaningResult
+from segment_workbench.customers.table import build_customer_table
+from segment_workbench.io.collect import Collected, collect
+from segment_workbench.segmentation.pipeline import Segmentation, segment_customers
 
 
 @pytest.fixture
@@ -24,44 +27,30 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def make_tx(rows: list[dict]) -> pd.DataFrame:
-    """Typed transactions (as 01_collect writes them) from a few hand-written lines.
-
-    Each row needs customer_id, order_id, order_date (text), quantity, unit_price; other
-    contract columns are optional. ``source_row`` is the 1-based position.
-    """
-    df = pd.DataFrame(rows)
-    df.insert(0, "source_row", range(1, len(df) + 1))
-    for col in ("customer_id", "order_id", *schema.LABELS):
-        if col in df:
-            df[col] = df[col].astype("string")
-            if col in schema.LABELS:
-                df[col] = df[col].astype("category")
-    df["order_date"] = pd.to_datetime(df["order_date"], format="mixed")
-    df["quantity"] = df["quantity"].astype(float)
-    df["unit_price"] = df["unit_price"].astype(float)
-    df["amount"] = df["quantity"] * df["unit_price"]
-    return df
-
-
-N_CUSTOMERS = 300
-
-
-def write_config(tmp_path: Path, name: str = "shop", **source) -> Path:
-    """A config for a small demo run (or the given source) named ``name``."""
-    source = source or {"kind": "synthetic", "n_customers": N_CUSTOMERS, "seed": 11}
-    path = tmp_path / f"{name}.yaml"
-    lines = [f"run_name: {name}", 'as_of: "2025-12-31"', 'currency: "£"', "source:"]
-    lines += [f"  {k}: {json.dumps(v)}" for k, v in source.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
     """The whole pipeline on a 300-customer demo shop, once per test worker."""
     tmp = tmp_path_factory.mktemp("run")
-    return tmp, report.run(write_config(tmp), reports_root=tmp / "reports")
+    return tmp, runner.run(write_config(tmp), reports_root=tmp / "reports")
+
+
+@dataclass
+class DemoShop:
+    """The 3,000-customer demo shop taken through collection, cleaning, the customer table and
+    segmentation (seed 42, as of 2025-12-31)."""
+
+    collected: Collected
+    cleaned: CleaningResult
+    customers: pd.DataFrame
+    segmentation: Segmentation
+
+
+@pytest.fixture(scope="session")
+def demo_shop() -> DemoShop:
+    collected = collect({"kind": "synthetic", "n_customers": 3000, "seed": 42})
+    cleaned = cleaning.clean(collected.transactions, AS_OF)
+    table = build_customer_table(cleaned.transactions, AS_OF)
+    return DemoShop(collected, cleaned, table, segment_customers(table, cleaned.removed, random_state=42))
 
 
 def _postgres_bin() -> Path | None:

@@ -11,10 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers import cleaning, customers, quality, sources, valuation
-from helpers.config import DEFAULTS
-from helpers.errors import InputError
-from helpers.segmentation import segment_customers
+from segment_workbench.cleaning import rules as cleaning, quality
+from segment_workbench.customers import table as customers
+from segment_workbench.io.collect import collect
+from segment_workbench.clv import valuation
+from segment_workbench.errors import InputError
+from segment_workbench.segmentation.pipeline import segment_customers
 
 AS_OF = "2024-12-31"
 HEADER = "customer_id,order_id,order_date,quantity,unit_price"
@@ -32,8 +34,8 @@ def csv(*lines: str, header: str = HEADER) -> str:
 
 
 def collect_and_clean(path: Path, **source):
-    collected = sources.collect({"kind": "csv", "path": str(path), **source})
-    cleaned = cleaning.clean(collected.transactions, AS_OF, file=str(path))
+    collected = collect({"kind": "csv", "path": str(path), **source})
+    cleaned = cleaning.clean(collected.transactions, AS_OF, source_columns=collected.source_columns, file=str(path))
     summary = cleaned.summary
     assert summary["rows_in"] == summary["rows_kept"] + summary["rows_removed"]  # every row accounted for
     return collected, cleaned
@@ -134,7 +136,7 @@ def test_excel_without_any_sheet_of_orders(tmp_path):
         pd.DataFrame({"note": ["read me"]}).to_excel(writer, sheet_name="Notes", index=False)
         pd.DataFrame({"total": [5]}).to_excel(writer, sheet_name="Totals", index=False)
     with pytest.raises(InputError) as err:
-        sources.collect({"kind": "excel", "path": str(path)})
+        collect({"kind": "excel", "path": str(path)})
     assert_clear(err, path, "customer_id", "Notes", "Totals", "source.sheet")
 
 
@@ -211,7 +213,7 @@ def test_excel_with_the_data_on_the_second_sheet(tmp_path):
     with pd.ExcelWriter(path) as writer:
         pd.DataFrame({"Exported by": ["shop admin"]}).to_excel(writer, sheet_name="Cover", index=False)
         pd.read_csv(write(tmp_path, csv(*GOOD)), dtype=str).to_excel(writer, sheet_name="Orders", index=False)
-    collected = sources.collect({"kind": "excel", "path": str(path)})
+    collected = collect({"kind": "excel", "path": str(path)})
     assert len(collected.transactions) == 3
 
 
@@ -257,7 +259,7 @@ def test_a_single_customer(tmp_path):
     path = write(tmp_path, csv("c1,o1,2024-03-01,1,10", "c1,o2,2024-05-01,1,12", "c1,o3,2024-09-01,2,8"))
     _, cleaned = collect_and_clean(path)
     table = customers.build_customer_table(cleaned.transactions, AS_OF)
-    result = segment_customers(table, cleaned.removed, DEFAULTS["segmentation"])
+    result = segment_customers(table, cleaned.removed)
     assert len(table) == 1 and result.clusterer.k_ == 1 and "no clustering possible" in result.clusterer.message_
 
 
@@ -267,7 +269,7 @@ def test_every_customer_with_one_order(tmp_path):
     _, cleaned = collect_and_clean(path)
     table = customers.build_customer_table(cleaned.transactions, AS_OF)
     assert (table["frequency"] == 0).all()
-    result = segment_customers(table, cleaned.removed, DEFAULTS["segmentation"])
+    result = segment_customers(table, cleaned.removed)
     assert all(name.startswith("One-time buyers") for name in result.segments["cluster_name"])
     with pytest.raises(InputError, match="No customer has a repeat purchase") as err:  # 05_cltv stops with this message
         valuation.fit_final("bg_nbd", table)
@@ -286,7 +288,7 @@ def test_whitespace_and_case_variants_of_an_id_are_merged_and_logged(tmp_path):
     assert cleaned.transactions["customer_id"].unique().tolist() == ["ab1"]
     log = cleaned.log.set_index("rule")
     assert log.at["customer_id_case", "rows_adjusted"] == 1
-    kept_case = cleaning.clean(sources.collect({"kind": "csv", "path": str(path)}).transactions, AS_OF, {"skip": ["customer_id_case"]})
+    kept_case = cleaning.clean(collect({"kind": "csv", "path": str(path)}).transactions, AS_OF, {"skip": ["customer_id_case"]})
     assert kept_case.transactions["customer_id"].nunique() == 2
 
 
@@ -340,12 +342,12 @@ def test_a_file_too_large_for_the_memory_is_refused_before_reading(tmp_path):
     code = f"""
 import re, resource
 from pathlib import Path
-from helpers import sources
-from helpers.errors import InputError
+from segment_workbench.io.collect import collect
+from segment_workbench.errors import InputError
 used = int(re.search(r"VmSize:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)) * 1024
 resource.setrlimit(resource.RLIMIT_AS, (used + 100_000_000, resource.RLIM_INFINITY))
 try:
-    sources.collect({{"kind": "csv", "path": {str(path)!r}}})
+    collect({{"kind": "csv", "path": {str(path)!r}}})
 except InputError as e:
     print(e)
 """

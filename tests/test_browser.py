@@ -6,8 +6,9 @@ import shutil
 
 import pytest
 
-from conftest import write_config
-from helpers import report, synthetic
+from support import write_config
+from segment_workbench.app import runner
+from segment_workbench.datasets import synthetic
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("runner")]
 
@@ -85,8 +86,8 @@ def test_data_strings_are_text_and_missing_steps_are_named(browser, tmp_path):
                     f"\"{HOSTILE if i % 3 == 0 else 'Mug'}\",person{i % 10}@secret-mail.org")
     csv.write_text("\n".join(rows) + "\n")
     config = write_config(tmp_path, "hostile", kind="csv", path=str(csv))
-    config.write_text(config.read_text() + "steps: [01_collect, 02_clean, 06_owner_report]\n")
-    result = report.run(config, reports_root=tmp_path / "reports")
+    config.write_text(config.read_text() + "steps: [01_collect, 02_clean, 07_owner_report]\n")
+    result = runner.run(config, reports_root=tmp_path / "reports")
     owner = result.run_dir / "owner_report.html"
     assert HOSTILE not in owner.read_text() and "&lt;script&gt;alert(1)&lt;/script&gt;" in owner.read_text()
     for path in result.run_dir.glob("*.html"):

@@ -1,4 +1,4 @@
-"""07_campaign: frozen-segment KPIs, the A/B read-out against planted effects and hand
+"""06_campaign: frozen-segment KPIs, the A/B read-out against planted effects and hand
 computations, campaign-file problems, experiment design and audience splits."""
 
 import math
@@ -8,23 +8,24 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from conftest import make_tx
-from helpers import campaign, campaign_file, cleaning, customers, sources, synthetic
-from helpers.config import DEFAULTS
-from helpers.errors import InputError
-from helpers.segmentation import segment_customers
+from support import make_tx
+from segment_workbench.campaigns import campaign
+from segment_workbench.io import campaign_file
+from segment_workbench.io.collect import collect
+from segment_workbench.cleaning import rules as cleaning
+from segment_workbench.customers import table as customers
+from segment_workbench.datasets import synthetic
+from segment_workbench.errors import InputError
+from segment_workbench.segmentation.pipeline import segment_customers
 
 AS_OF = pd.Timestamp("2025-12-31")
 
 
 @pytest.fixture(scope="module")
-def demo():
-    collected = sources.collect({"kind": "synthetic", "n_customers": 3000, "seed": 42})
-    cleaned = cleaning.clean(collected.transactions, AS_OF)
-    table = customers.build_customer_table(cleaned.transactions, AS_OF)
-    result = segment_customers(table, cleaned.removed, DEFAULTS["segmentation"], random_state=42)
+def demo(demo_shop):
+    collected = demo_shop.collected
     sent, notes = campaign.check_campaign(collected.extras["campaign"], collected.transactions["customer_id"], AS_OF)
-    return collected, cleaned, result, sent
+    return collected, demo_shop.cleaned, demo_shop.segmentation, sent
 
 
 # --- the planted effect ----------------------------------------------------------------------

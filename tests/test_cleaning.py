@@ -6,9 +6,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import make_tx
-from helpers import cleaning, sources, synthetic
-from helpers.errors import InputError
+from support import make_tx
+from segment_workbench.cleaning import rules as cleaning
+from segment_workbench.io.collect import collect
+from segment_workbench.datasets import synthetic
+from segment_workbench.errors import ConfigError, InputError
 
 AS_OF = pd.Timestamp("2024-06-30")
 
@@ -65,7 +67,7 @@ def test_each_simple_rule_removes_exactly_its_rows(labels):
 def test_skip_switches_a_rule_off_and_unknown_rule_is_an_error():
     tx = make_tx([_line(), _line()])
     assert len(cleaning.clean(tx, AS_OF, {"skip": ["duplicate_rows"]}).transactions) == 2
-    with pytest.raises(InputError, match="Unknown cleaning rule"):
+    with pytest.raises(ConfigError, match="cleaning.skip: 'duplicates' is not an allowed value. Did you mean 'duplicate_rows'"):
         cleaning.clean(tx, AS_OF, {"skip": ["duplicates"]})
 
 
@@ -111,7 +113,7 @@ def test_all_rows_removed_is_a_clear_error():
 
 def test_demo_cleaning_log_equals_the_planted_dirt():
     demo = synthetic.generate(n_customers=1500, seed=7)
-    collected = sources.collect({"kind": "synthetic", "n_customers": 1500, "seed": 7})
+    collected = collect({"kind": "synthetic", "n_customers": 1500, "seed": 7})
     result = cleaning.clean(collected.transactions, synthetic.END)
     removed = result.log.groupby("reason")["rows_removed"].sum()
     planted = demo.planted

@@ -9,14 +9,16 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from conftest import TEST_DATA
-from helpers import clv, customers, sources
-from helpers.errors import ConfigError, InputError
+from support import TEST_DATA
+from segment_workbench.clv import models as clv
+from segment_workbench.customers import table as customers
+from segment_workbench.io.collect import collect
+from segment_workbench.errors import ConfigError, InputError
 
 
 @pytest.fixture(scope="module")
 def cdnow():
-    tx = sources.collect({"kind": "csv", "path": str(TEST_DATA / "cdnow_sample.txt"), "preset": "cdnow"}).transactions
+    tx = collect({"kind": "csv", "path": str(TEST_DATA / "cdnow_sample.txt"), "preset": "cdnow"}).transactions
     calibration = tx[tx["order_date"] <= "1997-09-30"]
     return customers.build_customer_table(calibration, "1997-09-30", "weeks")
 
@@ -133,7 +135,7 @@ def test_frequency_spend_correlation_is_low_on_cdnow(cdnow):
 
 def test_models_recover_planted_parameters():
     """Customers drawn from the BG/NBD and Gamma-Gamma processes: the fits find the truth."""
-    from helpers.synthetic import simulate_bgnbd
+    from segment_workbench.datasets.synthetic import simulate_bgnbd
 
     x, t_x, T, m = simulate_bgnbd(40_000, seed=1)
     bg = clv.BetaGeoModel().fit(x, t_x, T)

@@ -5,10 +5,13 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter
 
-from conftest import make_tx
-from helpers import cleaning, customers, sources, survival
-from helpers.cohorts import cohort_tables
-from helpers.errors import InputError
+from support import make_tx
+from segment_workbench.cleaning import rules as cleaning
+from segment_workbench.customers import table as customers
+from segment_workbench.io.collect import collect
+from segment_workbench.lifecycle import survival
+from segment_workbench.lifecycle.cohorts import cohort_tables
+from segment_workbench.errors import InputError
 
 AS_OF = "2024-03-15"  # March is not over: its cells are partial
 
@@ -85,7 +88,7 @@ def test_suggested_threshold_by_hand():
 
 @pytest.fixture(scope="module")
 def demo():
-    collected = sources.collect({"kind": "synthetic", "n_customers": 2000, "seed": 3})
+    collected = collect({"kind": "synthetic", "n_customers": 2000, "seed": 3})
     tx = cleaning.clean(collected.transactions, "2025-12-31").transactions
     table = customers.build_customer_table(tx, "2025-12-31")
     threshold = survival.suggest_threshold(tx)

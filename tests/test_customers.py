@@ -1,9 +1,10 @@
 import pandas as pd
 import pytest
 
-from conftest import make_tx
-from helpers import artifacts, customers
-from helpers.errors import ConfigError, InputError
+from support import make_tx
+from segment_workbench.io import artifacts
+from segment_workbench.customers import table as customers
+from segment_workbench.errors import ConfigError, InputError
 
 AS_OF = "2024-03-31"
 TX = make_tx([

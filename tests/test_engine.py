@@ -7,14 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import cleaning, cohorts, customers, engine, sources
+from segment_workbench.cleaning import rules as cleaning
+from segment_workbench.lifecycle import cohorts
+from segment_workbench.customers import table as customers, engine
+from segment_workbench.io.collect import collect
 
 AS_OF = "2025-12-31"
 
 
 @pytest.fixture(scope="module")
 def lines():
-    collected = sources.collect({"kind": "synthetic", "n_customers": 400, "seed": 11})
+    collected = collect({"kind": "synthetic", "n_customers": 400, "seed": 11})
     tx = cleaning.clean(collected.transactions, AS_OF).transactions
     return tx[["source_row", "customer_id", "order_id", "order_date", "quantity", "amount", "discount"]]
 
@@ -98,12 +101,13 @@ CHILD = """
 import re, resource, sys
 from pathlib import Path
 import ibis
-from helpers import customers, sources
-from helpers.errors import InputError
+from segment_workbench.customers import table as customers
+from segment_workbench.io.collect import collect
+from segment_workbench.errors import InputError
 used = int(re.search(r"VmSize:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)) * 1024
 resource.setrlimit(resource.RLIMIT_AS, (used + 2**30, resource.RLIM_INFINITY))
 try:
-    sources.collect({"kind": "csv", "path": sys.argv[1]})
+    collect({"kind": "csv", "path": sys.argv[1]})
     print("collected")
 except InputError as e:
     print("refused:", str(e).splitlines()[0])

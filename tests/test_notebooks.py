@@ -6,37 +6,40 @@ import re
 import nbformat
 import pytest
 
-from helpers.config import ALL_STEPS, DEFAULTS, NOTEBOOKS_DIR, STEP_INPUTS
-from helpers.report import notebook_parameters
+from segment_workbench.app.resources import notebook_path, notebooks_dir
+from segment_workbench.app.runner import notebook_parameters
+from segment_workbench.config import ALL_STEPS, STEP_INPUTS, Config
+from segment_workbench.io import artifacts
 
-NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+NOTEBOOKS = sorted(notebooks_dir().glob("*.ipynb"))
 
 
 def test_every_step_has_a_notebook():
-    assert [p.stem for p in NOTEBOOKS] == sorted(ALL_STEPS)
-    assert ALL_STEPS[-1] == "06_owner_report"  # runs last, so it can report on every other step
+    assert [p.stem for p in NOTEBOOKS] == ALL_STEPS  # file order is run order
+    assert ALL_STEPS[-1] == "07_owner_report"  # runs last, so it can report on every other step
 
 
 def _code(step: str) -> str:
-    nb = nbformat.read(NOTEBOOKS_DIR / f"{step}.ipynb", as_version=4)
+    nb = nbformat.read(notebook_path(step), as_version=4)
     return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
 
 
 def test_steps_that_run_side_by_side_never_share_an_artifact():
     """What each notebook reads (artifacts.read / exists) was written by a step it waits for
     (STEP_INPUTS); steps that may run at the same time neither read nor write what the other
-    writes. 01_collect's extra tables are named by the source; 03_segment reads clv.parquet
-    only from an earlier run (--only)."""
+    writes. Artifacts are named by the constants in ``artifacts``; 01_collect's extra tables are
+    named by the source."""
     assert set(STEP_INPUTS) == set(ALL_STEPS)
-    reads = {s: set(re.findall(r'(?:read\w*|exists)\(run_dir, "([\w.]+)"', _code(s))) for s in ALL_STEPS}
-    writes = {s: set(re.findall(r'write\w*\([^)]*?"([\w.]+)"', _code(s))) for s in ALL_STEPS}
+    names = {k: v for k, v in vars(artifacts).items() if k.isupper() and isinstance(v, str) and "." in v}
+    reads = {s: {names[n] for n in re.findall(r"(?:read\w*|exists)\(run_dir, artifacts\.([A-Z_]+)", _code(s))} for s in ALL_STEPS}
+    writes = {s: {names[n] for n in re.findall(r"write\w*\(.*?artifacts\.([A-Z_]+)", _code(s))} for s in ALL_STEPS}
     writes["01_collect"] |= {"attributes.parquet", "survey.parquet", "ground_truth.parquet", "campaign.parquet"}
-    reads["03_segment"].discard("clv.parquet")
+    assert not re.findall(r'(?:read\w*|exists|write\w*)\(run_dir, "', "".join(_code(s) for s in ALL_STEPS)), "use the artifacts' constants"
     before = {}  # every step a step waits for, directly or not
     for step in ALL_STEPS:
         assert all(ALL_STEPS.index(d) < ALL_STEPS.index(step) for d in STEP_INPUTS[step]), step
         before[step] = set(STEP_INPUTS[step]).union(*(before[d] for d in STEP_INPUTS[step]))
-    assert before["06_owner_report"] == set(ALL_STEPS) - {"06_owner_report"}
+    assert before["07_owner_report"] == set(ALL_STEPS) - {"07_owner_report"}
     for step in ALL_STEPS:
         missing = reads[step] - set().union(*(writes[d] for d in before[step]))
         assert not missing, f"{step} reads {missing}, which no step it waits for writes"
@@ -61,4 +64,12 @@ def test_one_parameters_cell_with_known_keys(path):
     assert len(tagged) == 1
     params = notebook_parameters(path.stem)
     assert "run_dir" in params
-    assert set(params) - {"run_dir"} <= set(DEFAULTS), "parameters must be config keys"
+    assert set(params) - {"run_dir"} <= set(Config.model_fields), "parameters must be config keys"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_section_opens_with_a_paragraph(path):
+    """A heading cell says what the section shows and how to read it, not just its title."""
+    nb = nbformat.read(path, as_version=4)
+    bare = [c.source for c in nb.cells if c.cell_type == "markdown" and len(c.source.splitlines()) < 2]
+    assert not bare, f"{path.name}: sections without a paragraph: {bare}"

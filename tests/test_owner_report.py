@@ -6,7 +6,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from helpers import artifacts, owner_report
+from segment_workbench.io import artifacts
+from segment_workbench.app import owner_report
 
 pytestmark = pytest.mark.xdist_group("runner")
 

@@ -5,7 +5,7 @@ import tomllib
 
 import yaml
 
-from helpers.config import PROJECT_ROOT
+from support import REPO
 
 
 def _normalize(spec: str) -> tuple[str, str]:
@@ -15,9 +15,9 @@ def _normalize(spec: str) -> tuple[str, str]:
 
 
 def test_environment_yml_matches_pyproject():
-    pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pip_deps = dict(_normalize(d) for d in pyproject["dependencies"] + pyproject["optional-dependencies"]["dev"])
-    env = yaml.safe_load((PROJECT_ROOT / "environment.yml").read_text())
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
     conda = [d for d in env["dependencies"] if isinstance(d, str) and not d.startswith(("python", "pip"))]
     conda_deps = dict(_normalize(d) for d in conda)
     assert conda_deps == pip_deps

@@ -15,8 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import N_CUSTOMERS
-from helpers import report, synthetic
+from support import N_CUSTOMERS
+from segment_workbench.app import runner
+from segment_workbench.datasets import synthetic
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("runner")]
 
@@ -40,7 +41,7 @@ def _start_and_kill(config: Path, reports: Path, sig: int, inside: tuple[str, ..
     """Start ``workbench run`` in a child process, wait until it is inside the steps ``inside``
     with ``kernels`` kernels running, send ``sig``. Returns the process, its partial folder
     and the process ids of the kernels it had."""
-    proc = subprocess.Popen([sys.executable, "-m", "helpers.cli", "run", str(config), "--reports", str(reports)],
+    proc = subprocess.Popen([sys.executable, "-m", "segment_workbench.app.cli", "run", str(config), "--reports", str(reports)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     partial = reports / f".{config.stem}.partial-{proc.pid}"
     deadline = time.monotonic() + 240
@@ -79,7 +80,7 @@ def test_killed_runs_leave_the_last_complete_report_and_nothing_that_looks_finis
     config = _config(tmp_path, "kill", f"source: {{kind: synthetic, n_customers: {N_CUSTOMERS}, seed: 4}}\n"
                                        "steps: [01_collect, 02_clean, 03_segment]\n")
     reports = tmp_path / "reports"
-    report.run(config, reports_root=reports)
+    runner.run(config, reports_root=reports)
     complete = (reports / "kill" / "run.json").read_text()
     before = _hashes(reports / "kill")
 
@@ -99,7 +100,7 @@ def test_killed_runs_leave_the_last_complete_report_and_nothing_that_looks_finis
     assert (reports / "kill" / "run.json").read_text() == complete
 
     # the next run clears what the killed one left and completes
-    report.run(config, reports_root=reports)
+    runner.run(config, reports_root=reports)
     assert not list(reports.glob(".kill.*"))
     assert json.loads((reports / "kill" / "run.json").read_text())["status"] == "complete"
 
@@ -127,11 +128,11 @@ def test_identical_artifacts_across_runs_and_parallel_jobs(tmp_path):
     # the steps with random parts (clustering, bootstrap, CLV simulation) and what they feed;
     # the serial run does 04-05-07 side by side, the batch one step at a time
     body = ("source: {kind: synthetic, n_customers: 150, seed: 8}\n"
-            "steps: [01_collect, 02_clean, 03_segment, 04_cohorts, 05_cltv, 07_campaign]\n")
+            "steps: [01_collect, 02_clean, 03_segment, 04_cohorts, 05_cltv, 06_campaign]\n")
     paths = [_config(configs, f"shop{i}", body) for i in range(4)]
-    rows, _ = report.run_batch(paths, jobs=4, reports_root=tmp_path / "parallel")
+    rows, _ = runner.run_batch(paths, jobs=4, reports_root=tmp_path / "parallel")
     assert [r["status"] for r in rows] == ["complete"] * 4
-    rows, _ = report.run_batch(paths[:1], jobs=1, reports_root=tmp_path / "serial")
+    rows, _ = runner.run_batch(paths[:1], jobs=1, reports_root=tmp_path / "serial")
     assert rows[0]["status"] == "complete"
     reference = _hashes(tmp_path / "serial" / "shop0")
     assert {"data/customers.parquet", "data/segments.parquet", "data/clv.parquet", "data/clv_by_segment.csv",
@@ -186,7 +187,7 @@ def test_postgres_source_equals_csv_and_keeps_the_secret_and_the_excluded_out(tm
                                                "query: 'SELECT * FROM order_lines ORDER BY line_no'}\n")
     reports = tmp_path / "reports"
     for config in (csv_config, sql_config):
-        proc = subprocess.run([sys.executable, "-m", "helpers.cli", "run", str(config), "--reports", str(reports)],
+        proc = subprocess.run([sys.executable, "-m", "segment_workbench.app.cli", "run", str(config), "--reports", str(reports)],
                               capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stderr
         assert "s3cret" not in proc.stdout + proc.stderr
@@ -210,11 +211,11 @@ def test_postgres_source_equals_csv_and_keeps_the_secret_and_the_excluded_out(tm
 
 
 def test_sql_errors_never_show_the_url(postgres, monkeypatch):
-    from helpers import sources
-    from helpers.errors import InputError
+    from segment_workbench.io.collect import collect
+    from segment_workbench.errors import InputError
 
     monkeypatch.setenv("SHOP_DB_URL", postgres)
     with pytest.raises(InputError) as err:
-        sources.collect({"kind": "sql", "url_env": "SHOP_DB_URL", "query": "SELECT * FROM no_such_table"})
+        collect({"kind": "sql", "url_env": "SHOP_DB_URL", "query": "SELECT * FROM no_such_table"})
     message = str(err.value)
     assert "no_such_table" in message and "$SHOP_DB_URL" in message and "s3cret" not in message

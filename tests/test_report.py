@@ -8,12 +8,15 @@ import re
 import pandas as pd
 import pytest
 
-from helpers import report, synthetic
-from helpers.report import IPCKernelManager, StepFailed
+from segment_workbench.app import runner
+from segment_workbench.datasets import synthetic
+from segment_workbench.app import kernels
+from segment_workbench.app.kernels import IPCKernelManager
+from segment_workbench.app.runner import StepFailed
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("runner")]
 
-from conftest import N_CUSTOMERS, write_config as _config
+from support import N_CUSTOMERS, write_config as _config
 
 
 def test_run_writes_a_complete_report(demo_run):
@@ -21,7 +24,7 @@ def test_run_writes_a_complete_report(demo_run):
     run_dir = result.run_dir
     assert result.status == "complete" and run_dir == tmp / "reports" / "shop"
     for name in ("index.html", "run.json", "01_collect.html", "01_collect.ipynb", "02_clean.html", "02_clean.ipynb", "03_segment.html", "04_cohorts.html", "05_cltv.html",
-                 "07_campaign.html", "06_owner_report.html", "owner_report.html"):
+                 "06_campaign.html", "07_owner_report.html", "owner_report.html"):
         assert (run_dir / name).is_file(), name
     for name in ("raw.parquet", "contacts.parquet", "transactions.parquet", "cleaning_log.csv", "removed_rows.parquet",
                  "customers.parquet", "clv.parquet", "clv_params.json", "clv_by_segment.csv", "segments.parquet",
@@ -31,7 +34,7 @@ def test_run_writes_a_complete_report(demo_run):
         assert (run_dir / "data" / name).is_file(), name
     assert not list((tmp / "reports").glob(".shop.partial-*"))
     audiences = sorted((run_dir / "audiences").glob("*.csv"))
-    assert len(list((run_dir / "audiences" / "next_test").glob("*.csv"))) == 2  # 07_campaign's test/control split
+    assert len(list((run_dir / "audiences" / "next_test").glob("*.csv"))) == 2  # 06_campaign's test/control split
     segments = pd.read_parquet(run_dir / "data" / "segments.parquet")
     assert len(audiences) == segments["cluster_name"].nunique()
     assert sum(len(pd.read_csv(p)) for p in audiences) == len(segments)
@@ -39,7 +42,7 @@ def test_run_writes_a_complete_report(demo_run):
     assert info["status"] == "complete" and info["parameters"]["source"]["n_customers"] == N_CUSTOMERS
     assert info["input"] == {"kind": "synthetic", "seed": 11, "n_customers": N_CUSTOMERS}
     assert info["versions"]["pandas"].startswith("2.")
-    assert [s["step"] for s in info["steps"]] == ["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv", "07_campaign", "06_owner_report"]
+    assert [s["step"] for s in info["steps"]] == ["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv", "06_campaign", "07_owner_report"]
     assert all(s["status"] == "complete" and s["seconds"] > 0 for s in info["steps"])
     customers = pd.read_parquet(run_dir / "data" / "customers.parquet")
     assert customers.attrs["time_unit"] == "weeks" and customers["customer_id"].is_unique
@@ -63,7 +66,7 @@ def test_html_has_no_code_no_cdn_and_no_personal_data(demo_run):
 
 def test_only_reruns_one_step_on_the_last_complete_run(demo_run, tmp_path):
     tmp, _ = demo_run
-    result = report.run(tmp / "shop.yaml", only="02_clean", overrides={"time_unit": "days"}, reports_root=tmp / "reports")
+    result = runner.run(tmp / "shop.yaml", only="02_clean", overrides={"time_unit": "days"}, reports_root=tmp / "reports")
     assert [s.status for s in result.steps] == ["complete"] * 7
     customers = pd.read_parquet(result.run_dir / "data" / "customers.parquet")
     assert customers.attrs["time_unit"] == "days"
@@ -77,7 +80,7 @@ def test_failure_names_step_cell_and_error_and_keeps_the_last_complete_run(demo_
     bad_csv.write_text("custmer,order_id,order_date,quantity,unit_price\n1,a,2024-01-01,1,2.0\n")
     bad = _config(tmp, "shop", kind="csv", path=str(bad_csv))
     with pytest.raises(StepFailed) as err:
-        report.run(bad, reports_root=tmp / "reports")
+        runner.run(bad, reports_root=tmp / "reports")
     message = str(err.value)
     assert "Step 01_collect failed in cell" in message and "InputError" in message
     assert "Required column(s) missing: customer_id" in message and str(bad_csv) in message
@@ -107,12 +110,12 @@ def test_kernels_use_ipc_sockets_in_a_private_folder():
 
 
 def test_notebook_imports_are_its_import_statements_only():
-    imports = report.notebook_imports("05_cltv").splitlines()
-    assert "from helpers import clv as models" in imports and "import pandas as pd" in imports
+    imports = kernels.notebook_imports("05_cltv").splitlines()
+    assert "from segment_workbench.clv import models, valuation" in imports and "import pandas as pd" in imports
     assert all(line.startswith(("import ", "from ")) for line in imports) and len(imports) == len(set(imports))
 
 
-@pytest.mark.parametrize("imports, loaded", [("from helpers import plots\nprint('warming up')", True), ("", False)])
+@pytest.mark.parametrize("imports, loaded", [("from segment_workbench.viz import plots\nprint('warming up')", True), ("", False)])
 def test_a_kernel_started_ahead_has_its_imports_loaded_and_leaves_no_trace(tmp_path, imports, loaded):
     import nbformat
     import papermill
@@ -120,10 +123,10 @@ def test_a_kernel_started_ahead_has_its_imports_loaded_and_leaves_no_trace(tmp_p
     from nbformat.v4 import new_code_cell, new_notebook
 
     source, output = tmp_path / "nb.ipynb", tmp_path / "out.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell("import sys\nprint('helpers.plots' in sys.modules)")]), source)
-    kernel = run_sync(report._start_kernel)(imports)
+    nbformat.write(new_notebook(cells=[new_code_cell("import sys\nprint('segment_workbench.viz.plots' in sys.modules)")]), source)
+    kernel = run_sync(kernels.start_kernel)(imports)
     assert kernel in IPCKernelManager.running
-    papermill.execute_notebook(str(source), str(output), engine_name="workbench", kernel_name="python3",
+    papermill.execute_notebook(str(source), str(output), engine_name=kernels.register_engine(), kernel_name="python3",
                                progress_bar=False, km=kernel)
     cell = nbformat.read(output, as_version=4).cells[0]
     assert cell.execution_count == 1  # the warm-up was silent: not counted, nothing printed
@@ -132,11 +135,11 @@ def test_a_kernel_started_ahead_has_its_imports_loaded_and_leaves_no_trace(tmp_p
 
 
 def test_refresh_with_as_of_shows_migration_since_the_last_report(tmp_path):
-    from helpers import cli
+    from segment_workbench.app import cli
 
     config = tmp_path / "refresh.yaml"
     config.write_text(f"run_name: refresh\nas_of: '2025-09-30'\nsource: {{kind: synthetic, n_customers: {N_CUSTOMERS}, seed: 3}}\n"
-                      "steps: [01_collect, 02_clean, 03_segment, 06_owner_report]\n")
+                      "steps: [01_collect, 02_clean, 03_segment, 07_owner_report]\n")
     reports = tmp_path / "reports"
     assert cli.main(["run", str(config), "--reports", str(reports)]) == 0
     assert "in the last months" in (reports / "refresh" / "owner_report.html").read_text()

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from helpers import rfm
-from helpers.errors import ConfigError
+from segment_workbench.segmentation import rfm
+from segment_workbench.errors import ConfigError
 
 
 def test_quintile_scores_by_hand():

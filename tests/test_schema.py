@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import schema
-from helpers.dtypes import TEXT
-from helpers.errors import InputError
+from segment_workbench.io import schema
+from segment_workbench.io.dtypes import TEXT
+from segment_workbench.errors import InputError
 
 
 @pytest.mark.parametrize(

@@ -5,21 +5,17 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from conftest import make_tx
-from helpers import assignment, cleaning, clustering, customers, profiles, rfm, sources, survey, targeting
-from helpers.config import DEFAULTS
-from helpers.segmentation import segment_customers
-
-SETTINGS = DEFAULTS["segmentation"]
+from support import make_tx
+from segment_workbench.segmentation import assignment, clustering, profiles, rfm, survey, targeting
+from segment_workbench.cleaning import rules as cleaning
+from segment_workbench.customers import table as customers
+from segment_workbench.io.collect import collect
+from segment_workbench.segmentation.pipeline import segment_customers
 
 
 @pytest.fixture(scope="module")
-def demo():
-    collected = sources.collect({"kind": "synthetic", "n_customers": 3000, "seed": 42})
-    cleaned = cleaning.clean(collected.transactions, "2025-12-31")
-    table = customers.build_customer_table(cleaned.transactions, "2025-12-31")
-    result = segment_customers(table, cleaned.removed, SETTINGS, random_state=42)
-    return collected, cleaned, table, result
+def demo(demo_shop):
+    return demo_shop.collected, demo_shop.cleaned, demo_shop.customers, demo_shop.segmentation
 
 
 def test_clusters_recover_the_planted_groups(demo):
@@ -89,7 +85,7 @@ def test_degenerate_inputs(case):
     else:
         rows = [{**base, "customer_id": f"c{i}", "order_id": str(i)} for i in range(10)]
     table = customers.build_customer_table(make_tx(rows), "2024-03-31")
-    result = segment_customers(table, None, {**SETTINGS, "k": 6 if case == "fewer than k" else None})
+    result = segment_customers(table, None, k=6 if case == "fewer than k" else None)
     seg = result.segments
     assert len(seg) == len(table) and seg["cluster_name"].notna().all() and seg["rfm_segment"].ne("").all()
     if case in ("one customer", "identical"):

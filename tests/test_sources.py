@@ -5,10 +5,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import TEST_DATA
-from helpers import sources
-from helpers.dtypes import TEXT
-from helpers.errors import ConfigError, InputError
+from support import TEST_DATA
+from segment_workbench.io import contacts, detection, presets, readers
+from segment_workbench.io.collect import collect
+from segment_workbench.io.dtypes import TEXT
+from segment_workbench.errors import ConfigError, InputError
 
 ORDERS = pd.DataFrame({
     "customer_id": ["c1", "c1", "c2"],
@@ -21,7 +22,7 @@ ORDERS = pd.DataFrame({
 
 
 def _collect(path, **source):
-    return sources.collect({"kind": "csv", "path": str(path), **source}).transactions
+    return collect({"kind": "csv", "path": str(path), **source}).transactions
 
 
 def _check(tx):
@@ -56,9 +57,9 @@ def test_gzip_csv(tmp_path):
 def test_detect_encoding_and_delimiter(tmp_path):
     path = tmp_path / "x.csv"
     path.write_bytes("a;b\n€;2\n".encode("cp1252"))
-    assert sources.detect_encoding(path) == "cp1252"
-    assert sources.detect_delimiter('a,"b;c",d\n1,"2;3",4\n') == ","
-    assert sources.detect_delimiter("a\tb\tc\n1\t2\t3\n") == "\t"
+    assert detection.detect_encoding(path) == "cp1252"
+    assert detection.detect_delimiter('a,"b;c",d\n1,"2;3",4\n') == ","
+    assert detection.detect_delimiter("a\tb\tc\n1\t2\t3\n") == "\t"
 
 
 def test_excel_finds_data_on_second_sheet(tmp_path):
@@ -66,22 +67,22 @@ def test_excel_finds_data_on_second_sheet(tmp_path):
     with pd.ExcelWriter(path) as writer:
         pd.DataFrame({"Notes": ["Exported from the till", "see next sheet"]}).to_excel(writer, sheet_name="Read me", index=False)
         ORDERS.to_excel(writer, sheet_name="Orders", index=False)
-    _check(sources.collect({"kind": "excel", "path": str(path)}).transactions)
-    _check(sources.collect({"kind": "excel", "path": str(path), "sheet": "Orders"}).transactions)
+    _check(collect({"kind": "excel", "path": str(path)}).transactions)
+    _check(collect({"kind": "excel", "path": str(path), "sheet": "Orders"}).transactions)
     with pytest.raises(InputError, match="Sheet 'Sales' not found"):
-        sources.collect({"kind": "excel", "path": str(path), "sheet": "Sales"})
+        collect({"kind": "excel", "path": str(path), "sheet": "Sales"})
 
 
 def test_parquet(tmp_path):
     path = tmp_path / "orders.parquet"
     ORDERS.assign(unit_price=[1234.5, 3.99, 10.0], quantity=[2, 1, 3]).to_parquet(path)
-    _check(sources.collect({"kind": "parquet", "path": str(path)}).transactions)
-    read = sources.read_parquet(path)  # text as Arrow strings, not Python objects
+    _check(collect({"kind": "parquet", "path": str(path)}).transactions)
+    read = readers.read_parquet(path)  # text as Arrow strings, not Python objects
     assert read["customer_id"].dtype == TEXT and read["unit_price"].dtype == "float64"
     not_parquet = tmp_path / "orders_export.parquet"
     not_parquet.write_text("customer_id,order_id\nc1,o1\n")
     with pytest.raises(InputError, match="could not be read as Parquet") as err:
-        sources.collect({"kind": "parquet", "path": str(not_parquet)})
+        collect({"kind": "parquet", "path": str(not_parquet)})
     assert "orders_export.parquet" in str(err.value)
 
 
@@ -92,7 +93,7 @@ def test_sql_via_sqlite_url_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("SHOP_DB_URL", f"sqlite:///{db}")
     source = {"kind": "sql", "url_env": "SHOP_DB_URL", "query": "SELECT * FROM order_lines ORDER BY order_id",
               "columns": {"customer_id": "cust"}}
-    collected = sources.collect(source)
+    collected = collect(source)
     _check(collected.transactions)
     assert collected.file == "sql via $SHOP_DB_URL"
 
@@ -100,16 +101,16 @@ def test_sql_via_sqlite_url_from_environment(tmp_path, monkeypatch):
 def test_sql_errors_never_show_the_url(tmp_path, monkeypatch):
     monkeypatch.delenv("MISSING_URL", raising=False)
     with pytest.raises(ConfigError, match="MISSING_URL is not set"):
-        sources.collect({"kind": "sql", "url_env": "MISSING_URL", "query": "select 1"})
+        collect({"kind": "sql", "url_env": "MISSING_URL", "query": "select 1"})
     secret = f"sqlite:///{tmp_path}/secret-token-123.db"
     monkeypatch.setenv("SHOP_DB_URL", secret)
     with pytest.raises(InputError) as err:
-        sources.collect({"kind": "sql", "url_env": "SHOP_DB_URL", "query": "SELECT * FROM no_such_table"})
+        collect({"kind": "sql", "url_env": "SHOP_DB_URL", "query": "SELECT * FROM no_such_table"})
     assert "no such table" in str(err.value) and "secret-token-123" not in str(err.value)
 
 
 def test_synthetic_source_has_extras_without_personal_data():
-    collected = sources.collect({"kind": "synthetic", "n_customers": 200, "seed": 3})
+    collected = collect({"kind": "synthetic", "n_customers": 200, "seed": 3})
     assert set(collected.extras) == {"attributes", "survey", "ground_truth", "campaign"}
     assert "email" not in collected.transactions and "name" not in collected.extras["attributes"]
     assert collected.contacts["email"].str.endswith("@example.com").all()
@@ -134,7 +135,7 @@ def test_preset_cdnow():
 
 
 def test_preset_shopify_orders():
-    collected = sources.collect({"kind": "csv", "path": str(TEST_DATA / "shopify_orders.csv"), "preset": "shopify_orders"})
+    collected = collect({"kind": "csv", "path": str(TEST_DATA / "shopify_orders.csv"), "preset": "shopify_orders"})
     tx = collected.transactions
     assert len(tx) == 4 and "email" not in tx
     # The second line of #1001 inherits the order-level fields of the first.
@@ -191,7 +192,7 @@ def test_missing_file_and_unknown_preset(tmp_path):
 
 
 def test_pseudonymize_is_stable_and_case_insensitive():
-    ids = sources.pseudonymize(pd.Series(["A@x.org", " a@X.org", None]))
+    ids = presets.pseudonymize(pd.Series(["A@x.org", " a@X.org", None]))
     assert ids.iloc[0] == ids.iloc[1] and pd.isna(ids.iloc[2]) and len(ids.iloc[0]) == 14
 
 
@@ -209,7 +210,7 @@ def test_contacts_are_the_latest_value_seen_per_customer(lines):
     typed = pd.DataFrame(lines, columns=["customer_id", "order_date", "email", "consent"])
     typed.insert(0, "source_row", range(1, len(typed) + 1))
     typed = typed.astype({"customer_id": TEXT, "email": TEXT, "consent": "boolean", "order_date": "datetime64[ns]"})
-    pd.testing.assert_frame_equal(sources.contacts_table(typed), _contacts_by_sorting(typed))
-    without = sources.contacts_table(typed.drop(columns=["email", "consent"]))
+    pd.testing.assert_frame_equal(contacts.contacts_table(typed), _contacts_by_sorting(typed))
+    without = contacts.contacts_table(typed.drop(columns=["email", "consent"]))
     first_seen = typed.dropna(subset=["customer_id"]).sort_values(["order_date", "source_row"])["customer_id"].drop_duplicates()
     assert without["customer_id"].tolist() == first_seen.tolist()

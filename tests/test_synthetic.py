@@ -1,6 +1,6 @@
 import pandas as pd
 
-from helpers import synthetic
+from segment_workbench.datasets import synthetic
 
 
 def test_same_seed_same_data_other_seed_other_data():

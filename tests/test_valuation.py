@@ -6,14 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TEST_DATA, make_tx
-from helpers import calibration, clv, customers, report, sources, valuation
-from helpers.config import PROJECT_ROOT
+from support import TEST_DATA, make_tx
+from segment_workbench.clv import holdout as calibration, models as clv, valuation
+from segment_workbench.customers import table as customers
+from segment_workbench.app import runner
+from segment_workbench.io.collect import collect
+from support import REPO
 
 
 @pytest.fixture(scope="module")
 def cdnow_split():
-    tx = sources.collect({"kind": "csv", "path": str(TEST_DATA / "cdnow_sample.txt"), "preset": "cdnow"}).transactions
+    tx = collect({"kind": "csv", "path": str(TEST_DATA / "cdnow_sample.txt"), "preset": "cdnow"}).transactions
     table = calibration.calibration_holdout(tx, "1997-09-30", "1998-06-30", "weeks")
     return tx, table, clv.BetaGeoModel().fit(table["frequency"], table["recency"], table["T"])
 
@@ -156,8 +159,8 @@ def test_choose_model_and_fallback():
     comparison = pd.DataFrame({"model": ["bg_nbd", "pareto_nbd"], "mae": [0.5, 0.4], "converged": [True, False]})
     assert valuation.choose_model(comparison, "auto") == "bg_nbd"  # the lower error did not converge
     assert valuation.choose_model(comparison, "pareto_nbd") == "pareto_nbd"
-    demo = sources.collect({"kind": "synthetic", "n_customers": 3000, "seed": 42}).transactions
-    from helpers import cleaning
+    demo = collect({"kind": "synthetic", "n_customers": 3000, "seed": 42}).transactions
+    from segment_workbench.cleaning import rules as cleaning
     table = customers.build_customer_table(cleaning.clean(demo, "2025-12-31").transactions, "2025-12-31")
     name, model, note = valuation.fit_final("bg_nbd", table)
     # the demo's lapsed customers stop abruptly: BG/NBD's dropout heterogeneity runs to its limit
@@ -170,7 +173,7 @@ def test_choose_model_and_fallback():
 @pytest.mark.slow
 @pytest.mark.xdist_group("runner")
 def test_cdnow_config_runs_through_cltv(tmp_path):
-    result = report.run(PROJECT_ROOT / "configs" / "cdnow.yaml", reports_root=tmp_path)
+    result = runner.run(REPO / "configs" / "cdnow.yaml", reports_root=tmp_path)
     data = result.run_dir / "data"
     params = json.loads((data / "clv_params.json").read_text())
     assert params["time_unit"] == "weeks" and params["calibration_end"] == "1997-09-30"
@@ -181,8 +184,8 @@ def test_cdnow_config_runs_through_cltv(tmp_path):
 
 
 def test_spend_falls_back_to_the_mean_when_gamma_gamma_runs_to_a_limit():
-    from helpers import cleaning
-    tx = sources.collect({"kind": "synthetic", "n_customers": 300, "seed": 11}).transactions
+    from segment_workbench.cleaning import rules as cleaning
+    tx = collect({"kind": "synthetic", "n_customers": 300, "seed": 11}).transactions
     table = customers.build_customer_table(cleaning.clean(tx, "2025-12-31").transactions, "2025-12-31")
     gamma_gamma = clv.GammaGammaModel().fit(table["frequency"], table["monetary_value"])
     assert not gamma_gamma.converged_ and "limit" in gamma_gamma.convergence_message_
