@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= configs/demo.yaml
 
-.PHONY: report test lab bench screenshot system-deps clean
+.PHONY: report test test-fast lint format docs lab bench screenshot system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,11 +15,29 @@ $(STAMP): pyproject.toml
 
 ## report: run the whole pipeline on the demo config (or CONFIG=configs/x.yaml)
 report: $(STAMP)
-	$(BIN)/workbench run $(CONFIG)
+	$(BIN)/segment-workbench run $(CONFIG)
 
-## test: the whole test suite (what CI runs)
-test: $(STAMP) system-deps
+## test: lint, then the whole test suite (what CI runs)
+test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+## test-fast: lint, then every test that executes no notebook, browser or database (the edit loop)
+test-fast: $(STAMP) lint
+	$(BIN)/python -m pytest -n 2 -m "not slow"
+
+## lint: ruff's checks and its formatting, without changing anything
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks notebooks
+	$(BIN)/ruff format --check src tests benchmarks notebooks
+
+## format: ruff's formatting and safe fixes
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests benchmarks notebooks
+	$(BIN)/ruff format src tests benchmarks notebooks
+
+## docs: the reference in docs/, built offline with --strict into site/
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 ## bench: every benchmark, written to benchmarks/results.md (BENCH_ARGS="--only pipeline --run-up-to 10000000" ...)
 bench: $(STAMP)
@@ -49,4 +67,4 @@ system-deps:
 	fi
 
 clean:
-	rm -rf reports/*/ reports/.*.partial-* .pytest_cache .hypothesis
+	rm -rf reports/*/ reports/.*.partial-* .pytest_cache .hypothesis site

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-
-from segment_workbench.clv import models as clv
-from segment_workbench.datasets.synthetic import simulate_bgnbd
 from timing import timed
+
+from segment_workbench import clv
+from segment_workbench.datasets.synthetic import simulate_bgnbd
 
 
 def main() -> None:
@@ -22,7 +22,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, nargs="+", default=[25_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print("| customers | unique (x, t_x, T) | BG/NBD fit, median s | Gamma-Gamma fit, median s | r, alpha, a, b recovered |")
+    print(
+        "| customers | unique (x, t_x, T) | BG/NBD fit, median s | Gamma-Gamma fit, median s | r, alpha, a, b recovered |"
+    )
     print("|---:|---:|---:|---:|---|")
     for n in args.customers:
         x, t_x, T, m = simulate_bgnbd(n)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 
+from timing import timed
+
 from segment_workbench.cleaning import rules as cleaning
 from segment_workbench.customers import table as customers
 from segment_workbench.io import sources
 from segment_workbench.lifecycle import survival
 from segment_workbench.lifecycle.cohorts import cohort_tables
-from timing import timed
 
 
 def run(tx, table, attributes, truth) -> None:
@@ -35,8 +36,14 @@ def main() -> None:
         collected = sources.collect({"kind": "synthetic", "n_customers": n, "seed": 1})
         tx = cleaning.clean(collected.transactions, "2025-12-31").transactions
         table = customers.build_customer_table(tx, "2025-12-31")
-        seconds, _ = timed(run, args.repeats, tx, table, collected.extras["attributes"],
-                           collected.extras["ground_truth"][["customer_id", "group"]])
+        seconds, _ = timed(
+            run,
+            args.repeats,
+            tx,
+            table,
+            collected.extras["attributes"],
+            collected.extras["ground_truth"][["customer_id", "group"]],
+        )
         print(f"| {len(table):,} | {len(tx):,} | {seconds:.1f} |")
 
 

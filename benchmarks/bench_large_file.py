@@ -33,8 +33,21 @@ def generate(path: Path, gigabytes: float) -> int:
     raw = sources.collect({"kind": "synthetic", "n_customers": 3000, "seed": 1}).transactions
     block = cleaning.clean(raw, "2025-12-31").transactions
     block = block[block["customer_id"].str.match(r"^C\d+$") & block["order_id"].str.match(r"^C?\d+$")]
-    block = block[["order_id", "customer_id", "order_date", "product_id", "product_name", "category", "quantity",
-                   "unit_price", "discount", "channel", "country"]].reset_index(drop=True)
+    block = block[
+        [
+            "order_id",
+            "customer_id",
+            "order_date",
+            "product_id",
+            "product_name",
+            "category",
+            "quantity",
+            "unit_price",
+            "discount",
+            "channel",
+            "country",
+        ]
+    ].reset_index(drop=True)
     customer = block["customer_id"].str[1:].astype(int).to_numpy()
     order = block["order_id"].str.lstrip("C").astype(int).to_numpy()
     target, lines, copy = gigabytes * 1e9, 0, 0
@@ -43,8 +56,9 @@ def generate(path: Path, gigabytes: float) -> int:
         while out.tell() < target:
             part = block.copy()
             part["customer_id"] = [f"C{v}" for v in customer + copy * 1_000_000]
-            part["order_id"] = np.char.add(np.where(block["order_id"].str.startswith("C"), "C", ""),
-                                           (order + copy * 10_000_000).astype(str))
+            part["order_id"] = np.char.add(
+                np.where(block["order_id"].str.startswith("C"), "C", ""), (order + copy * 10_000_000).astype(str)
+            )
             part.to_csv(out, header=False, index=False)
             lines, copy = lines + len(part), copy + 1
     return lines
@@ -94,8 +108,12 @@ print(json.dumps({{"outcome": outcome, "message": message, "seconds": time.perf_
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if proc.returncode != 0:
-        return {"outcome": f"crashed (exit {proc.returncode})", "message": " ".join(proc.stderr.strip().splitlines()[-1:]),
-                "seconds": float("nan"), "peak_rss_gb": float("nan")}
+        return {
+            "outcome": f"crashed (exit {proc.returncode})",
+            "message": " ".join(proc.stderr.strip().splitlines()[-1:]),
+            "seconds": float("nan"),
+            "peak_rss_gb": float("nan"),
+        }
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -103,7 +121,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--gb", type=float, nargs="+", default=[2.0])
     parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--limit-gb", type=float, nargs="*", default=[0], help="address-space limits (ulimit -v) to run under; 0 = none")
+    parser.add_argument(
+        "--limit-gb", type=float, nargs="*", default=[0], help="address-space limits (ulimit -v) to run under; 0 = none"
+    )
     args = parser.parse_args()
     (HERE / "data").mkdir(exist_ok=True)
     rows = []
@@ -116,8 +136,10 @@ def main() -> None:
             for how in (collect_in_child, aggregate_in_child):
                 result = how(path, limit or None)
                 size = path.stat().st_size / 1e9
-                rows.append(f"| {size:.2f} GB | {lines:,} | {f'{limit:g} GB' if limit else 'none'} | {result['outcome']} | "
-                            f"{result['seconds']:.1f} s | {result['peak_rss_gb']:.2f} GB | {result['message']} |")
+                rows.append(
+                    f"| {size:.2f} GB | {lines:,} | {f'{limit:g} GB' if limit else 'none'} | {result['outcome']} | "
+                    f"{result['seconds']:.1f} s | {result['peak_rss_gb']:.2f} GB | {result['message']} |"
+                )
                 print(rows[-1], file=sys.stderr, flush=True)
         if not args.keep:
             path.unlink()

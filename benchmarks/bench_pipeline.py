@@ -24,20 +24,20 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
-
-from segment_workbench.cleaning import rules as cleaning
-from segment_workbench.clv import models as clv, valuation
-from segment_workbench.customers import table as customers
-from segment_workbench.segmentation import rfm
-from segment_workbench.io import sources
-from segment_workbench.lifecycle import survival
-from segment_workbench.datasets import synthetic
-from segment_workbench.campaigns.campaign import segment_kpis
-from segment_workbench.lifecycle.cohorts import cohort_tables
-from segment_workbench.config import DEFAULTS
-from segment_workbench.segmentation.pipeline import segment_customers
 from peak_memory import peak_rss_gb
 from timing import timed
+
+from segment_workbench import clv
+from segment_workbench.campaigns.campaign import segment_kpis
+from segment_workbench.cleaning import rules as cleaning
+from segment_workbench.clv import valuation
+from segment_workbench.customers import table as customers
+from segment_workbench.datasets import synthetic
+from segment_workbench.io import sources
+from segment_workbench.lifecycle import survival
+from segment_workbench.lifecycle.cohorts import cohort_tables
+from segment_workbench.segmentation import rfm
+from segment_workbench.segmentation.pipeline import segment_customers
 
 HERE = Path(__file__).parent
 AS_OF = pd.Timestamp("2025-12-31")
@@ -77,20 +77,48 @@ def stages(path: Path) -> list[tuple[str, float, float]]:
     stage("cohort matrices", lambda: cohort_tables(tx, AS_OF))
     data = survival.survival_data(table, survival.suggest_threshold(tx))
     segments = state["clustering (k chosen, bootstrap, rules)"]
-    stage("survival (Kaplan-Meier + Cox)", lambda: (survival.kaplan_meier(data, segments.segments["cluster_name"]),
-                                                    survival.cox_drivers(data, survival.early_covariates(tx, None))))
-    stage("BG/NBD + Gamma-Gamma fit", lambda: (clv.BetaGeoModel().fit(table["frequency"], table["recency"], table["T"]),
-                                               valuation.fit_spend(table)[0]))
+    stage(
+        "survival (Kaplan-Meier + Cox)",
+        lambda: (
+            survival.kaplan_meier(data, segments.segments["cluster_name"]),
+            survival.cox_drivers(data, survival.early_covariates(tx, None)),
+        ),
+    )
+    stage(
+        "BG/NBD + Gamma-Gamma fit",
+        lambda: (
+            clv.BetaGeoModel().fit(table["frequency"], table["recency"], table["T"]),
+            valuation.fit_spend(table)[0],
+        ),
+    )
     if not state["BG/NBD + Gamma-Gamma fit"][0].converged_:  # as 05_cltv falls back
-        stage("Pareto/NBD fit (BG/NBD did not converge)",
-              lambda: clv.ParetoNBDModel().fit(table["frequency"], table["recency"], table["T"]))
-        state["BG/NBD + Gamma-Gamma fit"] = (state["Pareto/NBD fit (BG/NBD did not converge)"],
-                                             state["BG/NBD + Gamma-Gamma fit"][1])
+        stage(
+            "Pareto/NBD fit (BG/NBD did not converge)",
+            lambda: clv.ParetoNBDModel().fit(table["frequency"], table["recency"], table["T"]),
+        )
+        state["BG/NBD + Gamma-Gamma fit"] = (
+            state["Pareto/NBD fit (BG/NBD did not converge)"],
+            state["BG/NBD + Gamma-Gamma fit"][1],
+        )
     fitted, spend = state["BG/NBD + Gamma-Gamma fit"]
-    stage("CLV prediction (300 simulations)", lambda: valuation.customer_values(
-        fitted, spend, table, horizon=52, discount_rate=clv.per_period_rate(0.10, "weeks"), margin=1.0,
-        n_simulations=300, interval=0.9, random_state=42))
-    stage("KPIs per frozen segment and month", lambda: segment_kpis(tx, lambda d: segments.model.segments_at(tx, d, removed), AS_OF))
+    stage(
+        "CLV prediction (300 simulations)",
+        lambda: valuation.customer_values(
+            fitted,
+            spend,
+            table,
+            horizon=52,
+            discount_rate=clv.per_period_rate(0.10, "weeks"),
+            margin=1.0,
+            n_simulations=300,
+            interval=0.9,
+            random_state=42,
+        ),
+    )
+    stage(
+        "KPIs per frozen segment and month",
+        lambda: segment_kpis(tx, lambda d: segments.model.segments_at(tx, d, removed), AS_OF),
+    )
     return out
 
 
@@ -100,8 +128,22 @@ def whole_run(path: Path, lines: int) -> tuple[float, dict[str, float], list[dic
     config = HERE / "data" / f"bench_{lines}.yaml"
     config.write_text(f"run_name: bench_{lines}\nas_of: '2025-12-31'\nsource: {{kind: parquet, path: {path.name}}}\n")
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, str(HERE / "peak_memory.py"), sys.executable, "-m", "segment_workbench.app.cli", "run", str(config),
-                           "--reports", str(HERE / "data" / "reports")], check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "peak_memory.py"),
+            sys.executable,
+            "-m",
+            "segment_workbench.app.cli",
+            "run",
+            str(config),
+            "--reports",
+            str(HERE / "data" / "reports"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - start
     info = json.loads((HERE / "data" / "reports" / f"bench_{lines}" / "run.json").read_text())
     return seconds, json.loads(done.stdout.splitlines()[-1]), info["steps"]
@@ -120,14 +162,22 @@ def notebook_overhead(repeats: int = 3) -> list[tuple[str, float]]:
     from segment_workbench.app import runner as report
 
     folder = Path(tempfile.mkdtemp())
-    cells = {"papermill, empty notebook (kernel start + stop)": "",
-             "papermill, the steps' common imports": "import pandas\nfrom helpers import artifacts, plots, runs, tables"}
+    cells = {
+        "papermill, empty notebook (kernel start + stop)": "",
+        "papermill, the steps' common imports": "import pandas\nfrom segment_workbench.io import artifacts, runs\nfrom segment_workbench.viz import plots, tables",
+    }
     out = []
     for name, code in cells.items():
         source = folder / "nb.ipynb"
         nbformat.write(new_notebook(cells=[new_code_cell(code)]), source)
-        run = partial(papermill.execute_notebook, str(source), str(folder / "out.ipynb"), kernel_name="python3",
-                      progress_bar=False, kernel_manager_class=report.IPCKernelManager)
+        run = partial(
+            papermill.execute_notebook,
+            str(source),
+            str(folder / "out.ipynb"),
+            kernel_name="python3",
+            progress_bar=False,
+            kernel_manager_class=report.IPCKernelManager,
+        )
         seconds, _ = timed(run, repeats)
         out.append((name, seconds))
     seconds, _ = timed(report.notebook_to_html, repeats, folder / "out.ipynb", folder / "out.html", "overhead")
@@ -152,9 +202,11 @@ def main() -> None:
             print(stage_row(name, seconds, rss), flush=True)
         if lines <= args.run_up_to:
             seconds, memory, steps = whole_run(path, lines)
-            print(f"\nWhole `workbench run`: **{seconds:.0f} s**; peak memory of all its processes together "
-                  f"**{memory['all_processes_gb']:.2f} GB** (largest process {memory['largest_process_gb']:.2f} GB).\n\n"
-                  "| step | notebook (papermill) s | HTML (nbconvert) s |\n|---|---:|---:|")
+            print(
+                f"\nWhole `workbench run`: **{seconds:.0f} s**; peak memory of all its processes together "
+                f"**{memory['all_processes_gb']:.2f} GB** (largest process {memory['largest_process_gb']:.2f} GB).\n\n"
+                "| step | notebook (papermill) s | HTML (nbconvert) s |\n|---|---:|---:|"
+            )
             for s in steps:
                 print(f"| {s['step']} | {s['seconds']:.1f} | {s['html_seconds']:.1f} |", flush=True)
         else:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 
+from timing import timed
+
 from segment_workbench.cleaning import rules as cleaning
+from segment_workbench.config import DEFAULTS
 from segment_workbench.customers import table as customers
 from segment_workbench.io import sources
-from segment_workbench.config import DEFAULTS
 from segment_workbench.segmentation.pipeline import segment_customers
-from timing import timed
 
 
 def main() -> None:

@@ -30,8 +30,10 @@ def machine() -> str:
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
     model = re.search(r"model name\s*:\s*(.+)", cpuinfo)
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{model.group(1).strip() if model else platform.processor() or platform.machine()}, "
-            f"{os.cpu_count()} cores, {memory:.0f} GiB memory, {platform.system()} {platform.release()}")
+    return (
+        f"{model.group(1).strip() if model else platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, {memory:.0f} GiB memory, {platform.system()} {platform.release()}"
+    )
 
 
 def versions() -> str:
@@ -48,8 +50,10 @@ def description(script: Path) -> str:
 def benchmarks(lines: list[int], run_up_to: int) -> list[tuple[str, list[str]]]:
     sizes = [str(n) for n in lines]
     return [
-        ("Side by side with lifetimes 0.11.3 and a per-customer pandas apply",
-         ["bench_lifetimes.py", "--lines", "100000", "1000000", "--repeats", "7"]),
+        (
+            "Side by side with lifetimes 0.11.3 and a per-customer pandas apply",
+            ["bench_lifetimes.py", "--lines", "100000", "1000000", "--repeats", "7"],
+        ),
         ("A file larger than the memory", ["bench_large_file.py", "--gb", "0.3", "2", "--limit-gb", "0", "8"]),
         ("Model fits", ["bench_clv.py", "--customers", "25000", "1000000", "--repeats", "3"]),
         ("Segmentation", ["bench_segment.py", "--customers", "3000", "100000", "--repeats", "3"]),
@@ -66,9 +70,10 @@ def previous_sections(path: Path) -> dict[str, str]:
     when = re.search(r"on (\d{4}-\d\d-\d\d \d\d:\d\d)", text)
     out = {}
     for part in re.split(r"^## ", text, flags=re.M)[1:]:
-        title = part.split(" (`")[0]
+        title = part.split("\n", 1)[0].split(" (`")[0]
         part = re.sub(r"\n(This run|All benchmarks): .*", "", part)
-        measured = "" if "(measured " in part else f"\n(measured {when.group(1) if when else 'earlier'})\n"
+        dated = "(measured " in part or title.strip() == "History"  # the history carries its own dates
+        measured = "" if dated else f"\n(measured {when.group(1) if when else 'earlier'})\n"
         out[title] = f"## {part.rstrip()}\n{measured}"
     return out
 
@@ -81,9 +86,12 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=HERE / "results.md")
     args = parser.parse_args()
     started = time.perf_counter()
-    kept = previous_sections(args.output) if args.only else {}
-    sections = [f"# Benchmarks\n\nWritten by `make bench` (benchmarks/run_all.py) on "
-                f"{dt.datetime.now():%Y-%m-%d %H:%M}.\n\n- Machine: {machine()}\n- Versions: {versions()}\n"]
+    previous = previous_sections(args.output)
+    kept = previous if args.only else {}
+    sections = [
+        f"# Benchmarks\n\nWritten by `make bench` (benchmarks/run_all.py) on "
+        f"{dt.datetime.now():%Y-%m-%d %H:%M}.\n\n- Machine: {machine()}\n- Versions: {versions()}\n"
+    ]
     for title, command in benchmarks(args.lines, args.run_up_to):
         if args.only and not any(part in command[0] for part in args.only):
             if title in kept:  # not run this time: the earlier result stays, marked with its date
@@ -91,11 +99,20 @@ def main() -> None:
             continue
         print(f"== {command[0]}", file=sys.stderr, flush=True)
         begun = time.perf_counter()
-        proc = subprocess.run([sys.executable, str(HERE / command[0]), *command[1:]], cwd=HERE,
-                              stdout=subprocess.PIPE, text=True)
-        body = proc.stdout.strip() if proc.returncode == 0 else f"**Failed (exit {proc.returncode})**; output so far:\n\n{proc.stdout}"
-        sections.append(f"## {title} (`benchmarks/{command[0]}`)\n\n{description(HERE / command[0])}\n\n"
-                        f"Command: `python benchmarks/{' '.join(command)}` ({time.perf_counter() - begun:.0f} s)\n\n{body}\n")
+        proc = subprocess.run(
+            [sys.executable, str(HERE / command[0]), *command[1:]], cwd=HERE, stdout=subprocess.PIPE, text=True
+        )
+        body = (
+            proc.stdout.strip()
+            if proc.returncode == 0
+            else f"**Failed (exit {proc.returncode})**; output so far:\n\n{proc.stdout}"
+        )
+        sections.append(
+            f"## {title} (`benchmarks/{command[0]}`)\n\n{description(HERE / command[0])}\n\n"
+            f"Command: `python benchmarks/{' '.join(command)}` ({time.perf_counter() - begun:.0f} s)\n\n{body}\n"
+        )
+    if "History" in previous:  # the record of what was changed and measured, kept by every run
+        sections.append(previous["History"])
     sections.append(f"This run: {(time.perf_counter() - started) / 60:.0f} minutes.\n")
     args.output.write_text("\n".join(sections), encoding="utf-8")
     print(f"wrote {args.output}", file=sys.stderr)

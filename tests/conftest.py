@@ -22,8 +22,10 @@ from segment_workbench.segmentation.pipeline import Segmentation, segment_custom
 def shared_data() -> Path:
     """../shared/data with the real datasets; the test is skipped where it is absent."""
     if not (SHARED_DATA / "online_retail.csv.gz").is_file():
-        pytest.skip(f"real datasets not found at {SHARED_DATA} (they sit beside the project's "
-                    "repository in the development workspace, not in a user's clone)")
+        pytest.skip(
+            f"real datasets not found at {SHARED_DATA} (they sit beside the project's "
+            "repository in the development workspace, not in a user's clone)"
+        )
     return SHARED_DATA
 
 
@@ -75,7 +77,9 @@ def postgres():
 
     bindir = _postgres_bin()
     if bindir is None:
-        pytest.skip("PostgreSQL server programs not found (Debian package 'postgresql'; `make test` installs it when run as root)")
+        pytest.skip(
+            "PostgreSQL server programs not found (Debian package 'postgresql'; `make test` installs it when run as root)"
+        )
     as_user: list[str] = []
     root = Path(tempfile.mkdtemp(prefix="workbench-pg-"))
     if os.geteuid() == 0:
@@ -88,10 +92,32 @@ def postgres():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    run = lambda *args: subprocess.run(as_user + [str(bindir / args[0]), *args[1:]], check=True, capture_output=True, text=True)  # noqa: E731
-    run("initdb", "-D", str(root / "data"), "-U", "workbench", "--auth=scram-sha-256", f"--pwfile={root / 'pw'}", "-E", "UTF8")
-    run("pg_ctl", "-D", str(root / "data"), "-l", str(root / "log"), "-w", "-o",
-        f"-p {port} -c listen_addresses=127.0.0.1 -k {root}", "start")
+
+    def run(*args):
+        return subprocess.run(as_user + [str(bindir / args[0]), *args[1:]], check=True, capture_output=True, text=True)
+
+    run(
+        "initdb",
+        "-D",
+        str(root / "data"),
+        "-U",
+        "workbench",
+        "--auth=scram-sha-256",
+        f"--pwfile={root / 'pw'}",
+        "-E",
+        "UTF8",
+    )
+    run(
+        "pg_ctl",
+        "-D",
+        str(root / "data"),
+        "-l",
+        str(root / "log"),
+        "-w",
+        "-o",
+        f"-p {port} -c listen_addresses=127.0.0.1 -k {root}",
+        "start",
+    )
     try:
         yield f"postgresql+psycopg://workbench:{password}@127.0.0.1:{port}/postgres"
     finally:

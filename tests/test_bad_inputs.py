@@ -11,11 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from segment_workbench.cleaning import rules as cleaning, quality
-from segment_workbench.customers import table as customers
-from segment_workbench.io.collect import collect
+from segment_workbench.cleaning import quality
+from segment_workbench.cleaning import rules as cleaning
 from segment_workbench.clv import valuation
+from segment_workbench.customers import table as customers
 from segment_workbench.errors import InputError
+from segment_workbench.io.collect import collect
 from segment_workbench.segmentation.pipeline import segment_customers
 
 AS_OF = "2024-12-31"
@@ -45,7 +46,9 @@ def removed(cleaned, reason: str) -> int:
     return int(cleaned.log.loc[cleaned.log["reason"] == reason, "rows_removed"].sum())
 
 
-def assert_clear(err: pytest.ExceptionInfo, path: Path | str, column: str | None, *words: str, rows: bool = True) -> None:
+def assert_clear(
+    err: pytest.ExceptionInfo, path: Path | str, column: str | None, *words: str, rows: bool = True
+) -> None:
     message = str(err.value)
     assert f"file:   {path}" in message
     if column:
@@ -58,6 +61,7 @@ def assert_clear(err: pytest.ExceptionInfo, path: Path | str, column: str | None
 
 
 # --- cases that stop with a clear message ------------------------------------------------------
+
 
 def test_missing_required_column(tmp_path):
     path = write(tmp_path, csv("c1,2024-03-01,2,10", header="customer_id,order_date,quantity,unit_price"))
@@ -157,6 +161,7 @@ def test_exclusion_list_without_an_id_column(tmp_path):
 
 # --- cases that are handled, and logged ------------------------------------------------------
 
+
 def test_windows_1252_text(tmp_path):
     path = write(tmp_path, csv("c1,o1,2024-03-01,1,10,Café crème", header=HEADER + ",product_name"), encoding="cp1252")
     collected, _ = collect_and_clean(path)
@@ -171,22 +176,39 @@ def test_byte_order_mark(tmp_path, bom, encoding):
 
 
 def test_semicolons_and_decimal_commas(tmp_path):
-    path = write(tmp_path, "customer_id;order_id;order_date;quantity;unit_price\nc1;o1;2024-03-01;2;10,50\nc2;o2;2024-03-02;1;1.234,00\n")
+    path = write(
+        tmp_path,
+        "customer_id;order_id;order_date;quantity;unit_price\nc1;o1;2024-03-01;2;10,50\nc2;o2;2024-03-02;1;1.234,00\n",
+    )
     collected, _ = collect_and_clean(path)
     assert collected.transactions["unit_price"].tolist() == [10.5, 1234.0]
 
 
 def test_thousands_separators_and_currency_symbols(tmp_path):
-    path = write(tmp_path, csv('c1,o1,2024-03-01,1,"£1,234.50"', "c2,o2,2024-03-02,1,$12.00", 'c3,o3,2024-03-03,1," 7.25 EUR"'))
+    path = write(
+        tmp_path, csv('c1,o1,2024-03-01,1,"£1,234.50"', "c2,o2,2024-03-02,1,$12.00", 'c3,o3,2024-03-03,1," 7.25 EUR"')
+    )
     collected, _ = collect_and_clean(path)
     assert collected.transactions["unit_price"].tolist() == [1234.5, 12.0, 7.25]
 
 
 def test_mixed_date_formats_in_one_column(tmp_path):
-    path = write(tmp_path, csv("c1,o1,2024-03-15,1,10", "c2,o2,16/03/2024,1,10", 'c3,o3,"March 17, 2024",1,10', "c4,o4,2024-03-18T09:30:00Z,1,10"))
+    path = write(
+        tmp_path,
+        csv(
+            "c1,o1,2024-03-15,1,10",
+            "c2,o2,16/03/2024,1,10",
+            'c3,o3,"March 17, 2024",1,10',
+            "c4,o4,2024-03-18T09:30:00Z,1,10",
+        ),
+    )
     collected, _ = collect_and_clean(path)
     assert collected.transactions["order_date"].dt.strftime("%Y-%m-%d %H:%M").tolist() == [
-        "2024-03-15 00:00", "2024-03-16 00:00", "2024-03-17 00:00", "2024-03-18 09:30"]
+        "2024-03-15 00:00",
+        "2024-03-16 00:00",
+        "2024-03-17 00:00",
+        "2024-03-18 09:30",
+    ]
 
 
 def test_day_first_read_from_the_data(tmp_path):
@@ -240,8 +262,16 @@ def test_repeated_header_rows_inside_the_file(tmp_path):
 def test_repeated_header_rows_with_mapped_names(tmp_path):
     header = "Customer,Invoice,Date,Qty,Price"
     path = write(tmp_path, csv(GOOD[0], header, GOOD[1], header=header))
-    _, cleaned = collect_and_clean(path, columns={"customer_id": "Customer", "order_id": "Invoice", "order_date": "Date",
-                                                  "quantity": "Qty", "unit_price": "Price"})
+    _, cleaned = collect_and_clean(
+        path,
+        columns={
+            "customer_id": "Customer",
+            "order_id": "Invoice",
+            "order_date": "Date",
+            "quantity": "Qty",
+            "unit_price": "Price",
+        },
+    )
     assert removed(cleaned, "repeated_header_row") == 1
 
 
@@ -283,18 +313,33 @@ def test_ids_written_as_floats_and_strings_are_one_customer(tmp_path):
 
 
 def test_whitespace_and_case_variants_of_an_id_are_merged_and_logged(tmp_path):
-    path = write(tmp_path, csv(" ab1 ,o1,2024-03-01,1,10", "AB1,o2,2024-04-01,1,10", "ab1,o3,2024-05-01,1,10", "ab1,o4,2024-06-01,1,10"))
+    path = write(
+        tmp_path,
+        csv(" ab1 ,o1,2024-03-01,1,10", "AB1,o2,2024-04-01,1,10", "ab1,o3,2024-05-01,1,10", "ab1,o4,2024-06-01,1,10"),
+    )
     _, cleaned = collect_and_clean(path)
     assert cleaned.transactions["customer_id"].unique().tolist() == ["ab1"]
     log = cleaned.log.set_index("rule")
     assert log.at["customer_id_case", "rows_adjusted"] == 1
-    kept_case = cleaning.clean(collect({"kind": "csv", "path": str(path)}).transactions, AS_OF, {"skip": ["customer_id_case"]})
+    kept_case = cleaning.clean(
+        collect({"kind": "csv", "path": str(path)}).transactions, AS_OF, {"skip": ["customer_id_case"]}
+    )
     assert kept_case.transactions["customer_id"].nunique() == 2
 
 
 def test_guest_lines_duplicates_bad_prices_and_quantities_are_logged(tmp_path):
-    path = write(tmp_path, csv(*GOOD, GOOD[0], ",o7,2024-03-09,1,10", "c5,o8,2024-03-10,two,10", "c6,o9,2024-03-11,1,0",
-                               "c7,o10,2024-03-12,1,-3", "TEST-1,o11,2024-03-12,1,3"))
+    path = write(
+        tmp_path,
+        csv(
+            *GOOD,
+            GOOD[0],
+            ",o7,2024-03-09,1,10",
+            "c5,o8,2024-03-10,two,10",
+            "c6,o9,2024-03-11,1,0",
+            "c7,o10,2024-03-12,1,-3",
+            "TEST-1,o11,2024-03-12,1,3",
+        ),
+    )
     _, cleaned = collect_and_clean(path, preset="generic")
     assert removed(cleaned, "exact_duplicate") == 1
     assert removed(cleaned, "missing_customer_id") == 1
@@ -324,11 +369,20 @@ def test_timestamps_with_utc_offsets_keep_the_shop_clock(tmp_path):
 
 
 def test_exclusions_applied_at_collection_by_id_and_email(tmp_path):
-    path = write(tmp_path, csv("c1,o1,2024-03-01,1,10,a@x.org", "c2,o2,2024-03-02,1,10,B@X.org", "c3,o3,2024-03-03,1,10,c@x.org",
-                               header=HEADER + ",email"))
+    path = write(
+        tmp_path,
+        csv(
+            "c1,o1,2024-03-01,1,10,a@x.org",
+            "c2,o2,2024-03-02,1,10,B@X.org",
+            "c3,o3,2024-03-03,1,10,c@x.org",
+            header=HEADER + ",email",
+        ),
+    )
     optouts = write(tmp_path, "customer_id,email\nc1,\n,b@x.org\n", "optouts.csv")
     collected, cleaned = collect_and_clean(path, exclusions=str(optouts))
-    assert collected.transactions["customer_id"].tolist() == ["c3"] and collected.contacts["customer_id"].tolist() == ["c3"]
+    assert collected.transactions["customer_id"].tolist() == ["c3"] and collected.contacts["customer_id"].tolist() == [
+        "c3"
+    ]
     assert (collected.excluded_customers, collected.excluded_lines) == (2, 2)
 
 

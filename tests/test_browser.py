@@ -5,8 +5,8 @@ strings are text, and the owner report fits a phone. Screenshots go to <run>/scr
 import shutil
 
 import pytest
-
 from support import write_config
+
 from segment_workbench.app import runner
 from segment_workbench.datasets import synthetic
 
@@ -23,8 +23,17 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                                               "--disable-component-update", "--disable-sync", "--no-first-run"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield b
         b.close()
 
@@ -32,7 +41,9 @@ def browser():
 def visit(browser, path, width=1280, screenshot_dir=None):
     """Open a page offline; return (text, problems, page metrics)."""
     context = browser.new_context(viewport={"width": width, "height": 900})
-    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "data:")) else route.abort())
+    context.route(
+        "**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "data:")) else route.abort()
+    )
     page = context.new_page()
     problems = []
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
@@ -42,9 +53,11 @@ def visit(browser, path, width=1280, screenshot_dir=None):
     page.goto(path.as_uri())
     page.wait_for_load_state("load")
     text = page.inner_text("body")
-    metrics = page.evaluate("({scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth,"
-                            " code: document.querySelectorAll('.jp-InputArea-editor, .jp-CodeMirrorEditor').length,"
-                            " brokenImages: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length})")
+    metrics = page.evaluate(
+        "({scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth,"
+        " code: document.querySelectorAll('.jp-InputArea-editor, .jp-CodeMirrorEditor').length,"
+        " brokenImages: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length})"
+    )
     if screenshot_dir is not None:
         screenshot_dir.mkdir(exist_ok=True)
         page.screenshot(path=str(screenshot_dir / f"{path.stem}-{width}.png"), full_page=True)
@@ -73,7 +86,13 @@ def test_owner_report_reads_on_a_phone(browser, demo_run):
     assert path.stat().st_size < 3 * 1024 * 1024
     text, problems, metrics = visit(browser, path, 390)
     assert problems == [] and metrics["scroll"] <= metrics["client"] + 1, metrics  # no sideways scrolling
-    for heading in ("Your customer groups", "Where to focus", "Who you are losing", "What your customers are worth", "About the data"):
+    for heading in (
+        "Your customer groups",
+        "Where to focus",
+        "Who you are losing",
+        "What your customers are worth",
+        "About the data",
+    ):
         assert heading in text
     assert "Not in this report" not in text  # every analysis ran
 
@@ -82,8 +101,10 @@ def test_data_strings_are_text_and_missing_steps_are_named(browser, tmp_path):
     csv = tmp_path / "orders.csv"
     rows = ["customer_id,order_id,order_date,quantity,unit_price,product_name,email"]
     for i in range(30):
-        rows.append(f"c{i % 10},o{i},2025-0{1 + i % 9}-1{i % 10},1,{'999.00' if i % 3 == 0 else '5.00'},"
-                    f"\"{HOSTILE if i % 3 == 0 else 'Mug'}\",person{i % 10}@secret-mail.org")
+        rows.append(
+            f"c{i % 10},o{i},2025-0{1 + i % 9}-1{i % 10},1,{'999.00' if i % 3 == 0 else '5.00'},"
+            f'"{HOSTILE if i % 3 == 0 else "Mug"}",person{i % 10}@secret-mail.org'
+        )
     csv.write_text("\n".join(rows) + "\n")
     config = write_config(tmp_path, "hostile", kind="csv", path=str(csv))
     config.write_text(config.read_text() + "steps: [01_collect, 02_clean, 07_owner_report]\n")

@@ -7,16 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-
 from support import make_tx
+
 from segment_workbench.campaigns import campaign
-from segment_workbench.io import campaign_file
-from segment_workbench.io.collect import collect
-from segment_workbench.cleaning import rules as cleaning
-from segment_workbench.customers import table as customers
 from segment_workbench.datasets import synthetic
 from segment_workbench.errors import InputError
-from segment_workbench.segmentation.pipeline import segment_customers
+from segment_workbench.io import campaign_file
 
 AS_OF = pd.Timestamp("2025-12-31")
 
@@ -29,6 +25,7 @@ def demo(demo_shop):
 
 
 # --- the planted effect ----------------------------------------------------------------------
+
 
 def test_readout_by_planted_group_finds_the_effect_only_where_planted(demo):
     collected, cleaned, _, sent = demo
@@ -46,8 +43,13 @@ def test_readout_by_planted_group_finds_the_effect_only_where_planted(demo):
 
 def test_readout_by_frozen_segments_names_bargain_hunters(demo):
     _, cleaned, result, sent = demo
-    contacts = campaign.outcomes(sent, cleaned.transactions, lambda d: result.model.segments_at(cleaned.transactions, d, cleaned.removed),
-                                 AS_OF, window_days=14)
+    contacts = campaign.outcomes(
+        sent,
+        cleaned.transactions,
+        lambda d: result.model.segments_at(cleaned.transactions, d, cleaned.removed),
+        AS_OF,
+        window_days=14,
+    )
     results = campaign.readout(contacts)
     worked = results.loc[(results["verdict"] == "worked") & (results["segment"] != campaign.ALL), "segment"]
     assert list(worked) == ["Bargain hunters"]
@@ -70,9 +72,13 @@ def test_segments_are_frozen_at_the_date(demo):
 
 # --- statistics against direct computations ---------------------------------------------------
 
+
 def _wilson(x, n, z):
     p = x / n
-    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    centre, half = (
+        (p + z * z / (2 * n)) / (1 + z * z / n),
+        z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n),
+    )
     return centre - half, centre + half
 
 
@@ -95,7 +101,7 @@ def test_revenue_lift_matches_welch_by_hand():
     test = np.array([0, 0, 12.5, 40, 0, 22, 0, 0, 9.9, 31])
     control = np.array([0, 5, 0, 0, 18, 0, 0, 7.5])
     v1, v2 = test.var(ddof=1) / len(test), control.var(ddof=1) / len(control)
-    df = (v1 + v2) ** 2 / (v1 ** 2 / (len(test) - 1) + v2 ** 2 / (len(control) - 1))
+    df = (v1 + v2) ** 2 / (v1**2 / (len(test) - 1) + v2**2 / (len(control) - 1))
     d, se = test.mean() - control.mean(), math.sqrt(v1 + v2)
     lift, low, high, p = campaign.mean_lift(test, control, alpha=0.10)
     assert lift == pytest.approx(d)
@@ -108,8 +114,18 @@ def _contacts(spec):
     rows = []
     for segment, (xt, nt, xc, nc) in spec.items():
         for variant, x, n in (("offer", xt, nt), (campaign.CONTROL, xc, nc)):
-            rows += [{"campaign": "Spring", "variant": variant, "segment": segment, "converted": i < x,
-                      "revenue": 10.0 * (i < x), "cost": 0.5, "window_complete": True} for i in range(n)]
+            rows += [
+                {
+                    "campaign": "Spring",
+                    "variant": variant,
+                    "segment": segment,
+                    "converted": i < x,
+                    "revenue": 10.0 * (i < x),
+                    "cost": 0.5,
+                    "window_complete": True,
+                }
+                for i in range(n)
+            ]
     out = pd.DataFrame(rows)
     out["customer_id"] = [f"c{i}" for i in range(len(out))]
     return out
@@ -133,20 +149,24 @@ def test_readout_verdicts_holm_roi_and_small_samples():
     assert sentence.startswith("Bargain hunters: worked — 25 more buyers per 100") and "£500" in sentence
     assert "not enough customers" in campaign.verdict_sentence(results.loc["Tiny"])
     assert campaign.summary_sentence(results.reset_index(drop=True)) == (
-        "“Spring” (offer) worked for Bargain hunters; no clear effect on Loyal; too few customers to tell for Tiny.")
+        "“Spring” (offer) worked for Bargain hunters; no clear effect on Loyal; too few customers to tell for Tiny."
+    )
 
 
 # --- KPIs per segment over time ---------------------------------------------------------------
 
+
 def test_segment_kpis_by_hand_with_frozen_segments():
-    tx = make_tx([
-        dict(customer_id="a", order_id="1", order_date="2025-01-05", quantity=1, unit_price=10),
-        dict(customer_id="a", order_id="2", order_date="2025-01-20", quantity=1, unit_price=30),
-        dict(customer_id="b", order_id="3", order_date="2025-01-10", quantity=2, unit_price=5),
-        dict(customer_id="a", order_id="4", order_date="2025-02-03", quantity=1, unit_price=50),
-        dict(customer_id="c", order_id="5", order_date="2025-02-14", quantity=1, unit_price=20),
-        dict(customer_id="b", order_id="6", order_date="2025-03-02", quantity=1, unit_price=8),
-    ])
+    tx = make_tx(
+        [
+            dict(customer_id="a", order_id="1", order_date="2025-01-05", quantity=1, unit_price=10),
+            dict(customer_id="a", order_id="2", order_date="2025-01-20", quantity=1, unit_price=30),
+            dict(customer_id="b", order_id="3", order_date="2025-01-10", quantity=2, unit_price=5),
+            dict(customer_id="a", order_id="4", order_date="2025-02-03", quantity=1, unit_price=50),
+            dict(customer_id="c", order_id="5", order_date="2025-02-14", quantity=1, unit_price=20),
+            dict(customer_id="b", order_id="6", order_date="2025-03-02", quantity=1, unit_price=8),
+        ]
+    )
 
     def segments_at(date):  # "Regular" = 2+ orders before the date; uses only earlier orders
         before = tx[tx["order_date"] < date].groupby("customer_id")["order_id"].nunique()
@@ -156,7 +176,12 @@ def test_segment_kpis_by_hand_with_frozen_segments():
     new_jan = kpis.loc[("2025-01", campaign.NEW_CUSTOMERS)]
     assert (new_jan["customers"], new_jan["orders"], new_jan["revenue"], new_jan["repeat_rate"]) == (2, 3, 50.0, 0.5)
     # February: a (2 orders in January) is Regular, b is Once; c is new
-    assert kpis.loc[("2025-02", "Regular"), ["customers", "active_customers", "revenue", "retention"]].tolist() == [1, 1, 50.0, 1.0]
+    assert kpis.loc[("2025-02", "Regular"), ["customers", "active_customers", "revenue", "retention"]].tolist() == [
+        1,
+        1,
+        50.0,
+        1.0,
+    ]
     assert kpis.loc[("2025-02", "Once"), ["customers", "active_customers", "retention"]].tolist() == [1, 0, 0.0]
     assert kpis.loc[("2025-02", campaign.NEW_CUSTOMERS), "customers"] == 1
     # March: a is still Regular (did not buy), b and c are Once; March is cut at as_of
@@ -169,9 +194,17 @@ def test_segment_kpis_by_hand_with_frozen_segments():
 
 # --- campaign file problems -------------------------------------------------------------------
 
+
 def _sent(**changes):
-    raw = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "campaign": "Spring", "variant": ["offer", "control", "offer", "control"],
-                        "send_date": "2025-03-01", "cost_per_contact": "0.20"})
+    raw = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "campaign": "Spring",
+            "variant": ["offer", "control", "offer", "control"],
+            "send_date": "2025-03-01",
+            "cost_per_contact": "0.20",
+        }
+    )
     for column, (row, value) in changes.items():
         raw.loc[row, column] = value
     return campaign_file.parse_campaign(raw, "campaign.csv")
@@ -180,12 +213,15 @@ def _sent(**changes):
 KNOWN = pd.Series(["a", "b", "c", "d"])
 
 
-@pytest.mark.parametrize("changes, column, words", [
-    ({"customer_id": (1, "zz-9")}, "customer_id", "appear in no order"),
-    ({"customer_id": (1, "a")}, "variant", "more than one arm"),
-    ({"send_date": (2, "2026-02-01")}, "send_date", "sent after as_of"),
-    ({"variant": (1, "offer")}, "variant", "no control group"),
-])
+@pytest.mark.parametrize(
+    "changes, column, words",
+    [
+        ({"customer_id": (1, "zz-9")}, "customer_id", "appear in no order"),
+        ({"customer_id": (1, "a")}, "variant", "more than one arm"),
+        ({"send_date": (2, "2026-02-01")}, "send_date", "sent after as_of"),
+        ({"variant": (1, "offer")}, "variant", "no control group"),
+    ],
+)
 def test_campaign_file_problems_name_file_column_and_rows(changes, column, words):
     sent = _sent(**changes)
     if "variant" in changes and changes["variant"][1] == "offer":
@@ -202,7 +238,9 @@ def test_unreadable_values_and_missing_columns_are_errors():
         _sent(send_date=(2, "someday"))
     assert "someday" in str(err.value)
     with pytest.raises(InputError, match="no variant column"):
-        campaign_file.parse_campaign(pd.DataFrame({"customer_id": ["a"], "campaign": ["x"], "send_date": ["2025-01-01"]}), "c.csv")
+        campaign_file.parse_campaign(
+            pd.DataFrame({"customer_id": ["a"], "campaign": ["x"], "send_date": ["2025-01-01"]}), "c.csv"
+        )
 
 
 def test_unknown_ids_allowed_and_duplicates_counted_once():
@@ -213,7 +251,9 @@ def test_unknown_ids_allowed_and_duplicates_counted_once():
 
 def test_read_campaign_file_with_headers_in_any_case(tmp_path):
     path = tmp_path / "campaign.csv"
-    path.write_text("Customer ID;Campaign;Variant;Send Date\n12345.0;Spring;Control;2025-03-01\n777;Spring;offer;2025-03-01\n")
+    path.write_text(
+        "Customer ID;Campaign;Variant;Send Date\n12345.0;Spring;Control;2025-03-01\n777;Spring;offer;2025-03-01\n"
+    )
     sent = campaign_file.read_campaign_file(path)
     assert sent["customer_id"].tolist() == ["12345", "777"] and sent["cost_per_contact"].tolist() == [0.0, 0.0]
     checked, _ = campaign.check_campaign(sent, pd.Series(["12345", "777"]), AS_OF)
@@ -221,6 +261,7 @@ def test_read_campaign_file_with_headers_in_any_case(tmp_path):
 
 
 # --- experiment design -----------------------------------------------------------------------
+
 
 def test_sample_size_and_detectable_lift_by_hand():
     # the arcsine transform 2·asin(√p) has variance 1/n, so the difference has 1/n + 1/n
@@ -238,9 +279,13 @@ def test_split_audience_is_exact_seeded_and_order_free(tmp_path):
     ids = pd.Series([f"c{i:03d}" for i in range(101)])
     split = campaign.split_audience(ids, 0.3, random_state=7)
     assert (split["variant"] == "test").sum() == 30 and split["customer_id"].is_unique and len(split) == 101
-    pd.testing.assert_frame_equal(split, campaign.split_audience(ids.sample(frac=1, random_state=1), 0.3, random_state=7))
+    pd.testing.assert_frame_equal(
+        split, campaign.split_audience(ids.sample(frac=1, random_state=1), 0.3, random_state=7)
+    )
     assert not split.equals(campaign.split_audience(ids, 0.3, random_state=8))
-    contacts = pd.DataFrame({"customer_id": ids, "email": [f"{i}@example.com" for i in ids], "consent": [i % 2 == 0 for i in range(101)]})
+    contacts = pd.DataFrame(
+        {"customer_id": ids, "email": [f"{i}@example.com" for i in ids], "consent": [i % 2 == 0 for i in range(101)]}
+    )
     test_path, control_path = campaign.write_split(split, contacts, tmp_path, "Big spenders")
     assert (test_path.name, control_path.name) == ("big_spenders_test.csv", "big_spenders_control.csv")
     written = pd.concat([pd.read_csv(test_path), pd.read_csv(control_path)])
@@ -250,11 +295,13 @@ def test_split_audience_is_exact_seeded_and_order_free(tmp_path):
 
 
 def test_design_table_baseline_is_recent_buyers_share():
-    tx = make_tx([
-        dict(customer_id="a", order_id="1", order_date="2025-12-25", quantity=1, unit_price=10),
-        dict(customer_id="b", order_id="2", order_date="2025-11-01", quantity=1, unit_price=10),
-        dict(customer_id="c", order_id="3", order_date="2025-12-30", quantity=1, unit_price=10),
-    ])
+    tx = make_tx(
+        [
+            dict(customer_id="a", order_id="1", order_date="2025-12-25", quantity=1, unit_price=10),
+            dict(customer_id="b", order_id="2", order_date="2025-11-01", quantity=1, unit_price=10),
+            dict(customer_id="c", order_id="3", order_date="2025-12-30", quantity=1, unit_price=10),
+        ]
+    )
     segment_of = pd.Series(["X", "X", "Y"], index=["a", "b", "c"])
     design = campaign.design_table(segment_of, tx, AS_OF, window_days=14).set_index("segment")
     assert design.at["X", "baseline_conversion"] == 0.5 and design.at["Y", "baseline_conversion"] == 1.0

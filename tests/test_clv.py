@@ -8,12 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import special
-
 from support import TEST_DATA
-from segment_workbench.clv import models as clv
+
+from segment_workbench import clv
+from segment_workbench.clv import base as clv_base
+from segment_workbench.clv import pareto_nbd
 from segment_workbench.customers import table as customers
-from segment_workbench.io.collect import collect
 from segment_workbench.errors import ConfigError, InputError
+from segment_workbench.io.collect import collect
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +75,12 @@ def test_expected_purchases_stable_form_equals_the_direct_form(bgnbd):
     r, alpha, a, b = bgnbd.params_
     x, t_x, T, t = np.array([0, 3, 12]), np.array([0, 20.0, 36.0]), np.array([30.0, 38.0, 38.0]), 26.0
     z = t / (alpha + T + t)
-    direct = ((a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * special.hyp2f1(r + x, b + x, a + b + x - 1, z))
-              / (1 + (x > 0) * a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x)))
+    direct = (
+        (a + b + x - 1)
+        / (a - 1)
+        * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * special.hyp2f1(r + x, b + x, a + b + x - 1, z))
+        / (1 + (x > 0) * a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x))
+    )
     np.testing.assert_allclose(bgnbd.expected_purchases(t, x, t_x, T), direct, rtol=1e-9)
     # and stays finite where the direct form's hypergeometric term overflows
     assert np.isfinite(bgnbd.expected_purchases(52, [400], [38.0], [38.5])).all()
@@ -91,7 +97,11 @@ def test_lifetime_value_by_hand(bgnbd, cdnow):
     x, t_x, T, m = [2], [30.43], [38.86], [25.0]
     value = clv.lifetime_value(bgnbd, spend, x, t_x, T, m, horizon=3, discount_rate=0.01, margin=0.3, time_unit="weeks")
     cumulative = [0.0] + [float(bgnbd.expected_purchases(i, x, t_x, T)[0]) for i in (1, 2, 3)]
-    by_hand = 0.3 * spend.expected_average_value(x, m)[0] * sum((cumulative[i] - cumulative[i - 1]) / 1.01**i for i in (1, 2, 3))
+    by_hand = (
+        0.3
+        * spend.expected_average_value(x, m)[0]
+        * sum((cumulative[i] - cumulative[i - 1]) / 1.01**i for i in (1, 2, 3))
+    )
     assert value[0] == pytest.approx(by_hand)
 
 
@@ -102,13 +112,16 @@ def test_units_must_match(bgnbd):
         clv.BetaGeoModel().fit([1, 0], [1.0, 0], [2.0, 2.0], time_unit="fortnights")
 
 
-@pytest.mark.parametrize("frequency, recency, T, message", [
-    ([0, 0, 0], [0, 0, 0], [5, 6, 7], "No customer has a repeat purchase"),
-    ([1], [1.0], [2.0], "at least 2 customers"),
-    ([1, 2], [3.0, 1.0], [2.0, 4.0], "cannot exceed T"),
-    ([-1, 2], [0.0, 1.0], [2.0, 4.0], "whole number"),
-    ([0, 2], [1.0, 1.0], [2.0, 4.0], "recency must be 0"),
-])
+@pytest.mark.parametrize(
+    "frequency, recency, T, message",
+    [
+        ([0, 0, 0], [0, 0, 0], [5, 6, 7], "No customer has a repeat purchase"),
+        ([1], [1.0], [2.0], "at least 2 customers"),
+        ([1, 2], [3.0, 1.0], [2.0, 4.0], "cannot exceed T"),
+        ([-1, 2], [0.0, 1.0], [2.0, 4.0], "whole number"),
+        ([0, 2], [1.0, 1.0], [2.0, 4.0], "recency must be 0"),
+    ],
+)
 def test_degenerate_inputs_are_clear_errors(frequency, recency, T, message):
     with pytest.raises(InputError, match=message):
         clv.BetaGeoModel().fit(frequency, recency, T)
@@ -154,19 +167,23 @@ def test_hypergeometric_terms_per_distinct_pair_equal_the_direct_call():
     rng = np.random.default_rng(5)
     x = rng.integers(0, 40, 30_000).astype(float)
     t = rng.integers(0, 400, 30_000) / 7
-    pairs = clv._Pairs(x, t)
+    pairs = clv_base._Pairs(x, t)
     assert len(pairs.first) < len(x)
     for r, alpha, s, beta in ([0.55, 10.6, 0.61, 11.7], [17.3, 60.0, 1747.0, 71271.0]):
         rsx = r + s + x
         big, second = (alpha, s + 1) if alpha >= beta else (beta, r + x)
         z = abs(alpha - beta) / (big + t)
         expected = special.hyp2f1(rsx, second, rsx + 1, z)
-        np.testing.assert_array_equal(clv._hyp2f1_by_pair(rsx, second, rsx + 1, z, pairs), expected)
+        np.testing.assert_array_equal(clv_base._hyp2f1_by_pair(rsx, second, rsx + 1, z, pairs), expected)
 
 
-PARETO_REGIMES = [(0.553, 10.578, 0.606, 11.669),  # the published CDNOW fit
-                  (17.3, 60.0, 1747.0, 71271.0),  # dropout parameters run off (a 1M-line calibration fit)
-                  (0.05, 0.01, 30.0, 0.5), (50.0, 0.5, 0.1, 200.0), (1.0, 1.0, 1.0, 1.0)]  # odd, and the first start
+PARETO_REGIMES = [
+    (0.553, 10.578, 0.606, 11.669),  # the published CDNOW fit
+    (17.3, 60.0, 1747.0, 71271.0),  # dropout parameters run off (a 1M-line calibration fit)
+    (0.05, 0.01, 30.0, 0.5),
+    (50.0, 0.5, 0.1, 200.0),
+    (1.0, 1.0, 1.0, 1.0),
+]  # odd, and the first start
 
 
 @pytest.mark.parametrize("params", PARETO_REGIMES)
@@ -175,17 +192,32 @@ def test_pareto_nbd_died_at_expectations_match_adaptive_quadrature(cdnow, params
 
     r, alpha, s, beta = params
     x, t_x, T = clv.check_rfm(cdnow["frequency"], cdnow["recency"], cdnow["T"])
-    rows = np.r_[np.random.default_rng(0).choice(np.flatnonzero(T > t_x), 40, replace=False), np.argmax(x)]
-    got = clv._died_at_expectations(params, x[rows], t_x[rows], T[rows])
+    rows = np.r_[np.random.default_rng(0).choice(np.flatnonzero(t_x < T), 40, replace=False), np.argmax(x)]
+    got = pareto_nbd._died_at_expectations(params, x[rows], t_x[rows], T[rows])
     for row, values in zip(rows, got):
         lo, hi = t_x[row], T[row]
-        log_f = lambda tau: -(r + x[row]) * np.log(alpha + tau) - (s + 1) * np.log(beta + tau)  # noqa: B023
-        f = lambda tau: np.exp(log_f(tau) - log_f(lo))  # noqa: B023
+
+        def log_f(tau):
+            return -(r + x[row]) * np.log(alpha + tau) - (s + 1) * np.log(beta + tau)  # noqa: B023
+
+        def f(tau):
+            return np.exp(log_f(tau) - log_f(lo))  # noqa: B023
+
         points = [lo + (hi - lo) * q for q in (1e-6, 1e-4, 1e-2, 0.1)]
         mass = integrate.quad(f, lo, hi, points=points, epsabs=0, epsrel=1e-13, limit=500)[0]
-        for value, g in zip(values, [lambda tau: np.log(alpha + tau), lambda tau: 1 / (alpha + tau),
-                                     lambda tau: np.log(beta + tau), lambda tau: 1 / (beta + tau)]):
-            expected = integrate.quad(lambda tau: f(tau) * g(tau), lo, hi, points=points, epsabs=0, epsrel=1e-13, limit=500)[0] / mass  # noqa: B023
+        for value, g in zip(
+            values,
+            [
+                lambda tau: np.log(alpha + tau),
+                lambda tau: 1 / (alpha + tau),
+                lambda tau: np.log(beta + tau),
+                lambda tau: 1 / (beta + tau),
+            ],
+        ):
+            weighted = integrate.quad(
+                lambda tau, g=g: f(tau) * g(tau), lo, hi, points=points, epsabs=0, epsrel=1e-13, limit=500
+            )
+            expected = weighted[0] / mass
             assert value == pytest.approx(expected, rel=1e-9)
 
 

@@ -4,36 +4,44 @@ import numpy as np
 import pandas as pd
 import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter
-
 from support import make_tx
+
 from segment_workbench.cleaning import rules as cleaning
 from segment_workbench.customers import table as customers
+from segment_workbench.errors import InputError
 from segment_workbench.io.collect import collect
 from segment_workbench.lifecycle import survival
 from segment_workbench.lifecycle.cohorts import cohort_tables
-from segment_workbench.errors import InputError
 
 AS_OF = "2024-03-15"  # March is not over: its cells are partial
 
 
 def _line(customer, order, date, price, quantity=1, product="P"):
-    return {"customer_id": customer, "order_id": order, "order_date": date, "quantity": quantity,
-            "unit_price": price, "product_id": product}
+    return {
+        "customer_id": customer,
+        "order_id": order,
+        "order_date": date,
+        "quantity": quantity,
+        "unit_price": price,
+        "product_id": product,
+    }
 
 
 @pytest.fixture(scope="module")
 def cleaned():
-    raw = make_tx([
-        _line("a", "1", "2024-01-05", 50.0),             # a's first purchase ...
-        _line("a", "C1", "2024-01-10", 50.0, -1),        # ... is returned: a's cohort is February
-        _line("a", "2", "2024-02-03", 11.0, product="Q"),
-        _line("b", "3", "2024-01-10", 10.0),
-        _line("b", "4", "2024-02-20", 20.0),
-        _line("b", "5", "2024-03-05", 30.0),
-        _line("c", "6", "2024-01-20", 5.0),
-        _line("d", "7", "2024-02-10", 7.0),
-        _line("d", "8", "2024-03-10", 9.0),
-    ])
+    raw = make_tx(
+        [
+            _line("a", "1", "2024-01-05", 50.0),  # a's first purchase ...
+            _line("a", "C1", "2024-01-10", 50.0, -1),  # ... is returned: a's cohort is February
+            _line("a", "2", "2024-02-03", 11.0, product="Q"),
+            _line("b", "3", "2024-01-10", 10.0),
+            _line("b", "4", "2024-02-20", 20.0),
+            _line("b", "5", "2024-03-05", 30.0),
+            _line("c", "6", "2024-01-20", 5.0),
+            _line("d", "7", "2024-02-10", 7.0),
+            _line("d", "8", "2024-03-10", 9.0),
+        ]
+    )
     return cleaning.clean(raw, AS_OF).transactions
 
 
@@ -65,13 +73,15 @@ def test_cohort_of_one_customer_and_weeks_and_quarters(cleaned):
 
 
 def test_survival_inputs_with_censoring():
-    table = pd.DataFrame({
-        "customer_id": ["gone", "recent", "new", "one-off-gone"],
-        "first_purchase": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-06-20", "2024-02-01"]),
-        "last_purchase": pd.to_datetime(["2024-03-01", "2024-06-25", "2024-06-20", "2024-02-01"]),
-        "days_since_last_order": [121, 5, 10, 150],
-        "tenure_days": [181, 181, 10, 150],
-    })
+    table = pd.DataFrame(
+        {
+            "customer_id": ["gone", "recent", "new", "one-off-gone"],
+            "first_purchase": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-06-20", "2024-02-01"]),
+            "last_purchase": pd.to_datetime(["2024-03-01", "2024-06-25", "2024-06-20", "2024-02-01"]),
+            "days_since_last_order": [121, 5, 10, 150],
+            "tenure_days": [181, 181, 10, 150],
+        }
+    )
     data = survival.survival_data(table, threshold_days=90)
     assert data["churned"].tolist() == [True, False, False, True]
     assert data["duration"].tolist() == [61, 182, 11, 1]  # churned: first to last + 1; censored: tenure + 1
@@ -80,7 +90,9 @@ def test_survival_inputs_with_censoring():
 
 
 def test_suggested_threshold_by_hand():
-    tx = make_tx([_line("a", str(i), d, 1.0) for i, d in enumerate(["2024-01-01", "2024-01-08", "2024-01-29", "2024-03-01"])])
+    tx = make_tx(
+        [_line("a", str(i), d, 1.0) for i, d in enumerate(["2024-01-01", "2024-01-08", "2024-01-29", "2024-03-01"])]
+    )
     # gaps 7, 21, 32 days; 90% quantile = 29.8 -> rounded up to whole weeks: 35
     assert survival.suggest_threshold(tx, 0.9) == 35
     assert survival.suggest_threshold(tx.iloc[:1]) == 180
@@ -103,7 +115,9 @@ def test_kaplan_meier_equals_lifelines(demo):
     kmf = KaplanMeierFitter().fit(lapsed["duration"], lapsed["churned"])
     ours = medians.set_index("group").loc["lapsed_regulars"]
     assert ours["median_days"] == kmf.median_survival_time_ and ours["churned"] == lapsed["churned"].sum()
-    np.testing.assert_allclose(curves.loc[curves["group"] == "lapsed_regulars", "survival"], kmf.survival_function_.iloc[:, 0])
+    np.testing.assert_allclose(
+        curves.loc[curves["group"] == "lapsed_regulars", "survival"], kmf.survival_function_.iloc[:, 0]
+    )
     assert test["p_value"] < 1e-10  # lapsed regulars leave, new regulars do not
 
 
@@ -111,13 +125,22 @@ def test_cox_equals_lifelines_and_sentences(demo):
     collected, tx, _, _, data = demo
     covariates = survival.early_covariates(tx, collected.extras["attributes"])
     drivers, summary, notes = survival.cox_drivers(data, covariates)
-    design = pd.get_dummies(covariates.reindex(data["customer_id"])["channel"], prefix="channel", prefix_sep="=", dtype=float)
+    design = pd.get_dummies(
+        covariates.reindex(data["customer_id"])["channel"], prefix="channel", prefix_sep="=", dtype=float
+    )
     assert "channel: compared with web." in notes
     one = survival.cox_drivers(data, covariates[["channel"]])[0].set_index("covariate")
     direct = CoxPHFitter(penalizer=0.01).fit(
-        design.drop(columns="channel=web").reset_index(drop=True).assign(duration=data["duration"].to_numpy(), churned=data["churned"].astype(int).to_numpy()),
-        duration_col="duration", event_col="churned")
-    np.testing.assert_allclose(one.loc[["channel=app", "channel=store"], "hazard_ratio"], direct.hazard_ratios_[["channel=app", "channel=store"]])
+        design.drop(columns="channel=web")
+        .reset_index(drop=True)
+        .assign(duration=data["duration"].to_numpy(), churned=data["churned"].astype(int).to_numpy()),
+        duration_col="duration",
+        event_col="churned",
+    )
+    np.testing.assert_allclose(
+        one.loc[["channel=app", "channel=store"], "hazard_ratio"],
+        direct.hazard_ratios_[["channel=app", "channel=store"]],
+    )
     sentence = survival.driver_sentences(drivers)[0]
     assert "churn rate at any given time" in sentence and "hazard ratio" in sentence
 
@@ -137,7 +160,9 @@ def test_churn_matches_the_planted_churn(demo):
     collected, _, _, threshold, data = demo
     truth = data.merge(collected.extras["ground_truth"], on="customer_id")
     repeat = truth[truth["group"] != "one_off"]  # one-off buyers have no planted churn date
-    planted = repeat["churn_date"].notna() & (repeat["churn_date"] <= pd.Timestamp("2025-12-31") - pd.Timedelta(days=threshold))
+    planted = repeat["churn_date"].notna() & (
+        repeat["churn_date"] <= pd.Timestamp("2025-12-31") - pd.Timedelta(days=threshold)
+    )
     assert abs(repeat["churned"].mean() - planted.mean()) < 0.05
     assert (repeat["churned"] == planted).mean() > 0.9
 
@@ -147,8 +172,12 @@ def test_no_churn_events_and_single_level_covariate():
     curves, medians, test = survival.kaplan_meier(data, pd.Series(["x", "x", "y"]))
     assert np.isinf(medians["median_days"]).all() and np.isnan(test["p_value"])
     with pytest.raises(InputError, match="No customer has churned"):
-        survival.cox_drivers(data, pd.DataFrame({"channel": ["web"] * 3}, index=pd.Index(["a", "b", "c"], name="customer_id")))
+        survival.cox_drivers(
+            data, pd.DataFrame({"channel": ["web"] * 3}, index=pd.Index(["a", "b", "c"], name="customer_id"))
+        )
     data["churned"] = [True, False, True]
-    covariates = pd.DataFrame({"channel": ["web"] * 3, "value": [1.0, 2.0, 4.0]}, index=pd.Index(["a", "b", "c"], name="customer_id"))
+    covariates = pd.DataFrame(
+        {"channel": ["web"] * 3, "value": [1.0, 2.0, 4.0]}, index=pd.Index(["a", "b", "c"], name="customer_id")
+    )
     drivers, _, notes = survival.cox_drivers(data, covariates)
     assert drivers["covariate"].tolist() == ["value"] and "channel has a single level and was left out." in notes

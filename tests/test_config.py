@@ -41,7 +41,9 @@ ENUMERATED = [
 
 
 @pytest.mark.parametrize("section, key, bad, suggested, allowed", ENUMERATED, ids=lambda v: str(v))
-def test_each_enumerated_key_fails_at_load_naming_key_value_and_allowed(tmp_path, section, key, bad, suggested, allowed):
+def test_each_enumerated_key_fails_at_load_naming_key_value_and_allowed(
+    tmp_path, section, key, bad, suggested, allowed
+):
     text = f"{key}: {bad!r}\n" if section is None else f"{section}: {{{key}: {bad!r}}}\n"
     with pytest.raises(ConfigError) as error:
         _load(tmp_path, text)
@@ -100,12 +102,15 @@ def test_project_folder_is_the_one_holding_configs(tmp_path):
     assert config.project_dir(config.load_config(elsewhere), elsewhere) == tmp_path / "shop"
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("time_unit", "fortnights", "time_unit: 'fortnights' is not an allowed value"),
-    ("as_of", "the day after tomorrow", "as_of must be a date"),
-    ("segmentation", {"k_range": [5, 2]}, r"segmentation.k_range: must be \[low, high\]"),
-    ("clv", {"interval": 1.5}, "clv.interval: Input should be less than 1"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("time_unit", "fortnights", "time_unit: 'fortnights' is not an allowed value"),
+        ("as_of", "the day after tomorrow", "as_of must be a date"),
+        ("segmentation", {"k_range": [5, 2]}, r"segmentation.k_range: must be \[low, high\]"),
+        ("clv", {"interval": 1.5}, "clv.interval: Input should be less than 1"),
+    ],
+)
 def test_bad_values(key, value, message):
     with pytest.raises(ConfigError, match=message):
         config.Config.from_parameters(**{key: value})

@@ -1,22 +1,24 @@
 import pandas as pd
 import pytest
-
 from support import make_tx
-from segment_workbench.io import artifacts
+
 from segment_workbench.customers import table as customers
 from segment_workbench.errors import ConfigError, InputError
+from segment_workbench.io import artifacts
 
 AS_OF = "2024-03-31"
-TX = make_tx([
-    # customer a: two orders on 1 Jan (one purchase day worth 20), then 15 Jan (30), 12 Feb (10)
-    {"customer_id": "a", "order_id": "1", "order_date": "2024-01-01 09:00", "quantity": 2, "unit_price": 5.0},
-    {"customer_id": "a", "order_id": "1", "order_date": "2024-01-01 09:00", "quantity": 1, "unit_price": 5.0},
-    {"customer_id": "a", "order_id": "2", "order_date": "2024-01-01 18:00", "quantity": 1, "unit_price": 5.0},
-    {"customer_id": "a", "order_id": "3", "order_date": "2024-01-15 12:00", "quantity": 3, "unit_price": 10.0},
-    {"customer_id": "a", "order_id": "4", "order_date": "2024-02-12 08:00", "quantity": 1, "unit_price": 10.0},
-    # customer b: one order on the as_of day itself
-    {"customer_id": "b", "order_id": "5", "order_date": "2024-03-31 20:00", "quantity": 2, "unit_price": 50.0},
-])
+TX = make_tx(
+    [
+        # customer a: two orders on 1 Jan (one purchase day worth 20), then 15 Jan (30), 12 Feb (10)
+        {"customer_id": "a", "order_id": "1", "order_date": "2024-01-01 09:00", "quantity": 2, "unit_price": 5.0},
+        {"customer_id": "a", "order_id": "1", "order_date": "2024-01-01 09:00", "quantity": 1, "unit_price": 5.0},
+        {"customer_id": "a", "order_id": "2", "order_date": "2024-01-01 18:00", "quantity": 1, "unit_price": 5.0},
+        {"customer_id": "a", "order_id": "3", "order_date": "2024-01-15 12:00", "quantity": 3, "unit_price": 10.0},
+        {"customer_id": "a", "order_id": "4", "order_date": "2024-02-12 08:00", "quantity": 1, "unit_price": 10.0},
+        # customer b: one order on the as_of day itself
+        {"customer_id": "b", "order_id": "5", "order_date": "2024-03-31 20:00", "quantity": 2, "unit_price": 50.0},
+    ]
+)
 
 
 def test_customer_table_against_hand_computed_values():
@@ -70,4 +72,6 @@ def test_reading_some_columns_of_an_artifact(tmp_path):
     lines = artifacts.read(tmp_path, "transactions.parquet", columns=customers.LINE_COLUMNS)
     assert list(lines) == [c for c in customers.LINE_COLUMNS if c in TX]  # no discount or cost in TX: skipped
     assert "unit_price" not in lines and len(lines) == len(TX)
-    pd.testing.assert_frame_equal(customers.build_customer_table(lines, AS_OF), customers.build_customer_table(TX, AS_OF))
+    pd.testing.assert_frame_equal(
+        customers.build_customer_table(lines, AS_OF), customers.build_customer_table(TX, AS_OF)
+    )

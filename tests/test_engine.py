@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segment_workbench.cleaning import rules as cleaning
-from segment_workbench.lifecycle import cohorts
-from segment_workbench.customers import table as customers, engine
+from segment_workbench.customers import engine
+from segment_workbench.customers import table as customers
 from segment_workbench.io.collect import collect
+from segment_workbench.lifecycle import cohorts
 
 AS_OF = "2025-12-31"
 
@@ -58,23 +59,43 @@ def test_postgres_pushdown_equals_duckdb(lines, postgres):
 
 
 def test_week_cohorts_start_on_monday():
-    tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "order_id": ["1", "2", "3"], "quantity": 1.0, "amount": 10.0,
-                       "order_date": pd.to_datetime(["2025-12-07 23:00", "2025-12-08 01:00", "2025-12-08 00:00"])})  # Sun, Mon, Mon
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b"],
+            "order_id": ["1", "2", "3"],
+            "quantity": 1.0,
+            "amount": 10.0,
+            "order_date": pd.to_datetime(["2025-12-07 23:00", "2025-12-08 01:00", "2025-12-08 00:00"]),
+        }
+    )  # Sun, Mon, Mon
     t = cohorts.cohort_tables(tx, "2025-12-14", "W")
     assert list(t.sizes) == [1, 1] and t.retention.iloc[0].tolist() == [1.0, 1.0]
 
 
 def test_missing_numbers_in_a_frame_are_nulls_for_the_engine():
-    tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "amount": [10.0, np.nan, 5.0],
-                       "order_date": pd.to_datetime(["2025-01-01", "2025-01-02", None])})
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b"],
+            "amount": [10.0, np.nan, 5.0],
+            "order_date": pd.to_datetime(["2025-01-01", "2025-01-02", None]),
+        }
+    )
     lines = engine.lines_table(tx)
     assert lines.amount.count().execute() == 2  # a NaN would be counted
     assert lines.order_date.count().execute() == 2
     assert engine.lines_table(tx.dropna()).amount.count().execute() == 1
 
 
-rows = st.lists(st.tuples(st.sampled_from(["a", "b", "B", "Z", "aa", "a b", "é", "ü"]), st.integers(0, 59), st.integers(0, 23),
-                          st.floats(0.01, 500, allow_nan=False)), min_size=1, max_size=60)
+rows = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "B", "Z", "aa", "a b", "é", "ü"]),
+        st.integers(0, 59),
+        st.integers(0, 23),
+        st.floats(0.01, 500, allow_nan=False),
+    ),
+    min_size=1,
+    max_size=60,
+)
 
 
 @settings(max_examples=40, deadline=None)
@@ -89,8 +110,10 @@ def test_every_line_is_accounted_for(sample):
     assert np.isclose(table["revenue_total"].sum(), tx["amount"].sum())
     assert table["n_orders"].sum() == len(tx)
     assert (table["frequency"] + 1).sum() == len(tx[["customer_id", "day"]].drop_duplicates())
-    first_day = tx.loc[tx.groupby("customer_id")["day"].transform("min") == tx["day"]].groupby("customer_id")["amount"].sum()
-    repeat = (table.set_index("customer_id")["monetary_value"] * table.set_index("customer_id")["frequency"])
+    first_day = (
+        tx.loc[tx.groupby("customer_id")["day"].transform("min") == tx["day"]].groupby("customer_id")["amount"].sum()
+    )
+    repeat = table.set_index("customer_id")["monetary_value"] * table.set_index("customer_id")["frequency"]
     assert np.allclose(repeat.sort_index(), (tx.groupby("customer_id")["amount"].sum() - first_day).sort_index())
     months = cohorts.cohort_tables(tx, "2025-03-31")
     assert months.sizes.sum() == tx["customer_id"].nunique()
@@ -132,18 +155,24 @@ def test_a_file_larger_than_memory_is_aggregated_by_duckdb(tmp_path):
 
     rng = np.random.default_rng(0)
     n = 500_000
-    block = pd.DataFrame({"customer_id": np.char.add("#", rng.integers(0, 20_000, n).astype(str)),
-                          "order_id": np.char.add("#", rng.integers(0, 10**8, n).astype(str)),
-                          "order_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 700 * 86400, n), "s"),
-                          "quantity": rng.integers(1, 5, n).astype(float), "amount": rng.gamma(2, 20, n).round(2)})
+    block = pd.DataFrame(
+        {
+            "customer_id": np.char.add("#", rng.integers(0, 20_000, n).astype(str)),
+            "order_id": np.char.add("#", rng.integers(0, 10**8, n).astype(str)),
+            "order_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 700 * 86400, n), "s"),
+            "quantity": rng.integers(1, 5, n).astype(float),
+            "amount": rng.gamma(2, 20, n).round(2),
+        }
+    )
     text = block.to_csv(index=False, header=False)
     path, out = tmp_path / "lines.csv", tmp_path / "table.parquet"
     with path.open("w") as f:  # 20 copies of the block, each with its own customers and orders
         f.write(",".join(block.columns) + "\n")
         for copy in range(20):
             f.write(text.replace("#", f"C{copy}-"))
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(path), str(out)], capture_output=True, text=True,
-                          timeout=600, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), str(out)], capture_output=True, text=True, timeout=600, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     refused, grown = proc.stdout.splitlines()
     assert refused.startswith("refused: The file is too large to read here"), refused
@@ -152,6 +181,10 @@ def test_a_file_larger_than_memory_is_aggregated_by_duckdb(tmp_path):
     assert len(table) == 20 * block["customer_id"].nunique()
     assert table["revenue_total"].sum() == pytest.approx(20 * block["amount"].sum(), rel=1e-9)
     first = table[table["customer_id"].str.startswith("C0-")].reset_index(drop=True)
-    expected = customers.build_customer_table(block.assign(customer_id=block["customer_id"].str.replace("#", "C0-"),
-                                                           order_id=block["order_id"].str.replace("#", "C0-")), "2025-12-31")
+    expected = customers.build_customer_table(
+        block.assign(
+            customer_id=block["customer_id"].str.replace("#", "C0-"), order_id=block["order_id"].str.replace("#", "C0-")
+        ),
+        "2025-12-31",
+    )
     _same_tables(first.astype({"customer_id": expected["customer_id"].dtype}), expected)

@@ -24,6 +24,19 @@ def _code(step: str) -> str:
     return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
 
 
+def _named_in_calls(code: str, call: str) -> list[str]:
+    """The artifact constants (``artifacts.NAME``) among the arguments of each call matching
+    ``call``, however the call is wrapped over lines."""
+    found = []
+    for match in re.finditer(call, code):
+        depth, end = 1, match.end()
+        while depth and end < len(code):
+            depth += {"(": 1, ")": -1}.get(code[end], 0)
+            end += 1
+        found += re.findall(r"artifacts\.([A-Z_]+)\b", code[match.end() : end])
+    return found
+
+
 def test_steps_that_run_side_by_side_never_share_an_artifact():
     """What each notebook reads (artifacts.read / exists) was written by a step it waits for
     (STEP_INPUTS); steps that may run at the same time neither read nor write what the other
@@ -31,10 +44,12 @@ def test_steps_that_run_side_by_side_never_share_an_artifact():
     named by the source."""
     assert set(STEP_INPUTS) == set(ALL_STEPS)
     names = {k: v for k, v in vars(artifacts).items() if k.isupper() and isinstance(v, str) and "." in v}
-    reads = {s: {names[n] for n in re.findall(r"(?:read\w*|exists)\(run_dir, artifacts\.([A-Z_]+)", _code(s))} for s in ALL_STEPS}
-    writes = {s: {names[n] for n in re.findall(r"write\w*\(.*?artifacts\.([A-Z_]+)", _code(s))} for s in ALL_STEPS}
+    reads = {s: {names[n] for n in _named_in_calls(_code(s), r"(?:read\w*|exists)\(\s*run_dir,")} for s in ALL_STEPS}
+    writes = {s: {names[n] for n in _named_in_calls(_code(s), r"artifacts\.write\w*\(")} for s in ALL_STEPS}
     writes["01_collect"] |= {"attributes.parquet", "survey.parquet", "ground_truth.parquet", "campaign.parquet"}
-    assert not re.findall(r'(?:read\w*|exists|write\w*)\(run_dir, "', "".join(_code(s) for s in ALL_STEPS)), "use the artifacts' constants"
+    assert not re.findall(r'(?:read\w*|exists|write\w*)\(\s*run_dir, "', "".join(_code(s) for s in ALL_STEPS)), (
+        "use the artifacts' constants"
+    )
     before = {}  # every step a step waits for, directly or not
     for step in ALL_STEPS:
         assert all(ALL_STEPS.index(d) < ALL_STEPS.index(step) for d in STEP_INPUTS[step]), step

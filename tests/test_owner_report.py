@@ -6,19 +6,27 @@ import shutil
 import pandas as pd
 import pytest
 
-from segment_workbench.io import artifacts
 from segment_workbench.app import owner_report
+from segment_workbench.io import artifacts
 
 pytestmark = pytest.mark.xdist_group("runner")
 
 
 def test_rules_in_words():
-    assert owner_report.rule_in_words("orders > 2 and days since last order ≤ 60") == "more than 2 orders, last order at most 60 days ago"
+    assert (
+        owner_report.rule_in_words("orders > 2 and days since last order ≤ 60")
+        == "more than 2 orders, last order at most 60 days ago"
+    )
     assert owner_report.rule_in_words("average order value > 179.18", "£") == "average order more than £179"
 
 
 def test_change_words():
-    assert [owner_report.change_words(v) for v in (0.124, -0.03, 0.001, float("nan"))] == ["up 12%", "down 3%", "unchanged", "not comparable"]
+    assert [owner_report.change_words(v) for v in (0.124, -0.03, 0.001, float("nan"))] == [
+        "up 12%",
+        "down 3%",
+        "unchanged",
+        "not comparable",
+    ]
 
 
 def test_comparison_with_the_previous_run(demo_run, tmp_path):
@@ -44,16 +52,26 @@ def test_comparison_with_the_previous_run(demo_run, tmp_path):
 
 
 def test_campaign_result_in_one_sentence(tmp_path):
-    rows = [("All contacts", "worked", 0.05, 900.0, 60.0), ("Bargain hunters", "worked", 0.14, 2779.4, 38.0),
-            ("Big spenders", "no clear effect", -0.09, 67.0, 20.0), ("Loyal", "not enough customers to tell", 0.2, 5.0, 2.0)]
-    results = pd.DataFrame(rows, columns=["segment", "verdict", "lift", "incremental_revenue", "cost"]).assign(campaign="Autumn offer", variant="offer")
+    rows = [
+        ("All contacts", "worked", 0.05, 900.0, 60.0),
+        ("Bargain hunters", "worked", 0.14, 2779.4, 38.0),
+        ("Big spenders", "no clear effect", -0.09, 67.0, 20.0),
+        ("Loyal", "not enough customers to tell", 0.2, 5.0, 2.0),
+    ]
+    results = pd.DataFrame(rows, columns=["segment", "verdict", "lift", "incremental_revenue", "cost"]).assign(
+        campaign="Autumn offer", variant="offer"
+    )
     assert owner_report.campaign_result(tmp_path, "£") is None  # no campaign analysed: no sentence
     artifacts.write(results, tmp_path, "campaign_results.csv")
     assert owner_report.campaign_result(tmp_path, "£") == (
         "“Autumn offer” worked for Bargain hunters: 14 more buyers per 100 contacted, about £2,779 of extra sales for £38 "
-        "spent on sending it; it made no clear difference for the other groups.")
+        "spent on sending it; it made no clear difference for the other groups."
+    )
     artifacts.write(results.assign(verdict="no clear effect", variant="10% off"), tmp_path, "campaign_results.csv")
-    assert owner_report.campaign_result(tmp_path, "£") == "“Autumn offer” (10% off) made no clear difference to who bought, in any group."
+    assert (
+        owner_report.campaign_result(tmp_path, "£")
+        == "“Autumn offer” (10% off) made no clear difference to who bought, in any group."
+    )
 
 
 def test_owner_report_links_the_demo_campaign(demo_run):
@@ -68,5 +86,8 @@ def test_data_notes_account_for_every_removed_line(demo_run):
     notes = owner_report.data_notes(result.run_dir, "£")
     removed = int(log["rows_removed"].sum())
     assert f"{removed:,}" in notes and "without a customer" in notes
-    numbers = [int(n.replace(",", "")) for n in re.findall(r"(\d[\d,]*) (?:without a customer|returns|duplicated lines|other lines)", notes)]
+    numbers = [
+        int(n.replace(",", ""))
+        for n in re.findall(r"(\d[\d,]*) (?:without a customer|returns|duplicated lines|other lines)", notes)
+    ]
     assert sum(numbers) == removed  # the paragraph's parts add up to the total set aside

@@ -4,14 +4,15 @@ import re
 import tomllib
 
 import yaml
-
 from support import REPO
 
 
 def _normalize(spec: str) -> tuple[str, str]:
     spec = spec.split("#")[0].strip()
     name, bounds = re.match(r"([A-Za-z0-9_.\-]+)\s*(.*)", spec).groups()
-    return re.sub(r"[-_.]+", "-", name.lower()), re.sub(r"^\[[^\]]*\]", "", bounds.replace(" ", ""))  # pip extras: no conda equivalent
+    return re.sub(r"[-_.]+", "-", name.lower()), re.sub(
+        r"^\[[^\]]*\]", "", bounds.replace(" ", "")
+    )  # pip extras: no conda equivalent
 
 
 def test_environment_yml_matches_pyproject():

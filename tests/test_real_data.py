@@ -4,12 +4,12 @@ Expected counts are those in ../shared/data/PROVENANCE.md.
 """
 
 import pytest
+from support import REPO
 
 from segment_workbench.cleaning import rules as cleaning
+from segment_workbench.config import load_config
 from segment_workbench.customers import table as customers
 from segment_workbench.io.collect import collect
-from segment_workbench.config import load_config
-from support import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,9 @@ def test_uci_online_retail_collect_and_clean(shared_data):
     assert raw["customer_id"].nunique() == 4_372 and raw["customer_id"].isna().sum() == 135_080
     assert raw["order_id"].str.startswith("C").sum() == 9_288
     assert raw["quantity"].sum() == 5_176_450 and (raw["quantity"] < 0).sum() == 10_624
-    assert str(raw["order_date"].min()) == "2010-12-01 08:26:00" and str(raw["order_date"].max()) == "2011-12-09 12:50:00"
+    assert (
+        str(raw["order_date"].min()) == "2010-12-01 08:26:00" and str(raw["order_date"].max()) == "2011-12-09 12:50:00"
+    )
 
     result = cleaning.clean(raw, cfg.as_of, cfg.cleaning)
     removed = result.log.groupby("reason")["rows_removed"].sum()

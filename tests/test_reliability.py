@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from support import N_CUSTOMERS
+
 from segment_workbench.app import runner
 from segment_workbench.datasets import synthetic
 
@@ -36,13 +36,19 @@ def _hashes(run_dir: Path) -> dict[str, str]:
 
 # --- killed runs -----------------------------------------------------------------------------
 
-def _start_and_kill(config: Path, reports: Path, sig: int, inside: tuple[str, ...] = ("02_clean",),
-                    kernels: int = 1) -> tuple[subprocess.Popen, Path, list[int]]:
+
+def _start_and_kill(
+    config: Path, reports: Path, sig: int, inside: tuple[str, ...] = ("02_clean",), kernels: int = 1
+) -> tuple[subprocess.Popen, Path, list[int]]:
     """Start ``workbench run`` in a child process, wait until it is inside the steps ``inside``
     with ``kernels`` kernels running, send ``sig``. Returns the process, its partial folder
     and the process ids of the kernels it had."""
-    proc = subprocess.Popen([sys.executable, "-m", "segment_workbench.app.cli", "run", str(config), "--reports", str(reports)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "segment_workbench.app.cli", "run", str(config), "--reports", str(reports)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     partial = reports / f".{config.stem}.partial-{proc.pid}"
     deadline = time.monotonic() + 240
     while not (all((partial / f"{step}.ipynb").is_file() for step in inside) and len(_kernels_of(proc.pid)) >= kernels):
@@ -77,8 +83,12 @@ def _alive(pid: int) -> bool:
 
 
 def test_killed_runs_leave_the_last_complete_report_and_nothing_that_looks_finished(tmp_path):
-    config = _config(tmp_path, "kill", f"source: {{kind: synthetic, n_customers: {N_CUSTOMERS}, seed: 4}}\n"
-                                       "steps: [01_collect, 02_clean, 03_segment]\n")
+    config = _config(
+        tmp_path,
+        "kill",
+        f"source: {{kind: synthetic, n_customers: {N_CUSTOMERS}, seed: 4}}\n"
+        "steps: [01_collect, 02_clean, 03_segment]\n",
+    )
     reports = tmp_path / "reports"
     runner.run(config, reports_root=reports)
     complete = (reports / "kill" / "run.json").read_text()
@@ -106,10 +116,16 @@ def test_killed_runs_leave_the_last_complete_report_and_nothing_that_looks_finis
 
 
 def test_independent_steps_run_side_by_side_and_an_interrupt_stops_all_their_kernels(tmp_path):
-    config = _config(tmp_path, "side", f"source: {{kind: synthetic, n_customers: {N_CUSTOMERS}, seed: 4}}\n"
-                                       "steps: [01_collect, 02_clean, 03_segment, 04_cohorts, 05_cltv]\n")
+    config = _config(
+        tmp_path,
+        "side",
+        f"source: {{kind: synthetic, n_customers: {N_CUSTOMERS}, seed: 4}}\n"
+        "steps: [01_collect, 02_clean, 03_segment, 04_cohorts, 05_cltv]\n",
+    )
     reports = tmp_path / "reports"
-    proc, partial, kernels = _start_and_kill(config, reports, signal.SIGTERM, inside=("04_cohorts", "05_cltv"), kernels=2)
+    proc, partial, kernels = _start_and_kill(
+        config, reports, signal.SIGTERM, inside=("04_cohorts", "05_cltv"), kernels=2
+    )
     out, err = proc.communicate()
     assert len(kernels) == 2, "04_cohorts and 05_cltv did not run at the same time"
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
@@ -122,21 +138,32 @@ def test_independent_steps_run_side_by_side_and_an_interrupt_stops_all_their_ker
 
 # --- same input + same config -> identical artifacts -------------------------------------------
 
+
 def test_identical_artifacts_across_runs_and_parallel_jobs(tmp_path):
     configs = tmp_path / "configs"
     configs.mkdir()
     # the steps with random parts (clustering, bootstrap, CLV simulation) and what they feed;
     # the serial run does 04-05-07 side by side, the batch one step at a time
-    body = ("source: {kind: synthetic, n_customers: 150, seed: 8}\n"
-            "steps: [01_collect, 02_clean, 03_segment, 04_cohorts, 05_cltv, 06_campaign]\n")
+    body = (
+        "source: {kind: synthetic, n_customers: 150, seed: 8}\n"
+        "steps: [01_collect, 02_clean, 03_segment, 04_cohorts, 05_cltv, 06_campaign]\n"
+    )
     paths = [_config(configs, f"shop{i}", body) for i in range(4)]
     rows, _ = runner.run_batch(paths, jobs=4, reports_root=tmp_path / "parallel")
     assert [r["status"] for r in rows] == ["complete"] * 4
     rows, _ = runner.run_batch(paths[:1], jobs=1, reports_root=tmp_path / "serial")
     assert rows[0]["status"] == "complete"
     reference = _hashes(tmp_path / "serial" / "shop0")
-    assert {"data/customers.parquet", "data/segments.parquet", "data/clv.parquet", "data/clv_by_segment.csv",
-            "data/segment_rules.csv", "data/cleaning_log.csv", "data/cohort_retention.csv", "data/segment_kpis.csv"} <= set(reference)
+    assert {
+        "data/customers.parquet",
+        "data/segments.parquet",
+        "data/clv.parquet",
+        "data/clv_by_segment.csv",
+        "data/segment_rules.csv",
+        "data/cleaning_log.csv",
+        "data/cohort_retention.csv",
+        "data/segment_kpis.csv",
+    } <= set(reference)
     for i in range(4):
         assert _hashes(tmp_path / "parallel" / f"shop{i}") == reference, f"shop{i} differs"
     info = json.loads((tmp_path / "serial" / "shop0" / "run.json").read_text())
@@ -147,6 +174,7 @@ def test_identical_artifacts_across_runs_and_parallel_jobs(tmp_path):
 
 # --- PostgreSQL source, exclusions at collection, credentials -----------------------------------
 
+
 def _demo_files(folder: Path) -> tuple[pd.DataFrame, Path, Path, list[str], str]:
     demo = synthetic.generate(N_CUSTOMERS, seed=12)
     orders = folder / "orders.csv"
@@ -156,7 +184,9 @@ def _demo_files(folder: Path) -> tuple[pd.DataFrame, Path, Path, list[str], str]
     ids = list(demo.ground_truth["customer_id"].iloc[[3, 50, 120, 200]])
     by_email = demo.attributes.set_index("customer_id")["email"]
     email_only = demo.ground_truth["customer_id"].iloc[7]
-    (folder / "optouts.csv").write_text("customer_id,email\n" + "".join(f"{i},\n" for i in ids) + f",{by_email[email_only].upper()}\n")
+    (folder / "optouts.csv").write_text(
+        "customer_id,email\n" + "".join(f"{i},\n" for i in ids) + f",{by_email[email_only].upper()}\n"
+    )
     return demo.transactions, orders, campaign, ids + [email_only], by_email
 
 
@@ -182,13 +212,23 @@ def test_postgres_source_equals_csv_and_keeps_the_secret_and_the_excluded_out(tm
     engine.dispose()
     monkeypatch.setenv("SHOP_DB_URL", postgres)
     common = f"campaign: {{path: {campaign}}}\nshop_name: Test shop\n"
-    csv_config = _config(tmp_path, "from_csv", common + f"source: {{kind: csv, path: {orders}, exclusions: optouts.csv}}\n")
-    sql_config = _config(tmp_path, "from_sql", common + "source: {kind: sql, url_env: SHOP_DB_URL, exclusions: optouts.csv, "
-                                               "query: 'SELECT * FROM order_lines ORDER BY line_no'}\n")
+    csv_config = _config(
+        tmp_path, "from_csv", common + f"source: {{kind: csv, path: {orders}, exclusions: optouts.csv}}\n"
+    )
+    sql_config = _config(
+        tmp_path,
+        "from_sql",
+        common + "source: {kind: sql, url_env: SHOP_DB_URL, exclusions: optouts.csv, "
+        "query: 'SELECT * FROM order_lines ORDER BY line_no'}\n",
+    )
     reports = tmp_path / "reports"
     for config in (csv_config, sql_config):
-        proc = subprocess.run([sys.executable, "-m", "segment_workbench.app.cli", "run", str(config), "--reports", str(reports)],
-                              capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(
+            [sys.executable, "-m", "segment_workbench.app.cli", "run", str(config), "--reports", str(reports)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert proc.returncode == 0, proc.stderr
         assert "s3cret" not in proc.stdout + proc.stderr
     from_csv, from_sql = _hashes(reports / "from_csv"), _hashes(reports / "from_sql")
@@ -211,8 +251,8 @@ def test_postgres_source_equals_csv_and_keeps_the_secret_and_the_excluded_out(tm
 
 
 def test_sql_errors_never_show_the_url(postgres, monkeypatch):
-    from segment_workbench.io.collect import collect
     from segment_workbench.errors import InputError
+    from segment_workbench.io.collect import collect
 
     monkeypatch.setenv("SHOP_DB_URL", postgres)
     with pytest.raises(InputError) as err:

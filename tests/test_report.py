@@ -7,30 +7,59 @@ import re
 
 import pandas as pd
 import pytest
+from support import N_CUSTOMERS
+from support import write_config as _config
 
-from segment_workbench.app import runner
-from segment_workbench.datasets import synthetic
-from segment_workbench.app import kernels
+from segment_workbench.app import kernels, runner
 from segment_workbench.app.kernels import IPCKernelManager
 from segment_workbench.app.runner import StepFailed
+from segment_workbench.datasets import synthetic
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("runner")]
-
-from support import N_CUSTOMERS, write_config as _config
 
 
 def test_run_writes_a_complete_report(demo_run):
     tmp, result = demo_run
     run_dir = result.run_dir
     assert result.status == "complete" and run_dir == tmp / "reports" / "shop"
-    for name in ("index.html", "run.json", "01_collect.html", "01_collect.ipynb", "02_clean.html", "02_clean.ipynb", "03_segment.html", "04_cohorts.html", "05_cltv.html",
-                 "06_campaign.html", "07_owner_report.html", "owner_report.html"):
+    for name in (
+        "index.html",
+        "run.json",
+        "01_collect.html",
+        "01_collect.ipynb",
+        "02_clean.html",
+        "02_clean.ipynb",
+        "03_segment.html",
+        "04_cohorts.html",
+        "05_cltv.html",
+        "06_campaign.html",
+        "07_owner_report.html",
+        "owner_report.html",
+    ):
         assert (run_dir / name).is_file(), name
-    for name in ("raw.parquet", "contacts.parquet", "transactions.parquet", "cleaning_log.csv", "removed_rows.parquet",
-                 "customers.parquet", "clv.parquet", "clv_params.json", "clv_by_segment.csv", "segments.parquet",
-                 "segment_profiles.csv", "segment_rules.csv", "target_ranking.csv", "cohort_retention.csv",
-                 "cohort_revenue.csv", "survival_by_segment.csv", "churn_drivers.csv", "segment_model.joblib",
-                 "campaign.parquet", "segment_kpis.csv", "campaign_results.csv"):
+    for name in (
+        "raw.parquet",
+        "contacts.parquet",
+        "transactions.parquet",
+        "cleaning_log.csv",
+        "removed_rows.parquet",
+        "customers.parquet",
+        "clv.parquet",
+        "clv_params.json",
+        "clv_by_segment.csv",
+        "segments.parquet",
+        "segment_profiles.csv",
+        "segment_rules.csv",
+        "target_ranking.csv",
+        "cohort_retention.csv",
+        "cohort_revenue.csv",
+        "survival_by_segment.csv",
+        "churn_drivers.csv",
+        "segment_model.joblib",
+        "campaign.parquet",
+        "segment_kpis.csv",
+        "campaign_results.csv",
+    ):
         assert (run_dir / "data" / name).is_file(), name
     assert not list((tmp / "reports").glob(".shop.partial-*"))
     audiences = sorted((run_dir / "audiences").glob("*.csv"))
@@ -42,7 +71,15 @@ def test_run_writes_a_complete_report(demo_run):
     assert info["status"] == "complete" and info["parameters"]["source"]["n_customers"] == N_CUSTOMERS
     assert info["input"] == {"kind": "synthetic", "seed": 11, "n_customers": N_CUSTOMERS}
     assert info["versions"]["pandas"].startswith("2.")
-    assert [s["step"] for s in info["steps"]] == ["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv", "06_campaign", "07_owner_report"]
+    assert [s["step"] for s in info["steps"]] == [
+        "01_collect",
+        "02_clean",
+        "03_segment",
+        "04_cohorts",
+        "05_cltv",
+        "06_campaign",
+        "07_owner_report",
+    ]
     assert all(s["status"] == "complete" and s["seconds"] > 0 for s in info["steps"])
     customers = pd.read_parquet(run_dir / "data" / "customers.parquet")
     assert customers.attrs["time_unit"] == "weeks" and customers["customer_id"].is_unique
@@ -66,11 +103,34 @@ def test_html_has_no_code_no_cdn_and_no_personal_data(demo_run):
 
 def test_only_reruns_one_step_on_the_last_complete_run(demo_run, tmp_path):
     tmp, _ = demo_run
-    result = runner.run(tmp / "shop.yaml", only="02_clean", overrides={"time_unit": "days"}, reports_root=tmp / "reports")
+    result = runner.run(
+        tmp / "shop.yaml", only="02_clean", overrides={"time_unit": "days"}, reports_root=tmp / "reports"
+    )
     assert [s.status for s in result.steps] == ["complete"] * 7
     customers = pd.read_parquet(result.run_dir / "data" / "customers.parquet")
     assert customers.attrs["time_unit"] == "days"
     assert (result.run_dir / "01_collect.html").is_file()  # kept from the earlier run
+
+
+SEGMENT_ARTIFACTS = [
+    "segments.parquet",
+    "segment_rules.csv",
+    "segment_profiles.csv",
+    "target_ranking.csv",
+    "segment_migration.csv",
+]
+
+
+def test_only_03_segment_writes_what_the_full_run_wrote(tmp_path):
+    """03_segment reads only what 01 and 02 wrote in the same run, never an earlier run's later
+    steps (05_cltv's CLV): re-running it alone gives the same segment artifacts."""
+    config = _config(tmp_path, "again")
+    full = runner.run(config, reports_root=tmp_path / "reports").run_dir
+    before = {name: (full / "data" / name).read_bytes() for name in SEGMENT_ARTIFACTS}
+    audiences = {p.name: p.read_bytes() for p in (full / "audiences").glob("*.csv")}
+    runner.run(config, only="03_segment", reports_root=tmp_path / "reports")
+    assert {name: (full / "data" / name).read_bytes() for name in SEGMENT_ARTIFACTS} == before
+    assert {p.name: p.read_bytes() for p in (full / "audiences").glob("*.csv")} == audiences
 
 
 def test_failure_names_step_cell_and_error_and_keeps_the_last_complete_run(demo_run):
@@ -82,7 +142,10 @@ def test_failure_names_step_cell_and_error_and_keeps_the_last_complete_run(demo_
     with pytest.raises(StepFailed) as err:
         runner.run(bad, reports_root=tmp / "reports")
     message = str(err.value)
-    assert "Step 01_collect failed in cell" in message and "InputError" in message
+    assert (
+        message.startswith("Step 01_collect failed: InputError: Required column(s) missing")
+        and "It failed in cell" in message
+    )
     assert "Required column(s) missing: customer_id" in message and str(bad_csv) in message
     failed = tmp / "reports" / "shop.failed"
     assert (failed / "01_collect.ipynb").is_file() and (failed / "01_collect.html").is_file()
@@ -108,14 +171,18 @@ def test_kernels_use_ipc_sockets_in_a_private_folder():
     assert not os.path.exists(folder)  # cleaned up with the kernel
 
 
-
 def test_notebook_imports_are_its_import_statements_only():
     imports = kernels.notebook_imports("05_cltv").splitlines()
-    assert "from segment_workbench.clv import models, valuation" in imports and "import pandas as pd" in imports
+    assert (
+        "from segment_workbench.clv import frequency_spend_correlation, per_period_rate, valuation" in imports
+        and "import pandas as pd" in imports
+    )
     assert all(line.startswith(("import ", "from ")) for line in imports) and len(imports) == len(set(imports))
 
 
-@pytest.mark.parametrize("imports, loaded", [("from segment_workbench.viz import plots\nprint('warming up')", True), ("", False)])
+@pytest.mark.parametrize(
+    "imports, loaded", [("from segment_workbench.viz import plots\nprint('warming up')", True), ("", False)]
+)
 def test_a_kernel_started_ahead_has_its_imports_loaded_and_leaves_no_trace(tmp_path, imports, loaded):
     import nbformat
     import papermill
@@ -123,11 +190,19 @@ def test_a_kernel_started_ahead_has_its_imports_loaded_and_leaves_no_trace(tmp_p
     from nbformat.v4 import new_code_cell, new_notebook
 
     source, output = tmp_path / "nb.ipynb", tmp_path / "out.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell("import sys\nprint('segment_workbench.viz.plots' in sys.modules)")]), source)
+    nbformat.write(
+        new_notebook(cells=[new_code_cell("import sys\nprint('segment_workbench.viz.plots' in sys.modules)")]), source
+    )
     kernel = run_sync(kernels.start_kernel)(imports)
     assert kernel in IPCKernelManager.running
-    papermill.execute_notebook(str(source), str(output), engine_name=kernels.register_engine(), kernel_name="python3",
-                               progress_bar=False, km=kernel)
+    papermill.execute_notebook(
+        str(source),
+        str(output),
+        engine_name=kernels.register_engine(),
+        kernel_name="python3",
+        progress_bar=False,
+        km=kernel,
+    )
     cell = nbformat.read(output, as_version=4).cells[0]
     assert cell.execution_count == 1  # the warm-up was silent: not counted, nothing printed
     assert [o.get("text") for o in cell.outputs] == [f"{loaded}\n"]
@@ -138,8 +213,10 @@ def test_refresh_with_as_of_shows_migration_since_the_last_report(tmp_path):
     from segment_workbench.app import cli
 
     config = tmp_path / "refresh.yaml"
-    config.write_text(f"run_name: refresh\nas_of: '2025-09-30'\nsource: {{kind: synthetic, n_customers: {N_CUSTOMERS}, seed: 3}}\n"
-                      "steps: [01_collect, 02_clean, 03_segment, 07_owner_report]\n")
+    config.write_text(
+        f"run_name: refresh\nas_of: '2025-09-30'\nsource: {{kind: synthetic, n_customers: {N_CUSTOMERS}, seed: 3}}\n"
+        "steps: [01_collect, 02_clean, 03_segment, 07_owner_report]\n"
+    )
     reports = tmp_path / "reports"
     assert cli.main(["run", str(config), "--reports", str(reports)]) == 0
     assert "in the last months" in (reports / "refresh" / "owner_report.html").read_text()

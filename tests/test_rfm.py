@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from segment_workbench.segmentation import rfm
 from segment_workbench.errors import ConfigError
+from segment_workbench.segmentation import rfm
 
 
 def test_quintile_scores_by_hand():
@@ -18,12 +18,14 @@ def test_ties_share_the_lowest_score_of_the_tie():
 
 
 def test_rfm_scores_and_segments_on_a_fixture():
-    customers = pd.DataFrame({
-        "customer_id": list("abcde"),
-        "days_since_last_order": [1, 10, 200, 400, 5],
-        "n_orders": [20, 1, 8, 1, 12],
-        "revenue_total": [900.0, 20.0, 400.0, 15.0, 500.0],
-    })
+    customers = pd.DataFrame(
+        {
+            "customer_id": list("abcde"),
+            "days_since_last_order": [1, 10, 200, 400, 5],
+            "n_orders": [20, 1, 8, 1, 12],
+            "revenue_total": [900.0, 20.0, 400.0, 15.0, 500.0],
+        }
+    )
     scores = rfm.rfm_scores(customers)
     assert scores["r_score"].tolist() == [5, 3, 2, 1, 4]
     assert scores["f_score"].tolist() == [5, 1, 3, 1, 4]
@@ -42,7 +44,9 @@ def test_default_map_covers_every_cell_exactly_as_documented():
 
 def test_incomplete_map_is_a_config_error():
     with pytest.raises(ConfigError, match=r"\(1, 1\)"):
-        rfm.assign_segments(pd.DataFrame({"r_score": [1], "f_score": [1]}), [{"segment": "Top", "r": [2, 5], "f": [1, 5]}])
+        rfm.assign_segments(
+            pd.DataFrame({"r_score": [1], "f_score": [1]}), [{"segment": "Top", "r": [2, 5], "f": [1, 5]}]
+        )
 
 
 def test_one_customer_gets_one_segment():

@@ -4,12 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
-
 from support import make_tx
-from segment_workbench.segmentation import assignment, clustering, profiles, rfm, survey, targeting
-from segment_workbench.cleaning import rules as cleaning
+
 from segment_workbench.customers import table as customers
-from segment_workbench.io.collect import collect
+from segment_workbench.segmentation import assignment, clustering, profiles, rfm, survey, targeting
 from segment_workbench.segmentation.pipeline import segment_customers
 
 
@@ -64,8 +62,14 @@ def test_surrogate_rule_finds_a_planted_threshold():
 
 
 def test_names_are_unique_and_overridable():
-    features = pd.DataFrame({"orders": [1.0] * 6 + [10] * 3, "avg_order_value": [20.0] * 3 + [21] * 3 + [300] * 3,
-                             "days_since_last_order": [10.0, 12, 11, 400, 390, 410, 5, 6, 7], "tenure_days": [500.0] * 9})
+    features = pd.DataFrame(
+        {
+            "orders": [1.0] * 6 + [10] * 3,
+            "avg_order_value": [20.0] * 3 + [21] * 3 + [300] * 3,
+            "days_since_last_order": [10.0, 12, 11, 400, 390, 410, 5, 6, 7],
+            "tenure_days": [500.0] * 9,
+        }
+    )
     labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
     names = clustering.name_clusters(features, labels)
     assert names == {0: "One-time buyers (recent)", 1: "One-time buyers (lapsed)", 2: "Big spenders"}
@@ -78,8 +82,16 @@ def test_degenerate_inputs(case):
     if case == "one customer":
         rows = [base]
     elif case == "all one purchase":
-        rows = [{**base, "customer_id": f"c{i}", "order_id": str(i), "order_date": f"2024-01-{i + 1:02d}", "unit_price": 5.0 + i}
-                for i in range(20)]
+        rows = [
+            {
+                **base,
+                "customer_id": f"c{i}",
+                "order_id": str(i),
+                "order_date": f"2024-01-{i + 1:02d}",
+                "unit_price": 5.0 + i,
+            }
+            for i in range(20)
+        ]
     elif case == "fewer than k":
         rows = [{**base, "customer_id": f"c{i}", "order_id": str(i), "unit_price": 5.0 * (i + 1)} for i in range(4)]
     else:
@@ -96,29 +108,54 @@ def test_degenerate_inputs(case):
 
 
 def _profile_fixture():
-    table = pd.DataFrame({"customer_id": list("abcd"), "revenue_total": [100.0, 300.0, 20.0, 10.0], "n_orders": [2, 4, 3, 5],
-                          "days_since_last_order": [5, 10, 100, 200], "avg_order_value": [50.0, 75.0, 20 / 3, 2.0]})
+    table = pd.DataFrame(
+        {
+            "customer_id": list("abcd"),
+            "revenue_total": [100.0, 300.0, 20.0, 10.0],
+            "n_orders": [2, 4, 3, 5],
+            "days_since_last_order": [5, 10, 100, 200],
+            "avg_order_value": [50.0, 75.0, 20 / 3, 2.0],
+        }
+    )
     segment = pd.Series(["Big", "Big", "Small", "Small"])
     return table, segment
 
 
 def test_profiles_and_not_our_customer_by_hand():
     table, segment = _profile_fixture()
-    prof = profiles.segment_profiles(table, segment, pd.DataFrame(index=range(4)), cost_per_order=3.0).set_index("segment")
+    prof = profiles.segment_profiles(table, segment, pd.DataFrame(index=range(4)), cost_per_order=3.0).set_index(
+        "segment"
+    )
     assert prof.loc["Big", "revenue"] == 400 and prof.loc["Big", "share_revenue"] == pytest.approx(400 / 430)
     assert prof.loc["Big", "net_value_per_customer"] == pytest.approx(200 - 3 * 3)
     assert prof.loc["Small", "net_value_per_customer"] == pytest.approx(15 - 3 * 4)
     assert not prof.loc["Big", "not_our_customer"] and not prof.loc["Small", "not_our_customer"]
-    prof = profiles.segment_profiles(table, segment, pd.DataFrame(index=range(4)), cost_per_order=4.0).set_index("segment")
+    prof = profiles.segment_profiles(table, segment, pd.DataFrame(index=range(4)), cost_per_order=4.0).set_index(
+        "segment"
+    )
     assert prof.loc["Small", "not_our_customer"]  # 15 - 16 < 0: costs more than it brings
 
 
 def test_growth_and_ranking_by_hand():
-    tx = make_tx([
-        {"customer_id": "a", "order_id": "1", "order_date": "2024-02-01", "quantity": 1, "unit_price": 100.0},  # earlier window
-        {"customer_id": "a", "order_id": "2", "order_date": "2024-03-20", "quantity": 1, "unit_price": 150.0},  # recent window
-        {"customer_id": "c", "order_id": "3", "order_date": "2024-02-10", "quantity": 1, "unit_price": 20.0},
-    ])
+    tx = make_tx(
+        [
+            {
+                "customer_id": "a",
+                "order_id": "1",
+                "order_date": "2024-02-01",
+                "quantity": 1,
+                "unit_price": 100.0,
+            },  # earlier window
+            {
+                "customer_id": "a",
+                "order_id": "2",
+                "order_date": "2024-03-20",
+                "quantity": 1,
+                "unit_price": 150.0,
+            },  # recent window
+            {"customer_id": "c", "order_id": "3", "order_date": "2024-02-10", "quantity": 1, "unit_price": 20.0},
+        ]
+    )
     segment_of = pd.Series({"a": "Big", "b": "Big", "c": "Small", "d": "Small"})
     growth = targeting.segment_growth(tx, segment_of, "2024-03-31", growth_days=30)
     assert growth["Big"] == pytest.approx(0.5) and growth["Small"] == pytest.approx(-1.0)
@@ -149,7 +186,15 @@ def test_migration_by_hand():
     rows = []
     for i in range(10):  # ten customers with 1..10 orders in January; c9 and c8 buy again in March
         for j in range(i + 1):
-            rows.append({"customer_id": f"c{i}", "order_id": f"{i}-{j}", "order_date": f"2024-01-{j + 1:02d}", "quantity": 1, "unit_price": 10.0})
+            rows.append(
+                {
+                    "customer_id": f"c{i}",
+                    "order_id": f"{i}-{j}",
+                    "order_date": f"2024-01-{j + 1:02d}",
+                    "quantity": 1,
+                    "unit_price": 10.0,
+                }
+            )
     rows += [{"customer_id": "new", "order_id": "n", "order_date": "2024-03-30", "quantity": 1, "unit_price": 10.0}]
     matrix = rfm.segment_migration(make_tx(rows), "2024-03-31", "2024-02-01")
     assert int(matrix.to_numpy().sum()) == 11
@@ -162,7 +207,9 @@ def test_factor_analysis_recovers_the_planted_factors(demo):
     price = next(c for c in loadings.columns if "compare prices" in c)
     quality = next(c for c in loadings.columns if c != price)
     assert (loadings.loc[["q1_compare_prices", "q2_wait_for_sales", "q3_use_discount_codes"], price] > 0.6).all()
-    assert (loadings.loc[["q4_quality_over_price", "q5_premium_brands", "q6_pay_for_fast_delivery"], quality] > 0.6).all()
+    assert (
+        loadings.loc[["q4_quality_over_price", "q5_premium_brands", "q6_pay_for_fast_delivery"], quality] > 0.6
+    ).all()
     assert len(scores) == len(collected.extras["survey"])
 
 

@@ -4,21 +4,23 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from support import TEST_DATA
+
+from segment_workbench.errors import ConfigError, InputError
 from segment_workbench.io import contacts, detection, presets, readers
 from segment_workbench.io.collect import collect
 from segment_workbench.io.dtypes import TEXT
-from segment_workbench.errors import ConfigError, InputError
 
-ORDERS = pd.DataFrame({
-    "customer_id": ["c1", "c1", "c2"],
-    "order_id": ["o1", "o2", "o3"],
-    "order_date": ["2024-01-05 10:00:00", "2024-02-01 11:30:00", "2024-02-03 09:00:00"],
-    "quantity": ["2", "1", "3"],
-    "unit_price": ["1234.50", "3.99", "10.00"],
-    "product_name": ["Café crème", "Tasse à thé", "Bol"],
-})
+ORDERS = pd.DataFrame(
+    {
+        "customer_id": ["c1", "c1", "c2"],
+        "order_id": ["o1", "o2", "o3"],
+        "order_date": ["2024-01-05 10:00:00", "2024-02-01 11:30:00", "2024-02-03 09:00:00"],
+        "quantity": ["2", "1", "3"],
+        "unit_price": ["1234.50", "3.99", "10.00"],
+        "product_name": ["Café crème", "Tasse à thé", "Bol"],
+    }
+)
 
 
 def _collect(path, **source):
@@ -65,7 +67,9 @@ def test_detect_encoding_and_delimiter(tmp_path):
 def test_excel_finds_data_on_second_sheet(tmp_path):
     path = tmp_path / "orders.xlsx"
     with pd.ExcelWriter(path) as writer:
-        pd.DataFrame({"Notes": ["Exported from the till", "see next sheet"]}).to_excel(writer, sheet_name="Read me", index=False)
+        pd.DataFrame({"Notes": ["Exported from the till", "see next sheet"]}).to_excel(
+            writer, sheet_name="Read me", index=False
+        )
         ORDERS.to_excel(writer, sheet_name="Orders", index=False)
     _check(collect({"kind": "excel", "path": str(path)}).transactions)
     _check(collect({"kind": "excel", "path": str(path), "sheet": "Orders"}).transactions)
@@ -91,8 +95,12 @@ def test_sql_via_sqlite_url_from_environment(tmp_path, monkeypatch):
     with sqlite3.connect(db) as conn:
         ORDERS.rename(columns={"customer_id": "cust"}).to_sql("order_lines", conn, index=False)
     monkeypatch.setenv("SHOP_DB_URL", f"sqlite:///{db}")
-    source = {"kind": "sql", "url_env": "SHOP_DB_URL", "query": "SELECT * FROM order_lines ORDER BY order_id",
-              "columns": {"customer_id": "cust"}}
+    source = {
+        "kind": "sql",
+        "url_env": "SHOP_DB_URL",
+        "query": "SELECT * FROM order_lines ORDER BY order_id",
+        "columns": {"customer_id": "cust"},
+    }
     collected = collect(source)
     _check(collected.transactions)
     assert collected.file == "sql via $SHOP_DB_URL"
@@ -129,7 +137,12 @@ def test_preset_cdnow():
     tx = _collect(TEST_DATA / "cdnow_sample.txt", preset="cdnow")
     assert len(tx) == 6919 and tx["customer_id"].nunique() == 2357
     first = tx.iloc[0]
-    assert (first["customer_id"], first["order_date"], first["quantity"], first["amount"]) == ("0001", pd.Timestamp("1997-01-01"), 2, 29.33)
+    assert (first["customer_id"], first["order_date"], first["quantity"], first["amount"]) == (
+        "0001",
+        pd.Timestamp("1997-01-01"),
+        2,
+        29.33,
+    )
     assert tx["order_id"].is_unique
     assert tx["order_date"].min() == pd.Timestamp("1997-01-01") and tx["order_date"].max() == pd.Timestamp("1998-06-30")
 
@@ -151,7 +164,9 @@ def test_preset_shopify_orders():
 
 def test_generic_mapping_and_case_insensitive_headers(tmp_path):
     path = tmp_path / "orders.csv"
-    ORDERS.rename(columns={"customer_id": "Kunde", "order_id": "Order ID", "order_date": "Order-Date"}).to_csv(path, index=False)
+    ORDERS.rename(columns={"customer_id": "Kunde", "order_id": "Order ID", "order_date": "Order-Date"}).to_csv(
+        path, index=False
+    )
     _check(_collect(path, columns={"customer_id": "Kunde"}))
 
 
@@ -172,8 +187,10 @@ def test_mapped_column_absent(tmp_path):
         _collect(path, columns={"customer_id": "Client"})
 
 
-@pytest.mark.parametrize("content, message", [("", "The file is empty"),
-                                              ("customer_id,order_id,order_date,quantity,unit_price\n", "no data rows")])
+@pytest.mark.parametrize(
+    "content, message",
+    [("", "The file is empty"), ("customer_id,order_id,order_date,quantity,unit_price\n", "no data rows")],
+)
 def test_empty_and_header_only_files(tmp_path, content, message):
     path = tmp_path / "orders.csv"
     path.write_text(content)
@@ -203,14 +220,25 @@ def _contacts_by_sorting(typed: pd.DataFrame) -> pd.DataFrame:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["a", "b", "C", None]), st.sampled_from(["2024-01-02", "2024-01-01", None]),
-                          st.sampled_from(["x@example.com", "y@example.com", None]), st.sampled_from([True, False, None])),
-                min_size=1, max_size=25))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "C", None]),
+            st.sampled_from(["2024-01-02", "2024-01-01", None]),
+            st.sampled_from(["x@example.com", "y@example.com", None]),
+            st.sampled_from([True, False, None]),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
 def test_contacts_are_the_latest_value_seen_per_customer(lines):
     typed = pd.DataFrame(lines, columns=["customer_id", "order_date", "email", "consent"])
     typed.insert(0, "source_row", range(1, len(typed) + 1))
     typed = typed.astype({"customer_id": TEXT, "email": TEXT, "consent": "boolean", "order_date": "datetime64[ns]"})
     pd.testing.assert_frame_equal(contacts.contacts_table(typed), _contacts_by_sorting(typed))
     without = contacts.contacts_table(typed.drop(columns=["email", "consent"]))
-    first_seen = typed.dropna(subset=["customer_id"]).sort_values(["order_date", "source_row"])["customer_id"].drop_duplicates()
+    first_seen = (
+        typed.dropna(subset=["customer_id"]).sort_values(["order_date", "source_row"])["customer_id"].drop_duplicates()
+    )
     assert without["customer_id"].tolist() == first_seen.tolist()

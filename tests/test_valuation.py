@@ -5,13 +5,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from support import REPO, TEST_DATA, make_tx
 
-from support import TEST_DATA, make_tx
-from segment_workbench.clv import holdout as calibration, models as clv, valuation
-from segment_workbench.customers import table as customers
+from segment_workbench import clv
 from segment_workbench.app import runner
+from segment_workbench.clv import holdout as calibration
+from segment_workbench.clv import valuation
+from segment_workbench.customers import table as customers
 from segment_workbench.io.collect import collect
-from support import REPO
 
 
 @pytest.fixture(scope="module")
@@ -21,15 +22,29 @@ def cdnow_split():
     return tx, table, clv.BetaGeoModel().fit(table["frequency"], table["recency"], table["T"])
 
 
-TX = make_tx([
-    {"customer_id": "a", "order_id": "1", "order_date": "2024-01-01", "quantity": 1, "unit_price": 10.0},
-    {"customer_id": "a", "order_id": "2", "order_date": "2024-01-15", "quantity": 1, "unit_price": 20.0},
-    {"customer_id": "a", "order_id": "3", "order_date": "2024-02-05", "quantity": 1, "unit_price": 30.0},  # holdout
-    {"customer_id": "a", "order_id": "4", "order_date": "2024-02-05", "quantity": 1, "unit_price": 5.0},   # same day
-    {"customer_id": "b", "order_id": "5", "order_date": "2024-01-20", "quantity": 2, "unit_price": 4.0},
-    {"customer_id": "c", "order_id": "6", "order_date": "2024-02-10", "quantity": 1, "unit_price": 9.0},   # acquired in holdout
-    {"customer_id": "a", "order_id": "7", "order_date": "2024-03-20", "quantity": 1, "unit_price": 9.0},   # after holdout end
-])
+TX = make_tx(
+    [
+        {"customer_id": "a", "order_id": "1", "order_date": "2024-01-01", "quantity": 1, "unit_price": 10.0},
+        {"customer_id": "a", "order_id": "2", "order_date": "2024-01-15", "quantity": 1, "unit_price": 20.0},
+        {"customer_id": "a", "order_id": "3", "order_date": "2024-02-05", "quantity": 1, "unit_price": 30.0},  # holdout
+        {"customer_id": "a", "order_id": "4", "order_date": "2024-02-05", "quantity": 1, "unit_price": 5.0},  # same day
+        {"customer_id": "b", "order_id": "5", "order_date": "2024-01-20", "quantity": 2, "unit_price": 4.0},
+        {
+            "customer_id": "c",
+            "order_id": "6",
+            "order_date": "2024-02-10",
+            "quantity": 1,
+            "unit_price": 9.0,
+        },  # acquired in holdout
+        {
+            "customer_id": "a",
+            "order_id": "7",
+            "order_date": "2024-03-20",
+            "quantity": 1,
+            "unit_price": 9.0,
+        },  # after holdout end
+    ]
+)
 
 
 def test_calibration_holdout_by_hand():
@@ -62,8 +77,15 @@ class _Fixed:
 
 
 def test_holdout_errors_by_hand():
-    table = pd.DataFrame({"frequency": [0, 1, 2], "recency": [0, 1.0, 2.0], "T": [3.0, 3.0, 3.0],
-                          "frequency_holdout": [0, 2, 4], "duration_holdout": [5.0] * 3})
+    table = pd.DataFrame(
+        {
+            "frequency": [0, 1, 2],
+            "recency": [0, 1.0, 2.0],
+            "T": [3.0, 3.0, 3.0],
+            "frequency_holdout": [0, 2, 4],
+            "duration_holdout": [5.0] * 3,
+        }
+    )
     errors = calibration.holdout_errors(_Fixed([1.0, 1.0, 4.0]), table)
     assert errors["mae"] == pytest.approx(2 / 3) and errors["rmse"] == pytest.approx(np.sqrt(2 / 3))
     assert errors["aggregate_error"] == pytest.approx((6 - 6) / 6)
@@ -80,7 +102,9 @@ def test_tracking_totals(cdnow_split):
     assert track["actual"].sum() == 2457 + table["frequency_holdout"].sum()
     # the expected curve ends where the customers' unconditional expectations add up
     t_end = ((pd.Timestamp("1998-06-30") - table["first_purchase"]).dt.days.to_numpy()) / 7
-    assert track["expected_cumulative"].iloc[-1] == pytest.approx(model.expected_repeat_purchases(t_end).sum(), rel=1e-9)
+    assert track["expected_cumulative"].iloc[-1] == pytest.approx(
+        model.expected_repeat_purchases(t_end).sum(), rel=1e-9
+    )
 
 
 @pytest.mark.parametrize("model_class", [clv.BetaGeoModel, clv.ParetoNBDModel])
@@ -117,7 +141,9 @@ def test_simulations_depend_on_the_random_state_only(cdnow_split):
     spend = clv.GammaGammaModel().fit(table["frequency"], table["monetary_value"])
     args = (model, spend, table["frequency"], table["recency"], table["T"], table["monetary_value"])
     first = clv.simulate_lifetime_value(*args, horizon=26, n_simulations=40, random_state=5)
-    np.testing.assert_array_equal(first, clv.simulate_lifetime_value(*args, horizon=26, n_simulations=40, random_state=5))
+    np.testing.assert_array_equal(
+        first, clv.simulate_lifetime_value(*args, horizon=26, n_simulations=40, random_state=5)
+    )
     assert not np.array_equal(first, clv.simulate_lifetime_value(*args, horizon=26, n_simulations=40, random_state=6))
 
 
@@ -142,9 +168,18 @@ def test_per_period_rate():
 def test_customer_values_and_groups(cdnow_split):
     _, table, model = cdnow_split
     spend = clv.GammaGammaModel().fit(table["frequency"], table["monetary_value"])
-    values, sims = valuation.customer_values(model, spend, table, horizon=10, discount_rate=0.0, margin=0.5,
-                                             n_simulations=50, interval=0.8, random_state=0)
-    assert list(values.columns) == ["customer_id", "p_alive", "expected_purchases", "expected_order_value", "clv", "clv_low", "clv_high"]
+    values, sims = valuation.customer_values(
+        model, spend, table, horizon=10, discount_rate=0.0, margin=0.5, n_simulations=50, interval=0.8, random_state=0
+    )
+    assert list(values.columns) == [
+        "customer_id",
+        "p_alive",
+        "expected_purchases",
+        "expected_order_value",
+        "clv",
+        "clv_low",
+        "clv_high",
+    ]
     assert (values["clv_low"] <= values["clv_high"]).all() and values["clv"].gt(0).all()
     expected = 0.5 * values["expected_purchases"] * values["expected_order_value"]  # no discounting
     np.testing.assert_allclose(values["clv"], expected, rtol=1e-9)
@@ -161,6 +196,7 @@ def test_choose_model_and_fallback():
     assert valuation.choose_model(comparison, "pareto_nbd") == "pareto_nbd"
     demo = collect({"kind": "synthetic", "n_customers": 3000, "seed": 42}).transactions
     from segment_workbench.cleaning import rules as cleaning
+
     table = customers.build_customer_table(cleaning.clean(demo, "2025-12-31").transactions, "2025-12-31")
     name, model, note = valuation.fit_final("bg_nbd", table)
     # the demo's lapsed customers stop abruptly: BG/NBD's dropout heterogeneity runs to its limit
@@ -185,6 +221,7 @@ def test_cdnow_config_runs_through_cltv(tmp_path):
 
 def test_spend_falls_back_to_the_mean_when_gamma_gamma_runs_to_a_limit():
     from segment_workbench.cleaning import rules as cleaning
+
     tx = collect({"kind": "synthetic", "n_customers": 300, "seed": 11}).transactions
     table = customers.build_customer_table(cleaning.clean(tx, "2025-12-31").transactions, "2025-12-31")
     gamma_gamma = clv.GammaGammaModel().fit(table["frequency"], table["monetary_value"])

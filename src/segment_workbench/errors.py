@@ -1,4 +1,6 @@
-"""Errors a user can act on: each names the file, the column, example rows and what to do."""
+"""Errors a user can act on, one hierarchy: ``WorkbenchError`` and its kinds ``ConfigError`` (the
+configuration), ``InputError`` (the data: names the file, the column, example rows and what to
+do) and ``NotFittedError`` (a model used before it was fitted)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,11 @@ class WorkbenchError(Exception):
 
 class ConfigError(WorkbenchError):
     """The run configuration is invalid (unknown key, bad value, missing file)."""
+
+
+class NotFittedError(WorkbenchError, ValueError, AttributeError):
+    """A model was used before ``fit()`` (as scikit-learn's NotFittedError: also a ValueError
+    and an AttributeError)."""
 
 
 class InputError(WorkbenchError, ValueError):

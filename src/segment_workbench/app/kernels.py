@@ -23,6 +23,7 @@ from jupyter_client.manager import AsyncKernelManager
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.log import logger
+from traitlets import default
 
 from segment_workbench.app.resources import notebook_path, notebooks_dir
 
@@ -35,9 +36,11 @@ class IPCKernelManager(AsyncKernelManager):
     running: ClassVar[set[IPCKernelManager]] = set()
     stopping: ClassVar[threading.Event] = threading.Event()
 
+    @default("transport")
     def _transport_default(self) -> str:
         return "ipc"
 
+    @default("ip")
     def _ip_default(self) -> str:
         return os.path.join(tempfile.mkdtemp(prefix="wb-ipc-"), "kernel")
 
@@ -87,8 +90,9 @@ class StartedKernelEngine(NBClientEngine):
     @classmethod
     def execute_managed_notebook(cls, nb_man, kernel_name, *, km, start_timeout=60, **kwargs):
         kwargs.pop("input_path", None)
-        client = PapermillNotebookClient(nb_man, km=km, kernel_name=kernel_name, startup_timeout=start_timeout,
-                                         log=logger, **kwargs)
+        client = PapermillNotebookClient(
+            nb_man, km=km, kernel_name=kernel_name, startup_timeout=start_timeout, log=logger, **kwargs
+        )
         client.owns_km = True
         return client.execute()
 
@@ -105,8 +109,11 @@ def notebook_imports(step: str) -> str:
     statements = []
     for cell in nbformat.read(notebook_path(step), as_version=4).cells:
         if cell.cell_type == "code":
-            statements += [ast.unparse(node) for node in ast.parse(cell.source).body
-                           if isinstance(node, ast.Import | ast.ImportFrom) and getattr(node, "module", None) != "__future__"]
+            statements += [
+                ast.unparse(node)
+                for node in ast.parse(cell.source).body
+                if isinstance(node, ast.Import | ast.ImportFrom) and getattr(node, "module", None) != "__future__"
+            ]
     return "\n".join(dict.fromkeys(statements))
 
 
@@ -130,4 +137,3 @@ async def start_kernel(imports: str) -> IPCKernelManager:
     finally:
         kc.stop_channels()
     return km
-

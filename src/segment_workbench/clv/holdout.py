@@ -16,8 +16,9 @@ from segment_workbench.customers.table import build_customer_table, purchase_day
 from segment_workbench.errors import InputError
 
 
-def split_dates(first_order: pd.Timestamp, as_of: pd.Timestamp, time_unit: str,
-                holdout_periods: float | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+def split_dates(
+    first_order: pd.Timestamp, as_of: pd.Timestamp, time_unit: str, holdout_periods: float | None = None
+) -> tuple[pd.Timestamp, pd.Timestamp]:
     """(calibration_end, holdout_end=as_of). Without ``holdout_periods``, the last third of the
     span from the first order to as_of, in whole periods, is held out."""
     span_days = (as_of - first_order).days
@@ -25,8 +26,10 @@ def split_dates(first_order: pd.Timestamp, as_of: pd.Timestamp, time_unit: str,
     periods = holdout_periods if holdout_periods is not None else np.floor(span_days / 3 / per)
     holdout_days = int(round(periods * per))
     if holdout_days <= 0 or holdout_days >= span_days:
-        raise InputError(f"A holdout of {periods} {time_unit} does not fit in the {span_days} days of data.",
-                         hint="Set clv.holdout_periods to a smaller number of periods.")
+        raise InputError(
+            f"A holdout of {periods} {time_unit} does not fit in the {span_days} days of data.",
+            hint="Set clv.holdout_periods to a smaller number of periods.",
+        )
     return as_of - pd.Timedelta(days=holdout_days), as_of
 
 
@@ -42,7 +45,8 @@ def calibration_holdout(transactions: pd.DataFrame, calibration_end, holdout_end
     later = transactions[(day > calibration_end) & (day <= holdout_end)].assign(day=day)
     later = later[later["customer_id"].isin(table["customer_id"])]
     per_customer = later.groupby("customer_id", observed=True).agg(
-        frequency_holdout=("day", "nunique"), revenue_holdout=("amount", "sum"))
+        frequency_holdout=("day", "nunique"), revenue_holdout=("amount", "sum")
+    )
     out = table.merge(per_customer, left_on="customer_id", right_index=True, how="left")
     out[["frequency_holdout", "revenue_holdout"]] = out[["frequency_holdout", "revenue_holdout"]].fillna(0)
     out["duration_holdout"] = (holdout_end - calibration_end).days / unit_days(time_unit)
@@ -53,15 +57,20 @@ def calibration_holdout(transactions: pd.DataFrame, calibration_end, holdout_end
 def predicted_holdout(model, table: pd.DataFrame) -> np.ndarray:
     """The model's expected purchases in the holdout for each calibration customer."""
     duration = float(table["duration_holdout"].iloc[0])
-    return model.expected_purchases(duration, table["frequency"], table["recency"], table["T"],
-                                    time_unit=table.attrs.get("time_unit"))
+    return model.expected_purchases(
+        duration, table["frequency"], table["recency"], table["T"], time_unit=table.attrs.get("time_unit")
+    )
 
 
 def holdout_by_frequency(model, table: pd.DataFrame, max_frequency: int = 7) -> pd.DataFrame:
     """Mean actual vs predicted holdout purchases by calibration frequency (``max_frequency``+ pooled)."""
     group = table["frequency"].clip(upper=max_frequency).astype(int)
-    frame = pd.DataFrame({"frequency": group, "actual": table["frequency_holdout"], "predicted": predicted_holdout(model, table)})
-    out = frame.groupby("frequency").agg(customers=("actual", "size"), actual=("actual", "mean"), predicted=("predicted", "mean"))
+    frame = pd.DataFrame(
+        {"frequency": group, "actual": table["frequency_holdout"], "predicted": predicted_holdout(model, table)}
+    )
+    out = frame.groupby("frequency").agg(
+        customers=("actual", "size"), actual=("actual", "mean"), predicted=("predicted", "mean")
+    )
     out.index = [f"{i}+" if i == max_frequency else str(i) for i in out.index]
     return out.rename_axis("calibration frequency").reset_index()
 
@@ -100,12 +109,14 @@ def tracking(model, transactions: pd.DataFrame, table: pd.DataFrame) -> pd.DataF
     repeat = days[(days["day"] > days["first_purchase"]) & (days["day"] <= end)]
     period = ((repeat["day"] - start).dt.days // per).astype(int)
     actual = np.bincount(period, minlength=n_periods)[:n_periods]
-    out = pd.DataFrame({
-        "period": np.arange(1, n_periods + 1),
-        "period_start": start + pd.to_timedelta(np.arange(n_periods) * per, unit="D"),
-        "actual": actual,
-        "expected": np.diff(np.concatenate([[0.0], expected_cum])),
-    })
+    out = pd.DataFrame(
+        {
+            "period": np.arange(1, n_periods + 1),
+            "period_start": start + pd.to_timedelta(np.arange(n_periods) * per, unit="D"),
+            "actual": actual,
+            "expected": np.diff(np.concatenate([[0.0], expected_cum])),
+        }
+    )
     out["actual_cumulative"] = out["actual"].cumsum()
     out["expected_cumulative"] = out["expected"].cumsum()
     out.attrs = {"time_unit": unit, "calibration_end": table.attrs["calibration_end"]}

@@ -68,7 +68,9 @@ def write(df: pd.DataFrame, run_dir: str | Path, name: str, meta: dict[str, Any]
     if path.suffix == ".parquet":
         table = pa.Table.from_pandas(df, preserve_index=False)
         if meta is not None:
-            table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(meta).encode()})
+            table = table.replace_schema_metadata(
+                {**(table.schema.metadata or {}), META_KEY: json.dumps(meta).encode()}
+            )
         pq.write_table(table, path)
     elif path.suffix == ".csv":
         df.to_csv(path, index=False)
@@ -88,8 +90,7 @@ def _existing(run_dir: str | Path, name: str) -> Path:
         raise InputError(
             f"Artifact {name} is missing in {path.parent}.",
             file=str(path),
-            hint="Run the earlier steps first (workbench run CONFIG, or the notebooks in order "
-            "with the same run_dir).",
+            hint="Run the earlier steps first (workbench run CONFIG, or the notebooks in order with the same run_dir).",
         )
     return path
 

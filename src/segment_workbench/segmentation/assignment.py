@@ -13,6 +13,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from segment_workbench.errors import InputError
+
 
 def fit_assigner(attributes: pd.DataFrame, segment: pd.Series, columns: list[str], random_state: int = 0):
     """Fit on customers with both attributes and a segment. Returns (model, cv accuracy, baseline)."""
@@ -20,7 +22,7 @@ def fit_assigner(attributes: pd.DataFrame, segment: pd.Series, columns: list[str
     counts = data["segment"].value_counts()
     data = data[data["segment"].isin(counts[counts >= 5].index)]  # 5-fold CV needs 5 per class
     if data["segment"].nunique() < 2:
-        raise ValueError("Fewer than two segments with at least 5 customers with attributes: nothing to learn.")
+        raise InputError("Fewer than two segments with at least 5 customers with attributes: nothing to learn.")
     model = make_pipeline(OneHotEncoder(handle_unknown="ignore", sparse_output=False), LinearDiscriminantAnalysis())
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=random_state)
     accuracy = float(np.mean(cross_val_score(model, data[columns], data["segment"], cv=folds)))
@@ -34,5 +36,10 @@ def assign_new(model, attributes: pd.DataFrame) -> pd.DataFrame:
     columns = list(model.feature_names_in_)
     probabilities = model.predict_proba(attributes[columns])
     best = probabilities.argmax(axis=1)
-    return pd.DataFrame({"customer_id": attributes["customer_id"].to_numpy(),
-                         "predicted_segment": model.classes_[best], "probability": probabilities.max(axis=1)})
+    return pd.DataFrame(
+        {
+            "customer_id": attributes["customer_id"].to_numpy(),
+            "predicted_segment": model.classes_[best],
+            "probability": probabilities.max(axis=1),
+        }
+    )

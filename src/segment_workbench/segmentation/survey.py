@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.decomposition import FactorAnalysis
 from sklearn.preprocessing import StandardScaler
 
+from segment_workbench.errors import InputError
 from segment_workbench.segmentation.clustering import SegmentClusterer
 
 
@@ -17,7 +18,9 @@ def question_label(column: str) -> str:
     return " ".join(part for part in column.split("_") if not (part[:1] == "q" and part[1:].isdigit()))
 
 
-def factor_analysis(survey: pd.DataFrame, n_factors: int = 2, random_state: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def factor_analysis(
+    survey: pd.DataFrame, n_factors: int = 2, random_state: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Varimax-rotated factor analysis of the answers (all columns but customer_id).
 
     Returns (loadings: question x factor, scores: customer_id x factor). Each factor is named
@@ -26,16 +29,20 @@ def factor_analysis(survey: pd.DataFrame, n_factors: int = 2, random_state: int 
     """
     answers = survey.drop(columns="customer_id")
     if len(answers) <= answers.shape[1]:
-        raise ValueError(f"{len(answers)} survey answers are too few for {answers.shape[1]} questions.")
+        raise InputError(f"{len(answers)} survey answers are too few for {answers.shape[1]} questions.")
     X = StandardScaler().fit_transform(answers.to_numpy(float))
     fa = FactorAnalysis(n_components=n_factors, rotation="varimax", random_state=random_state).fit(X)
     loadings = fa.components_.T  # question x factor
     # Orient each factor so its largest loading is positive (a factor's sign is arbitrary).
     signs = np.sign(loadings[np.abs(loadings).argmax(axis=0), np.arange(loadings.shape[1])])
     loadings = loadings * signs
-    names = [" / ".join(question_label(q) for q in answers.columns[np.argsort(-loadings[:, j])[:2]])
-             for j in range(loadings.shape[1])]
-    scores = pd.DataFrame(fa.transform(X) * signs, columns=names, index=pd.Index(survey["customer_id"], name="customer_id"))
+    names = [
+        " / ".join(question_label(q) for q in answers.columns[np.argsort(-loadings[:, j])[:2]])
+        for j in range(loadings.shape[1])
+    ]
+    scores = pd.DataFrame(
+        fa.transform(X) * signs, columns=names, index=pd.Index(survey["customer_id"], name="customer_id")
+    )
     return pd.DataFrame(loadings, index=answers.columns, columns=names), scores
 
 
@@ -70,4 +77,8 @@ def needs_segments(survey: pd.DataFrame, n_factors: int = 2, random_state: int =
     loadings, scores = factor_analysis(survey, n_factors, random_state)
     clusterer = SegmentClusterer(k_range=(2, 5), n_bootstrap=0, random_state=random_state).fit(scores)
     names = name_needs_clusters(scores, clusterer.labels_)
-    return Needs(loadings=loadings, groups=pd.Series([names[label] for label in clusterer.labels_], index=scores.index), k=clusterer.k_)
+    return Needs(
+        loadings=loadings,
+        groups=pd.Series([names[label] for label in clusterer.labels_], index=scores.index),
+        k=clusterer.k_,
+    )

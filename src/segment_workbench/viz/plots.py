@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import functools
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from cycler import cycler
 from matplotlib.ticker import StrMethodFormatter
 
-sns.set_theme(style="whitegrid", context="notebook")
+#: The charts' look (seaborn's whitegrid style, notebook context, deep palette), applied inside
+#: each plotting call only: importing this module leaves the user's matplotlib settings alone.
+STYLE = {
+    **sns.axes_style("whitegrid"),
+    **sns.plotting_context("notebook"),
+    "axes.prop_cycle": cycler(color=sns.color_palette("deep")),
+}
+
+
+def _styled(plot):
+    @functools.wraps(plot)
+    def styled_plot(*args, **kwargs):
+        with plt.rc_context(STYLE):
+            return plot(*args, **kwargs)
+
+    return styled_plot
 
 
 def _axes(ax, size=(9, 3.6)):
@@ -17,6 +35,7 @@ def _axes(ax, size=(9, 3.6)):
     return ax
 
 
+@_styled
 def monthly_activity(monthly: pd.DataFrame, ax=None):
     """Bars: orders per month; line on a second axis: revenue per month."""
     ax = _axes(ax)
@@ -32,6 +51,7 @@ def monthly_activity(monthly: pd.DataFrame, ax=None):
     return ax
 
 
+@_styled
 def missing_values(missing: pd.DataFrame, ax=None):
     """Horizontal bars: share of missing/unparseable values per column."""
     ax = _axes(ax, (7, 0.3 * len(missing) + 1))
@@ -42,6 +62,7 @@ def missing_values(missing: pd.DataFrame, ax=None):
     return ax
 
 
+@_styled
 def cleaning_accounting(log: pd.DataFrame, rows_kept: int, ax=None):
     """Horizontal bars: rows removed per reason, and the rows kept, on a log scale."""
     removed = log[log["rows_removed"] > 0]
@@ -59,6 +80,7 @@ def cleaning_accounting(log: pd.DataFrame, rows_kept: int, ax=None):
     return ax
 
 
+@_styled
 def holdout_by_frequency(table: pd.DataFrame, ax=None):
     """Grouped bars: mean actual vs predicted holdout purchases by calibration frequency."""
     ax = _axes(ax, (8, 3.6))
@@ -73,6 +95,7 @@ def holdout_by_frequency(table: pd.DataFrame, ax=None):
     return ax
 
 
+@_styled
 def tracking(track: pd.DataFrame, cumulative: bool = False, ax=None):
     """Lines: actual vs expected repeat purchases per period (or cumulative), with the end of
     calibration marked."""
@@ -88,6 +111,7 @@ def tracking(track: pd.DataFrame, cumulative: bool = False, ax=None):
     return ax
 
 
+@_styled
 def histogram(values: pd.Series, title: str, xlabel: str, bins: int = 30, ax=None):
     """A histogram of one column."""
     ax = _axes(ax, (7, 3.2))
@@ -98,6 +122,7 @@ def histogram(values: pd.Series, title: str, xlabel: str, bins: int = 30, ax=Non
     return ax
 
 
+@_styled
 def value_bands(table: pd.DataFrame, label: str, ax=None):
     """Horizontal bars with interval whiskers: mean CLV per group with its prediction interval."""
     ax = _axes(ax, (8, 0.45 * len(table) + 1.2))
@@ -106,8 +131,7 @@ def value_bands(table: pd.DataFrame, label: str, ax=None):
     # The analytic mean can sit just outside a narrow simulated interval: whiskers start at the bar.
     below = (table["clv_mean"] - table["clv_mean_low"]).clip(lower=0)
     above = (table["clv_mean_high"] - table["clv_mean"]).clip(lower=0)
-    ax.errorbar(table["clv_mean"], list(y), xerr=[below, above],
-                fmt="none", ecolor="#1e293b", capsize=4)
+    ax.errorbar(table["clv_mean"], list(y), xerr=[below, above], fmt="none", ecolor="#1e293b", capsize=4)
     ax.set_yticks(list(y), table[label])
     ax.invert_yaxis()
     ax.set_xlabel("expected value per customer over the horizon (with interval)")
@@ -115,6 +139,7 @@ def value_bands(table: pd.DataFrame, label: str, ax=None):
     return ax
 
 
+@_styled
 def k_selection(selection: pd.DataFrame, chosen: int, ax=None):
     """Silhouette by number of clusters (and BIC when present), the chosen k marked."""
     ax = _axes(ax, (7, 3.2))
@@ -132,11 +157,14 @@ def k_selection(selection: pd.DataFrame, chosen: int, ax=None):
     return ax
 
 
+@_styled
 def segment_shares(profiles: pd.DataFrame, ax=None):
     """Paired horizontal bars: each segment's share of customers and of revenue."""
     ax = _axes(ax, (8, 0.5 * len(profiles) + 1.2))
     y = range(len(profiles))
-    ax.barh([i - 0.2 for i in y], profiles["share_customers"] * 100, height=0.4, color="#94a3b8", label="% of customers")
+    ax.barh(
+        [i - 0.2 for i in y], profiles["share_customers"] * 100, height=0.4, color="#94a3b8", label="% of customers"
+    )
     ax.barh([i + 0.2 for i in y], profiles["share_revenue"] * 100, height=0.4, color="#0f766e", label="% of revenue")
     ax.set_yticks(list(y), profiles["segment"])
     ax.invert_yaxis()
@@ -146,6 +174,7 @@ def segment_shares(profiles: pd.DataFrame, ax=None):
     return ax
 
 
+@_styled
 def ranking(ranked: pd.DataFrame, ax=None):
     """Horizontal bars: attractiveness score per segment, best first."""
     ax = _axes(ax, (8, 0.45 * len(ranked) + 1.2))
@@ -158,6 +187,7 @@ def ranking(ranked: pd.DataFrame, ax=None):
     return ax
 
 
+@_styled
 def heatmap(matrix: pd.DataFrame, title: str, xlabel: str, ylabel: str, fmt: str = "d", ax=None):
     """An annotated heatmap of a count or share matrix."""
     ax = _axes(ax, (0.8 * matrix.shape[1] + 3, 0.5 * matrix.shape[0] + 1.5))
@@ -168,14 +198,26 @@ def heatmap(matrix: pd.DataFrame, title: str, xlabel: str, ylabel: str, fmt: str
     return ax
 
 
-def cohort_heatmap(matrix: pd.DataFrame, partial: pd.DataFrame, sizes: pd.Series, title: str, fmt: str = ".0%", ax=None):
+@_styled
+def cohort_heatmap(
+    matrix: pd.DataFrame, partial: pd.DataFrame, sizes: pd.Series, title: str, fmt: str = ".0%", ax=None
+):
     """Cohort x period heatmap; cells of a period not complete at as_of are hatched and
     labelled "partial"; cohort sizes are shown in the row labels."""
     ax = _axes(ax, (min(0.55 * matrix.shape[1] + 3, 16), 0.32 * matrix.shape[0] + 1.5))
     labels = [f"{c} (n={sizes[c]:,})" for c in matrix.index]
     shown = matrix.where(~partial)
-    sns.heatmap(shown, annot=matrix.shape[1] <= 26, fmt=fmt, cmap="YlGnBu", cbar=False, ax=ax,
-                yticklabels=labels, linewidths=0.3, annot_kws={"fontsize": 7})
+    sns.heatmap(
+        shown,
+        annot=matrix.shape[1] <= 26,
+        fmt=fmt,
+        cmap="YlGnBu",
+        cbar=False,
+        ax=ax,
+        yticklabels=labels,
+        linewidths=0.3,
+        annot_kws={"fontsize": 7},
+    )
     for i, j in zip(*np.nonzero(partial.to_numpy())):
         ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, hatch="///", edgecolor="#94a3b8", lw=0))
         ax.text(j + 0.5, i + 0.5, "partial", ha="center", va="center", fontsize=6, color="#475569")
@@ -185,6 +227,7 @@ def cohort_heatmap(matrix: pd.DataFrame, partial: pd.DataFrame, sizes: pd.Series
     return ax
 
 
+@_styled
 def survival_curves(curves: pd.DataFrame, ax=None):
     """Kaplan–Meier curves per group with their 95% confidence bands."""
     ax = _axes(ax, (9, 4))
@@ -199,13 +242,20 @@ def survival_curves(curves: pd.DataFrame, ax=None):
     return ax
 
 
+@_styled
 def forest(drivers: pd.DataFrame, ax=None):
     """Hazard ratios with 95% intervals on a log scale; 1 = no effect."""
     ax = _axes(ax, (8, 0.32 * len(drivers) + 1.2))
     y = range(len(drivers))
     colors = ["#dc2626" if p < 0.05 else "#94a3b8" for p in drivers["p_value"]]
-    ax.errorbar(drivers["hazard_ratio"], list(y), xerr=[drivers["hazard_ratio"] - drivers["lower"], drivers["upper"] - drivers["hazard_ratio"]],
-                fmt="none", ecolor="#475569", capsize=3)
+    ax.errorbar(
+        drivers["hazard_ratio"],
+        list(y),
+        xerr=[drivers["hazard_ratio"] - drivers["lower"], drivers["upper"] - drivers["hazard_ratio"]],
+        fmt="none",
+        ecolor="#475569",
+        capsize=3,
+    )
     ax.scatter(drivers["hazard_ratio"], list(y), color=colors, zorder=3)
     ax.axvline(1, color="#64748b", ls="--")
     ax.set_xscale("log")
@@ -216,11 +266,18 @@ def forest(drivers: pd.DataFrame, ax=None):
     return ax
 
 
+@_styled
 def segment_kpis(kpis: pd.DataFrame, metrics: dict[str, str]):
     """Small multiples: one panel per KPI (``metrics`` maps column -> title), one line per
     segment over the periods; periods not complete at as_of are drawn dotted."""
-    fig, axes = plt.subplots(int(np.ceil(len(metrics) / 2)), 2, figsize=(11, 2.9 * np.ceil(len(metrics) / 2)),
-                             layout="constrained", sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        int(np.ceil(len(metrics) / 2)),
+        2,
+        figsize=(11, 2.9 * np.ceil(len(metrics) / 2)),
+        layout="constrained",
+        sharex=True,
+        squeeze=False,
+    )
     palette = dict(zip(sorted(kpis["segment"].unique()), sns.color_palette("tab10", kpis["segment"].nunique())))
     for ax, (column, title) in zip(axes.flat, metrics.items()):
         for segment, part in kpis.groupby("segment", sort=True):
@@ -231,20 +288,28 @@ def segment_kpis(kpis: pd.DataFrame, metrics: dict[str, str]):
                 ax.plot(part["period_start"].iloc[-2:], part[column].iloc[-2:], color=palette[segment], ls=":", lw=1.6)
         ax.set_title(title)
         ax.tick_params(axis="x", labelrotation=30)
-    for ax in axes.flat[len(metrics):]:
+    for ax in axes.flat[len(metrics) :]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), frameon=False)
     return fig
 
 
+@_styled
 def lift_intervals(results: pd.DataFrame, ax=None):
     """Conversion lift (points) per segment with its interval; 0 = no effect; colour = verdict."""
-    colors = {"worked": "#1a7f37", "backfired": "#cf222e", "no clear effect": "#6e7781", "not enough customers to tell": "#d0d7de"}
+    colors = {
+        "worked": "#1a7f37",
+        "backfired": "#cf222e",
+        "no clear effect": "#6e7781",
+        "not enough customers to tell": "#d0d7de",
+    }
     ax = _axes(ax, (8, 0.5 * len(results) + 1.4))
     y = np.arange(len(results))
     lift = 100 * results["lift"].to_numpy(float)
-    err = np.vstack([lift - 100 * results["lift_low"].to_numpy(float), 100 * results["lift_high"].to_numpy(float) - lift])
+    err = np.vstack(
+        [lift - 100 * results["lift_low"].to_numpy(float), 100 * results["lift_high"].to_numpy(float) - lift]
+    )
     for i, verdict in enumerate(results["verdict"]):
         ax.errorbar(lift[i], y[i], xerr=err[:, [i]], fmt="o", color=colors.get(verdict, "#6e7781"), capsize=4)
     ax.axvline(0, color="#57606a", lw=1)

@@ -28,14 +28,13 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
 from segment_workbench.config import TIME_UNIT_DAYS
-from segment_workbench.errors import ConfigError, InputError
+from segment_workbench.errors import ConfigError, InputError, NotFittedError
 
 Z95 = 1.959963984540054
 LOG_BOUND = 15.0  # parameters are searched in [exp(-15), exp(15)]
@@ -87,9 +86,11 @@ class _Pairs:
         self.first[self.inverse] = np.arange(len(x))  # any of its rows: they share the pair
 
 
-@cache
-def _threads() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(os.cpu_count() or 1)
+def _map_in_threads(function, chunks) -> list:
+    """``function`` over ``chunks`` in a pool of one thread per core (numpy and scipy release
+    the GIL), made for this call and closed after it: no pool outlives its work."""
+    with ThreadPoolExecutor(min(os.cpu_count() or 1, max(1, len(chunks)))) as pool:
+        return list(pool.map(function, chunks))
 
 
 def _hyp2f1_by_pair(a, b, c, z, pairs: _Pairs) -> np.ndarray:
@@ -99,8 +100,8 @@ def _hyp2f1_by_pair(a, b, c, z, pairs: _Pairs) -> np.ndarray:
     direct call."""
     args = [np.broadcast_to(v, pairs.inverse.shape)[pairs.first] for v in (a, b, c, z)]
     chunks = np.array_split(np.arange(len(pairs.first)), max(1, min(os.cpu_count() or 1, len(pairs.first) // 2048)))
-    parts = _threads().map(lambda rows: special.hyp2f1(*(v[rows] for v in args)), chunks)
-    return np.concatenate(list(parts))[pairs.inverse]
+    parts = _map_in_threads(lambda rows: special.hyp2f1(*(v[rows] for v in args)), chunks)
+    return np.concatenate(parts)[pairs.inverse]
 
 
 def _hessian_from_gradient(gradient, x0: np.ndarray) -> np.ndarray:
@@ -220,7 +221,7 @@ class _MaximumLikelihood:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "params_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit() first.")
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit() first.")
 
     def _check_unit(self, time_unit: str | None) -> None:
         if time_unit is not None and time_unit != self.time_unit_:
@@ -432,7 +433,7 @@ def _died_at_expectations(params, x, t_x, T) -> np.ndarray:
         return np.column_stack([np.einsum("ij,ij->i", weights, g) for g in (log_a, 1 / (alpha + tau), log_b, 1 / (beta + tau))])
 
     chunks = np.array_split(np.arange(len(x)), max(1, len(x) // 1024))  # small blocks: no page faults in threads
-    return np.concatenate(list(_threads().map(rows, chunks)))
+    return np.concatenate(_map_in_threads(rows, chunks))
 
 
 class ParetoNBDModel(_TransactionModel):
@@ -607,15 +608,22 @@ class MeanSpendModel:
         self.convergence_message_ = "mean spend per order over all customers"
         return self
 
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "mean_"):
+            raise NotFittedError("MeanSpendModel is not fitted yet: call fit() first.")
+
     @property
     def summary(self) -> pd.DataFrame:
+        self._check_fitted()
         return pd.DataFrame({"estimate": [self.mean_], "se": [np.nan], "lower 95%": [np.nan], "upper 95%": [np.nan]},
                             index=pd.Index(["mean_spend"], name="parameter"))
 
     def expected_average_value(self, frequency, monetary_value, params=None) -> np.ndarray:
+        self._check_fitted()
         return np.full(len(np.asarray(frequency)), self.mean_)
 
     def sample_params(self, n: int, random_state: int = 0) -> np.ndarray:
+        self._check_fitted()
         return np.full((n, 1), self.mean_)
 
     def _simulate_spend(self, params, customer, x, m, rng):
@@ -687,7 +695,7 @@ def simulate_lifetime_value(transaction_model: _TransactionModel, spend_model: G
         spend = spend_model._simulate_spend(spend_params[k], customer, x, m, rng)
         values[:, k] = margin * np.bincount(customer, spend * discount[time.astype(int)], minlength=len(x))
 
-    # not _threads(): 2F1 in P(alive) runs there, and a task waiting on its own pool can deadlock
+    # its own pool: each draw's 2F1 in P(alive) runs in a pool of its own (_map_in_threads)
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         list(pool.map(simulate, range(n_simulations), np.random.SeedSequence(random_state).spawn(n_simulations)))
     return values

@@ -1,0 +1,1 @@
+"""The application: runner, CLI, owner's report, templates and the step notebooks."""

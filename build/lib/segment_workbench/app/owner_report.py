@@ -1,0 +1,306 @@
+"""The owner's report: one self-contained, plain-language HTML page per run.
+
+Every sentence is built from the run's artifacts. A section whose analysis did not run says
+which step is missing instead of failing. Nothing personal is shown: no customer ids, names
+or e-mails; data strings (product and segment names) are HTML-escaped by the template.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from segment_workbench.app.resources import templates_dir
+from segment_workbench.campaigns.campaign import ALL, join_words
+from segment_workbench.io import artifacts
+from segment_workbench.lifecycle.cohorts import second_period_return
+from segment_workbench.segmentation.targeting import recent_and_previous, worth_targeting
+from segment_workbench.viz import plots
+
+RECENT_DAYS = 90  # "active" = bought in the last 90 days; change = last 90 days vs the 90 before
+
+
+def money(value: float, currency: str = "") -> str:
+    return f"{currency}{value:,.0f}"
+
+
+def percent(value: float) -> str:
+    return f"{value:.0%}"
+
+
+def change_words(change: float) -> str:
+    """"up 12%", "down 3%" or "unchanged"."""
+    if change != change:  # NaN
+        return "not comparable"
+    if abs(change) < 0.005:
+        return "unchanged"
+    return f"{'up' if change > 0 else 'down'} {abs(change):.0%}"
+
+
+def rule_in_words(rule: str, currency: str = "") -> str:
+    """"orders > 2 and days since last order ≤ 60" -> "more than 2 orders, last order at most 60 days ago"."""
+    words = []
+    for part in rule.split(" and "):
+        for symbol, phrase in ((" ≤ ", "at most"), (" > ", "more than")):
+            if symbol in part:
+                feature, value = part.split(symbol)
+                words.append(_feature_phrase(feature.strip(), phrase, value.strip(), currency))
+                break
+        else:
+            words.append(part)
+    return ", ".join(words)
+
+
+def _feature_phrase(feature: str, phrase: str, value: str, currency: str = "") -> str:
+    if feature == "average order value":
+        value = money(float(value.replace(",", "")), currency)
+    templates = {
+        "orders": "{phrase} {value} orders",
+        "average order value": "average order {phrase} {value}",
+        "days since last order": "last order {phrase} {value} days ago",
+        "days since first order": "first order {phrase} {value} days ago",
+        "share of value discounted": "{phrase} {value} of their spend discounted",
+        "returned lines per order": "{phrase} {value} returned items per order",
+    }
+    return templates.get(feature, "{feature} {phrase} {value}").format(feature=feature, phrase=phrase, value=value)
+
+
+def figure_uri(ax, dpi: int = 90) -> str:
+    """A chart as a PNG data URI (embedded in the page), then closed."""
+    fig = ax.figure
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def headline(run_dir: Path, currency: str) -> dict[str, Any]:
+    customers = artifacts.read(run_dir, "customers.parquet")
+    tx = artifacts.read(run_dir, "transactions.parquet")
+    as_of = pd.Timestamp(customers.attrs["as_of"])
+    recent, before = recent_and_previous(tx["order_date"], as_of, RECENT_DAYS)
+    revenue_recent, revenue_before = tx.loc[recent, "amount"].sum(), tx.loc[before, "amount"].sum()
+    change = (revenue_recent - revenue_before) / revenue_before if revenue_before else float("nan")
+    active = int((customers["days_since_last_order"] < RECENT_DAYS).sum())
+    repeat = float((customers["n_orders"] >= 2).mean())
+    top = []
+    if "product_name" in tx:
+        top = tx.groupby("product_name", observed=True)["amount"].sum().nlargest(3).index.tolist()
+    first, last = tx["order_date"].min(), tx["order_date"].max()
+    return {
+        "as_of": as_of,
+        "customers": len(customers),
+        "revenue": customers["revenue_total"].sum(),
+        "active": active,
+        "repeat_rate": repeat,
+        "revenue_recent": revenue_recent,
+        "change": change,
+        "top_products": top,
+        "sentences": [
+            f"From {_date(first)} to {_date(last)}, {len(customers):,} customers spent "
+            f"{money(customers['revenue_total'].sum(), currency)} with you.",
+            f"{active:,} of them ({active / len(customers):.0%}) bought in the last {RECENT_DAYS} days; "
+            f"{repeat:.0%} of all customers have ordered more than once.",
+            f"Sales in the last {RECENT_DAYS} days: {money(revenue_recent, currency)}, "
+            f"{change_words(change)} on the {RECENT_DAYS} days before.",
+        ],
+    }
+
+
+def customer_groups(run_dir: Path, currency: str) -> dict[str, Any] | None:
+    profile = artifacts.read_optional(run_dir, "segment_profiles.csv")
+    rules = artifacts.read_optional(run_dir, "segment_rules.csv")
+    if profile is None or rules is None:
+        return None
+    groups = []
+    for row in profile.itertuples():
+        best = rules[rules["segment"] == row.segment].sort_values("recall", ascending=False).head(2)
+        groups.append({
+            "name": row.segment,
+            "customers": int(row.customers),
+            "share_customers": row.share_customers,
+            "share_revenue": row.share_revenue,
+            "per_customer": money(row.revenue_per_customer, currency),
+            "traits": [rule_in_words(r, currency) for r in best["rule"]],
+            "not_ours": bool(row.not_our_customer),
+        })
+    chart = figure_uri(plots.segment_shares(profile))
+    return {"groups": groups, "chart": chart}
+
+
+def focus(run_dir: Path) -> list[dict[str, Any]] | None:
+    ranking = artifacts.read_optional(run_dir, "target_ranking.csv")
+    if ranking is None:
+        return None
+    top = worth_targeting(ranking).head(3)
+    return [{"segment": r.segment, "action": r.action, "channel": r.channel, "kpi": r.kpi,
+             "why": f"{r.size:.0%} of customers, {r.value:.0%} of revenue"
+                    + (f", sales {change_words(r.growth)} in the last {RECENT_DAYS} days" if r.growth == r.growth else "")}
+            for r in top.itertuples()]
+
+
+def campaign_result(run_dir: Path, currency: str) -> str | None:
+    """One sentence per campaign variant from 06_campaign's read-out, in the owner's words."""
+    results = artifacts.read_optional(run_dir, "campaign_results.csv")
+    if results is None:
+        return None
+    sentences = []
+    for (name, variant), r in results[results["segment"] != ALL].groupby(["campaign", "variant"], sort=True):
+        worked, backfired = r[r["verdict"] == "worked"], r[r["verdict"] == "backfired"]
+        label = f"“{name}”" + (f" ({variant})" if variant not in ("offer", "test") else "")
+        parts = []
+        if len(worked):
+            parts.append(f"worked for {join_words(list(worked['segment']))}: {100 * worked['lift'].mean():.0f} more buyers per 100 contacted, "
+                         f"about {money(worked['incremental_revenue'].sum(), currency)} of extra sales for "
+                         f"{money(worked['cost'].sum(), currency)} spent on sending it")
+        if len(backfired):
+            parts.append(f"put off {join_words(list(backfired['segment']))}")
+        if parts:
+            parts.append("it made no clear difference for the other groups" if len(worked) + len(backfired) < len(r) else "")
+            sentences.append(f"{label} " + "; ".join(p for p in parts if p) + ".")
+        else:
+            sentences.append(f"{label} made no clear difference to who bought, in any group.")
+    return " ".join(sentences)
+
+
+def _date(ts: pd.Timestamp) -> str:
+    return f"{ts.day} {ts:%B %Y}"
+
+
+def _clv_horizon(run_dir: Path) -> str | None:
+    if not artifacts.exists(run_dir, artifacts.CLV_PARAMS):
+        return None
+    params = artifacts.read_json(run_dir, artifacts.CLV_PARAMS)
+    return f"{params['settings']['horizon_periods']} {params['time_unit']}"
+
+
+def losing(run_dir: Path, currency: str) -> dict[str, Any] | None:
+    retention = artifacts.read_optional(run_dir, "cohort_retention.csv")
+    survival = artifacts.read_optional(run_dir, "survival_by_segment.csv")
+    if retention is None or survival is None:
+        return None
+    back = second_period_return(retention)
+    churn = survival.assign(share=survival["churned"] / survival["customers"]).sort_values("share", ascending=False)
+    worth = artifacts.read_optional(run_dir, "clv_by_segment.csv")
+    horizon = _clv_horizon(run_dir)
+    at_risk = []
+    for row in churn.head(3).itertuples():
+        if row.share < 0.2:
+            continue
+        value = ""
+        if worth is not None and row.group in set(worth.iloc[:, 0]):
+            still = worth[worth.iloc[:, 0] == row.group].iloc[0]
+            value = f"; the model still expects {money(still['clv_total'], currency)} from this group over the next {horizon}"
+        days = row.median_days
+        median = "" if days == float("inf") else f" half of them had stopped after {days:,.0f} day{'s' if days != 1 else ''};"
+        at_risk.append(f"{row.group}: {row.share:.0%} have stopped buying;{median}".rstrip(";") + value + ".")
+    sentence = (f"On average {back:.0%} of new customers come back in the month after their first purchase."
+                if back == back else "There is not yet a full month after anyone's first purchase to measure returning customers.")
+    return {"sentence": sentence, "at_risk": at_risk}
+
+
+def worth(run_dir: Path, currency: str) -> dict[str, Any] | None:
+    table = artifacts.read_optional(run_dir, "clv_by_segment.csv")
+    horizon = _clv_horizon(run_dir)
+    if table is None or horizon is None:
+        return None
+    label = table.columns[0]
+    rows = [{"name": r[label], "customers": int(r["customers"]), "mean": money(r["clv_mean"], currency),
+             "low": money(r["clv_mean_low"], currency), "high": money(r["clv_mean_high"], currency),
+             "total": money(r["clv_total"], currency)} for _, r in table.iterrows()]
+    total = table["clv_total"].sum()
+    return {"horizon": horizon, "rows": rows, "total": money(total, currency),
+            "chart": figure_uri(plots.value_bands(table, label))}
+
+
+def data_notes(run_dir: Path, currency: str) -> str:
+    log = artifacts.read(run_dir, "cleaning_log.csv")
+    removed = int(log["rows_removed"].sum())
+    kept = int(log["rows_remaining"].iloc[-1])
+    total = removed + kept
+    no_id = log[log["rule"] == "missing_customer_id"]
+    returns = log[log["reason"] == "return_netted"]["rows_removed"].sum()
+    duplicates = log[log["reason"] == "exact_duplicate"]["rows_removed"].sum()
+    parts = [f"Of {total:,} order lines, {removed:,} ({removed / total:.1%}) were set aside before the analysis"]
+    details = []
+    if int(no_id["rows_removed"].sum()):
+        details.append(f"{int(no_id['rows_removed'].sum()):,} without a customer (guest orders, worth "
+                       f"{money(no_id['revenue_removed'].sum(), currency)}), which no customer figure here includes")
+    if returns:
+        details.append(f"{int(returns):,} returns, subtracted from the orders they belong to")
+    if duplicates:
+        details.append(f"{int(duplicates):,} duplicated lines")
+    other = removed - int(no_id["rows_removed"].sum()) - int(returns) - int(duplicates)
+    if other > 0:
+        details.append(f"{other:,} other lines (tests, unreadable dates or prices, lines after the report date, fully returned items)")
+    return parts[0] + (": " + "; ".join(details) if details else "") + "."
+
+
+def comparison(run_dir: Path, previous_dir: Path | None, currency: str) -> list[str]:
+    """Sentences comparing with the previous complete run of the same config, and the
+    segment-migration headline of this run."""
+    sentences = []
+    if previous_dir is not None and not artifacts.exists(previous_dir, "customers.parquet"):
+        previous_dir = None
+    if previous_dir is not None:
+        now, then = artifacts.read(run_dir, "customers.parquet"), artifacts.read(previous_dir, "customers.parquet")
+        if then.attrs.get("as_of") != now.attrs.get("as_of"):
+            sentences.append(f"Since the last report (as of {then.attrs.get('as_of')}): customers {change_words(len(now) / len(then) - 1)} "
+                             f"({len(then):,} to {len(now):,}), revenue {change_words(now['revenue_total'].sum() / then['revenue_total'].sum() - 1)}.")
+        before, after = artifacts.read_optional(previous_dir, "segment_profiles.csv"), artifacts.read_optional(run_dir, "segment_profiles.csv")
+        if before is not None and after is not None and then.attrs.get("as_of") != now.attrs.get("as_of"):
+            merged = after.merge(before, on="segment", suffixes=("", "_before"))
+            merged["growth"] = merged["customers"] / merged["customers_before"] - 1
+            for r in merged.sort_values("growth").iloc[[0, -1]].drop_duplicates("segment").itertuples():
+                sentences.append(f"{r.segment}: {change_words(r.growth)} ({r.customers_before:,} to {r.customers:,} customers).")
+    migration = artifacts.read_optional(run_dir, "segment_migration.csv")
+    if migration is not None:
+        matrix = migration.set_index("segment_before")
+        moves = [(matrix.at[a, b], a, b) for a in matrix.index for b in matrix.columns if a != b and a != "(not yet a customer)"]
+        if moves:
+            count, a, b = max(moves)
+            since_last = previous_dir is not None and then.attrs.get("as_of") < now.attrs.get("as_of")
+            sentences.append(f"The biggest move {'since the last report' if since_last else 'in the last months'}: "
+                             f"{int(count):,} customers went from “{a}” to “{b}”.")
+    return sentences
+
+
+STEP_NEEDED = {
+    "groups": "the segmentation step (03_segment)",
+    "focus": "the segmentation step (03_segment)",
+    "losing": "the cohort and churn step (04_cohorts)",
+    "worth": "the customer value step (05_cltv)",
+}
+
+
+def build(run_dir: str | Path, previous_dir: str | Path | None = None, currency: str = "", shop: str = "") -> str:
+    """The owner report's HTML for a run directory."""
+    run_dir = Path(run_dir)
+    previous = Path(previous_dir) if previous_dir else None
+    head = headline(run_dir, currency)
+    sections = {
+        "groups": customer_groups(run_dir, currency),
+        "focus": focus(run_dir),
+        "losing": losing(run_dir, currency),
+        "worth": worth(run_dir, currency),
+    }
+    missing = {name: f"Not in this report: this part needs {STEP_NEEDED[name]}, which was not part of this run. "
+                     "Ask your analyst to add it to the run's steps." for name, value in sections.items() if value is None}
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir()), autoescape=True)
+    return env.get_template("owner_report.html.j2").render(
+        shop=shop, head=head, currency=currency, missing=missing, notes=data_notes(run_dir, currency),
+        comparison=comparison(run_dir, previous, currency), recent_days=RECENT_DAYS,
+        campaign=campaign_result(run_dir, currency), **sections,
+    )
+
+
+def write(run_dir: str | Path, previous_dir: str | Path | None = None, currency: str = "", shop: str = "") -> Path:
+    path = Path(run_dir) / "owner_report.html"
+    path.write_text(build(run_dir, previous_dir, currency, shop), encoding="utf-8")
+    return path

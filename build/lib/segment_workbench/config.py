@@ -1,0 +1,344 @@
+"""The run configuration: one typed model, validated entirely when a config is loaded.
+
+A config is a YAML mapping; every key has a default here, so a config only states what
+differs. Unknown keys and values outside an enumeration fail at load time, before any step
+runs, with the key, the bad value, the allowed values and the closest match. Relative paths
+are resolved against the config file's folder; reports and ``.env`` live in the project
+folder (:func:`project_dir`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from segment_workbench.errors import ConfigError
+
+#: Length of one time unit in days. A month is 365.25 / 12 days.
+TIME_UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
+
+#: Steps in the order they run; the file numbers follow it.
+ALL_STEPS = ["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv", "06_campaign", "07_owner_report"]
+
+#: The earlier steps whose artifacts each step reads (when they are part of the run). The
+#: runner starts a step once those have completed, so 04_cohorts, 05_cltv and 06_campaign run
+#: side by side. A step never reads an artifact of a later step, nor of an earlier run.
+STEP_INPUTS = {
+    "01_collect": [],
+    "02_clean": ["01_collect"],
+    "03_segment": ["01_collect", "02_clean"],
+    "04_cohorts": ["01_collect", "02_clean", "03_segment"],
+    "05_cltv": ["02_clean", "03_segment"],
+    "06_campaign": ["01_collect", "02_clean", "03_segment"],
+    "07_owner_report": ["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv", "06_campaign"],
+}
+
+TimeUnit = Literal["days", "weeks", "months"]
+Step = Literal["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv", "06_campaign", "07_owner_report"]
+#: The cleaning rules, in the order they run (``segment_workbench.cleaning.rules.RULES``; a test
+#: checks that the two agree).
+CleaningRule = Literal[
+    "repeated_header", "missing_customer_id", "customer_id_case", "test_orders", "unparseable_date", "future_date",
+    "cancelled_status", "invalid_quantity", "invalid_price", "non_product_lines", "extreme_amount", "duplicate_rows",
+    "cancellations",
+]
+#: Column presets of known exports (``segment_workbench.io.presets.PRESETS``; a test checks them).
+PresetName = Literal["generic", "uci_online_retail", "cdnow", "shopify_orders"]
+Share = float
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SourceConfig(_Section):
+    """Where the order lines come from and how to read them."""
+
+    kind: Literal["synthetic", "csv", "excel", "parquet", "sql"] = "synthetic"
+    path: str | None = None  # csv/excel/parquet: the file, relative to the config file
+    preset: PresetName = "generic"  # a known export's column names and formats
+    columns: dict[str, str] = {}  # generic preset: contract column -> column in your file
+    sheet: str | int | None = None  # excel: sheet name or 0-based index; None = the first with the required columns
+    encoding: str | None = None  # None = detect (UTF-8, UTF-8 with BOM, cp1252/latin-1)
+    delimiter: str | None = None  # None = detect among , ; tab |
+    decimal: Literal[".", ","] | None = None  # None = detect per column
+    date_format: str | None = None  # e.g. "%d/%m/%Y"; None = ISO 8601, then mixed formats
+    dayfirst: bool | None = None  # 03/04/2024: true = 3 April; None = read from the data (a day above 12)
+    url_env: str | None = None  # sql: name of the environment variable holding the SQLAlchemy URL
+    query: str | None = None  # sql: the query returning one row per order line
+    n_customers: int = Field(3000, ge=1)  # synthetic
+    seed: int = 42  # synthetic
+    exclusions: str | None = None  # CSV of customers who opted out (customer_id and/or email): never collected
+
+
+class CleaningConfig(_Section):
+    """Parameters of the cleaning rules (``segment_workbench.cleaning.rules``)."""
+
+    skip: list[CleaningRule] = []  # rules to switch off
+    cancellation_prefix: str | None = "C"  # order ids starting with this are cancellations/returns
+    test_patterns: dict[str, str] = {"customer_id": "^TEST", "product_name": "(?i)^test order"}
+    non_product_codes: list[str] = []  # product_id values that are fees, postage, adjustments
+    cancelled_statuses: list[str] = ["voided", "refunded", "cancelled"]
+    max_line_amount: float | None = Field(None, gt=0)  # drop single lines worth more (None = keep all)
+
+
+class SegmentationConfig(_Section):
+    """Behavioural clusters, RFM, profiles and the target ranking."""
+
+    k: int | None = Field(None, ge=1)  # number of clusters; None = chosen by silhouette
+    method: Literal["kmeans", "gmm"] = "kmeans"
+    k_range: tuple[int, int] = (2, 8)
+    features: list[str] | None = None  # None = orders, avg_order_value, days_since_last_order, tenure_days (+ discount_share)
+    names: dict[str, str] = {}  # generated name -> your name, e.g. {"Big spenders": "VIPs"}
+    rfm_map: list[dict[str, Any]] | None = None  # None = the 11-segment map in segment_workbench/segmentation/rfm.py
+    weights: dict[Literal["size", "value", "growth", "margin"], float] = {}  # target ranking weights
+    playbook: dict[str, list[str]] = {}  # segment -> [action, channel, KPI]
+    cost_per_order: float = Field(0.0, ge=0)  # cost to serve one order (currency)
+    growth_days: int = Field(90, ge=1)  # growth = revenue in the last N days vs the N days before
+    migration_days: int = Field(90, ge=1)  # migration matrix from as_of minus N days to as_of
+    n_factors: int = Field(2, ge=1)  # survey factors
+    signup_attributes: list[str] = ["age_band", "region", "channel", "acquisition_source"]
+
+    @field_validator("k_range")
+    @classmethod
+    def _ordered(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= value[0] <= value[1]:
+            raise ValueError(f"must be [low, high] with 1 <= low <= high, got {list(value)}")
+        return value
+
+
+class CampaignConfig(_Section):
+    """The campaign read-out and the next test's design."""
+
+    path: str | None = None  # CSV/Excel: customer_id, campaign, variant ("control" = held back), send_date, cost_per_contact
+    window_days: int = Field(14, ge=1)  # a contact converts by ordering within this many days of the send
+    margin: float = Field(1.0, gt=0, le=1)  # profit share of revenue, for the ROI
+    alpha: float = Field(0.05, gt=0, lt=1)  # significance level (Holm-adjusted across segments)
+    min_customers: int = Field(30, ge=1)  # fewer in either arm of a segment: "not enough customers to tell"
+    allow_unknown_ids: bool = False  # true: ids found in no order are contacts who never bought
+    power: float = Field(0.8, gt=0, lt=1)  # next test: chance of detecting the lift
+    target_lift: float = Field(0.05, gt=0, lt=1)  # next test: the rise in conversion to detect (0.05 = 5 points)
+    test_share: float = Field(0.5, gt=0, lt=1)  # next test: share of the audience that gets the message
+
+
+class CohortsConfig(_Section):
+    """Acquisition cohorts and the survival analysis' churn definition."""
+
+    period: Literal["W", "M", "Q"] = "M"  # weeks, months, quarters
+    threshold_days: int | None = Field(None, ge=1)  # churn = no purchase for longer; None = suggested from the gaps
+    threshold_quantile: float = Field(0.9, gt=0, lt=1)  # the suggestion: this quantile of the gaps between purchases
+
+
+class ClvConfig(_Section):
+    """Repeat-purchase and spend models, the holdout check and the valuation."""
+
+    model: Literal["auto", "bg_nbd", "pareto_nbd"] = "auto"  # auto = the lower holdout error
+    holdout_periods: float | None = Field(None, gt=0)  # in time_unit; None = the last third of the data
+    horizon_periods: int = Field(52, ge=1)  # CLV horizon, in time_unit
+    annual_discount_rate: float = Field(0.10, ge=0)  # converted to a rate per period of time_unit
+    margin: float = Field(1.0, gt=0, le=1)  # profit share of revenue; 1.0 = CLV as revenue
+    n_simulations: int = Field(300, ge=1)  # draws for the prediction intervals
+    interval: float = Field(0.90, gt=0, lt=1)  # width of the prediction intervals
+
+
+class Config(_Section):
+    """A whole run. Sections given as None in YAML (``cleaning:`` with nothing under it) take
+    their defaults."""
+
+    run_name: str | None = None  # reports land in <project>/reports/<run_name>/; default: the config file's name
+    as_of: str | None = "2025-12-31"  # "now": the last calendar day included; None = the day of the last order
+    time_unit: TimeUnit = "weeks"  # unit of recency, T and horizons
+    random_state: int = 42  # seed for every random step
+    shop_name: str | None = None  # shown in the owner's report
+    currency: str = ""  # symbol shown before amounts
+    project_dir: str | None = None  # reports/ and .env live here; None = the folder holding configs/
+    source: SourceConfig = SourceConfig()
+    cleaning: CleaningConfig = CleaningConfig()
+    segmentation: SegmentationConfig = SegmentationConfig()
+    campaign: CampaignConfig = CampaignConfig()
+    cohorts: CohortsConfig = CohortsConfig()
+    clv: ClvConfig = ClvConfig()
+    steps: list[Step] = list(ALL_STEPS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (v is None and k in _SECTIONS)}
+        return data
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _as_of(cls, value: Any) -> str | None:
+        return None if value is None else f"{parse_as_of(value):%Y-%m-%d}"
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_in_order(cls, value: list[str]) -> list[str]:
+        return [s for s in ALL_STEPS if s in value]
+
+    @classmethod
+    def from_parameters(cls, **parameters: Any) -> Config:
+        """A config from notebook parameters (sections as dicts); raises ConfigError."""
+        return validated(parameters)
+
+    def parameters(self) -> dict[str, Any]:
+        """The config as JSON-ready notebook parameters."""
+        return self.model_dump(mode="json")
+
+
+_SECTIONS = {"source", "cleaning", "segmentation", "campaign", "cohorts", "clv"}
+
+
+def _suggest(name: Any, known: list[str]) -> str:
+    same_letters = [k for k in known if k.lower() == str(name).lower()]
+    close = same_letters or difflib.get_close_matches(str(name), known, n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The known keys of the section at ``loc`` (the key's parent)."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        annotation = model.model_fields[part].annotation if part in model.model_fields else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    return list(model.model_fields)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One pydantic error as a sentence naming the key, the value and what is allowed."""
+    loc = error["loc"]
+    key = ".".join(str(p) for p in loc if not isinstance(p, int) and not str(p).startswith("function-"))
+    if error["type"] == "extra_forbidden":
+        known = _fields_at(loc)
+        section = ".".join(str(p) for p in loc[:-1])
+        where = f"Known keys of '{section}'" if section else "Known keys"
+        return f"Unknown key '{key}'.{_suggest(loc[-1], known)} {where}: {', '.join(known)}."
+    if error["type"] in ("literal_error", "enum"):
+        allowed = re.findall(r"'([^']*)'", error.get("ctx", {}).get("expected", ""))
+        value = error["input"]
+        return (f"{key}: {value!r} is not an allowed value.{_suggest(value, allowed)} "
+                f"Allowed values: {', '.join(allowed)}.")
+    if error["type"] == "value_error":
+        return f"{key or 'config'}: {error['msg'].removeprefix('Value error, ')}."
+    return f"{key or 'config'}: {error['msg']} (got {error['input']!r})."
+
+
+def validated(data: dict[str, Any], source: str = "") -> Config:
+    """``data`` (a parsed YAML mapping) as a Config; every problem in one ConfigError."""
+    try:
+        return Config.model_validate(data or {})
+    except ValidationError as exc:
+        problems = [_describe(e) for e in exc.errors()]
+        where = f"Config {source}: " if source else ""
+        raise ConfigError(where + ("\n".join(problems) if len(problems) > 1 else problems[0])) from None
+
+
+def parse_as_of(value: Any) -> pd.Timestamp:
+    """The ``as_of`` date as a midnight Timestamp (the last calendar day included)."""
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"as_of must be a date like 2025-12-31, got {value!r}.") from exc
+    if ts is pd.NaT:
+        raise ConfigError(f"as_of must be a date like 2025-12-31, got {value!r}.")
+    return ts.normalize()
+
+
+def as_of_argument(text: str) -> str:
+    """``--as-of`` on the command line: "today" (the machine's local date; the only place the
+    workbench reads the clock, for scheduled refreshes) or a date, as an ISO string."""
+    value = datetime.date.today() if text.strip().lower() == "today" else parse_as_of(text)
+    return f"{value:%Y-%m-%d}"
+
+
+def resolve_as_of(value: Any, order_dates: pd.Series) -> pd.Timestamp:
+    """``as_of`` from the config, or, when it is None, the day of the last parseable order date."""
+    if value is not None:
+        return parse_as_of(value)
+    last = order_dates.max()
+    if pd.isna(last):
+        raise ConfigError("as_of is not set and no order date could be read to infer it.")
+    return pd.Timestamp(last).normalize()
+
+
+def unit_days(time_unit: str) -> float:
+    """Length of ``time_unit`` in days; raises ConfigError for an unknown unit."""
+    try:
+        return TIME_UNIT_DAYS[time_unit]
+    except KeyError:
+        raise ConfigError(f"time_unit must be one of {', '.join(TIME_UNIT_DAYS)}, got {time_unit!r}.") from None
+
+
+def default_project_dir(config_path: str | Path) -> Path:
+    """The folder holding ``configs/`` when the config sits in one, else the config's folder."""
+    folder = Path(config_path).resolve().parent
+    return folder.parent if folder.name == "configs" else folder
+
+
+def project_dir(cfg: Config, config_path: str | Path) -> Path:
+    """The shop's project folder, where ``reports/`` and ``.env`` are: ``project_dir`` from the
+    config (relative to the config file), else ``default_project_dir``."""
+    if cfg.project_dir:
+        return (Path(config_path).resolve().parent / Path(cfg.project_dir).expanduser()).resolve()
+    return default_project_dir(config_path)
+
+
+def _resolve_paths(cfg: Config, base_dir: Path) -> Config:
+    """``cfg`` with its file paths (source.path, source.exclusions, campaign.path) made absolute."""
+    for section, key in (("source", "path"), ("source", "exclusions"), ("campaign", "path")):
+        part = getattr(cfg, section)
+        path = getattr(part, key)
+        if path:
+            setattr(part, key, str((base_dir / Path(path).expanduser()).resolve()))
+    return cfg
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read a YAML config, apply ``-p`` style ``overrides`` (dotted keys such as ``source.path``)
+    and validate it all; raises ConfigError naming the file and every bad key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"Config file {path} must be a mapping of keys to values.")
+    for dotted, value in (overrides or {}).items():
+        apply_override(raw, dotted, value)
+    cfg = validated(raw, str(path))
+    if cfg.run_name is None:
+        cfg.run_name = path.stem
+    return _resolve_paths(cfg, path.resolve().parent)
+
+
+def apply_override(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``raw[a][b] = value`` for ``dotted='a.b'`` (at most one level of nesting)."""
+    head, _, tail = dotted.partition(".")
+    if tail:
+        section = raw.setdefault(head, {})
+        if section is None:
+            section = raw[head] = {}
+        if not isinstance(section, dict):
+            raise ConfigError(f"Cannot set '{dotted}': '{head}' is not a mapping.")
+        section[tail] = value
+    else:
+        raw[head] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``key=value`` from the command line; the value is read as a YAML scalar."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"Parameter override must look like key=value, got {text!r}.")
+    return key.strip(), yaml.safe_load(value)

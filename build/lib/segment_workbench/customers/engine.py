@@ -1,0 +1,169 @@
+"""The heavy aggregations, written once as ibis expressions and run on an engine.
+
+Order lines go in as a pandas frame, a Parquet/CSV path, or an ibis table. Frames and files
+run on ibis's embedded DuckDB (files are scanned, not loaded, so they may be larger than
+memory); an ibis table runs on its own backend, inside the database that holds it
+(PostgreSQL, or any warehouse ibis reaches). The expressions are the same on every backend
+and give the same numbers (tests compare DuckDB and PostgreSQL).
+
+The engine reduces lines to one row per customer, or per cohort and period; what is left is
+small and is finished in pandas by ``segment_workbench.customers.table`` and ``segment_workbench.lifecycle.cohorts``. Days are
+calendar days: the time of day is dropped before anything is counted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import ibis
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from segment_workbench.errors import InputError
+from segment_workbench.io.dtypes import TEXT
+
+
+def _arrow(frame: pd.DataFrame, names: list[str]) -> pa.Table:
+    """Those columns of the frame as Arrow; text becomes Arrow strings (zero-copy for ``TEXT``
+    columns), so the engine does not re-encode Python strings row by row. Missing values
+    (None, NaN, NaT) become nulls; numbers without NaN are not copied."""
+    columns = {}
+    for name in names:
+        values = frame[name]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.astype(values.cat.categories.dtype)
+        if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+            columns[str(name)] = pa.array(values.array, from_pandas=True)
+        else:  # NaT is null anyway; a NaN only when asked for (which copies)
+            array = values.to_numpy()
+            columns[str(name)] = pa.array(array, from_pandas=array.dtype.kind == "f" and bool(np.isnan(array).any()))
+    return pa.table(columns)
+
+
+_quieted: set[int] = set()
+
+
+def _quiet_duckdb() -> None:
+    """No progress bar from ibis's DuckDB (it would print into logs)."""
+    backend = ibis.get_backend()
+    if backend.name == "duckdb" and id(backend) not in _quieted:
+        no_progress_bar(backend.con)
+        _quieted.add(id(backend))
+
+
+def no_progress_bar(con) -> None:
+    """Switch a DuckDB connection's progress bar off. In a Jupyter kernel without ipywidgets
+    DuckDB refuses the setting — and draws no bar there anyway."""
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.InvalidInputException:
+        pass
+
+
+def lines_table(lines, columns: list[str] | None = None) -> ibis.Table:
+    """Order lines as an ibis table: a pandas frame (``columns`` keeps those of them that it
+    has), a ``.parquet`` or ``.csv`` path, or an ibis table, returned as it is. Files need the
+    cleaned lines' column names (amount, or quantity and unit_price), ISO dates and plain
+    numbers; DuckDB scans them in pieces (spilling to disk past its memory limit), so they
+    may be larger than memory."""
+    if isinstance(lines, ibis.Table):
+        return lines
+    _quiet_duckdb()
+    table = _read(lines, columns)
+    if "amount" not in table.columns and {"quantity", "unit_price"} <= set(table.columns):
+        table = table.mutate(amount=table.quantity * table.unit_price)  # as segment_workbench.io.schema does
+    return table
+
+
+def _read(lines, columns: list[str] | None) -> ibis.Table:
+    if isinstance(lines, pd.DataFrame):
+        wanted = columns + (["quantity", "unit_price"] if "amount" not in lines else []) if columns else list(lines)
+        return ibis.memtable(_arrow(lines, [c for c in dict.fromkeys(wanted) if c in lines]))
+    path = Path(lines)
+    if path.suffix.lower() == ".parquet":
+        return ibis.read_parquet(path)
+    if path.suffix.lower() == ".csv":  # ids stay text even when they look like numbers
+        return ibis.read_csv(path, types={"customer_id": "VARCHAR", "order_id": "VARCHAR"})
+    raise InputError(f"The engine reads Parquet and CSV files, not '{path.suffix}'.", file=str(path))
+
+
+def late_lines(lines: ibis.Table, as_of: pd.Timestamp, limit: int = 5) -> tuple[int, pd.DataFrame]:
+    """(customers with a purchase day after ``as_of``, up to ``limit`` of those lines), for
+    the message of an error."""
+    late = lines.filter(lines.order_date.date() > as_of.date())
+    customers = int(late.customer_id.nunique().execute())
+    shown = [c for c in ("source_row", "customer_id", "order_date") if c in late.columns]
+    return customers, late.select(shown).order_by(shown).limit(limit).execute()
+
+
+def _exact(column: ibis.Column) -> ibis.Column:
+    """The numbers as decimals with 9 places: their sums are exact, so they do not depend on
+    the order in which the engine's threads add them up (a double's sum does, in its last
+    bits, which made runs differ) and are the same on every backend."""
+    return column.cast(ibis.expr.datatypes.Decimal(38, 9))
+
+
+def _exact_sum(column: ibis.Column) -> ibis.Column:
+    return _exact(column).sum().cast("float64")
+
+
+def _frame(expr: ibis.Table, order: list[str]) -> pd.DataFrame:
+    """Run ``expr`` on its backend and return it sorted by ``order``, text as ``TEXT``, days
+    as datetime64[ns]. The result is sorted locally, in the embedded DuckDB (byte order of
+    text, whatever the database's collation; Arrow's own sort is twice as slow on text)."""
+    result = duckdb.from_arrow(expr.to_pyarrow()).order(", ".join(f'"{c}"' for c in order)).to_arrow_table()
+    days = [i for i, kind in enumerate(result.schema.types) if pa.types.is_date(kind)]
+    for i in days:
+        result = result.set_column(i, result.field(i).name, result.column(i).cast(pa.timestamp("ns")))
+    return result.to_pandas(types_mapper={pa.string(): TEXT, pa.large_string(): TEXT}.get)
+
+
+def purchase_day_totals(lines: ibis.Table) -> pd.DataFrame:
+    """One row per customer from their purchase days (days with an order): first_purchase,
+    last_purchase, purchase_days, revenue_total, first_day_revenue. Sorted by customer_id."""
+    t = lines.mutate(day=lines.order_date.date())
+    daily = t.group_by(["customer_id", "day"]).aggregate(amount=_exact(t.amount).sum())
+    return _frame(daily.group_by("customer_id").aggregate(
+        first_purchase=daily.day.min(), last_purchase=daily.day.max(), purchase_days=daily.count(),
+        revenue_total=daily.amount.sum().cast("float64"),
+        first_day_revenue=daily.amount.argmin(daily.day).cast("float64")), ["customer_id"])
+
+
+def line_totals(lines: ibis.Table) -> pd.DataFrame:
+    """One row per customer from their order lines: n_orders (distinct order ids),
+    total_quantity, and discount_total / cost_total when the lines have those columns."""
+    sums = {"n_orders": lines.order_id.nunique(), "total_quantity": _exact_sum(lines.quantity)}
+    sums |= {f"{c}_total": _exact_sum(lines[c]) for c in ("discount", "cost") if c in lines.columns}
+    return _frame(lines.group_by("customer_id").aggregate(**sums), ["customer_id"])
+
+
+def cohort_cells(lines: ibis.Table, as_of: pd.Timestamp, period: str) -> pd.DataFrame:
+    """One row per (cohort, period) with a purchase, up to ``as_of``: cohort and period are the
+    first days of the calendar periods (``"W"`` weeks from Monday, ``"M"``, ``"Q"``) of the
+    customer's first purchase and of the purchases; ``active`` counts distinct customers,
+    ``revenue`` sums amount."""
+    t = lines.filter(lines.order_date.date() <= as_of.date())
+    t = t.mutate(start=t.order_date.date().truncate(period))
+    first = t.group_by("customer_id").aggregate(cohort=t.start.min())
+    joined = t.join(first, "customer_id")
+    cells = joined.group_by(["cohort", "start"]).aggregate(active=joined.customer_id.nunique(),
+                                                           revenue=_exact_sum(joined.amount))
+    out = _frame(cells, ["cohort", "start"])
+    for column in ("cohort", "start"):
+        out[column] = out[column].dt.to_period(period)
+    return out
+
+
+def database_table(url: str, name: str) -> ibis.Table:
+    """The table ``name`` in the database at a SQLAlchemy ``url``, as an ibis table: the
+    aggregations of this module then run inside that database (pushdown), and only their
+    results travel. PostgreSQL needs the ``postgres`` extra."""
+    from sqlalchemy.engine import make_url
+
+    parts = make_url(url)
+    backend = {"postgresql": "postgres"}.get(parts.get_backend_name(), parts.get_backend_name())
+    con = getattr(ibis, backend).connect(host=parts.host, port=parts.port, user=parts.username,
+                                         password=parts.password, database=parts.database)
+    return con.table(name)

@@ -1,0 +1,129 @@
+"""The customer table: one row per customer, relative to ``as_of``, in an explicit time unit.
+
+Columns are described in ``COLUMNS`` (the single place they are documented).
+
+Durations count calendar days between dates (times of day are ignored); ``as_of`` is the
+last day included. ``df.attrs`` holds ``time_unit`` and ``as_of`` and travels with the
+parquet file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from segment_workbench.config import unit_days
+from segment_workbench.customers import engine
+from segment_workbench.errors import ConfigError, InputError
+
+COLUMNS = {
+    "customer_id": "the customer's id",
+    "first_purchase": "date of the first purchase",
+    "last_purchase": "date of the last purchase",
+    "n_orders": "number of distinct orders",
+    "frequency": "repeat purchases (BTYD convention): distinct purchase days minus 1",
+    "recency": "time from the first to the last purchase day, in the time unit (BTYD t_x)",
+    "T": "time from the first purchase day to as_of, in the time unit (BTYD T)",
+    "days_since_last_order": "whole days from the last purchase day to as_of (RFM recency)",
+    "tenure_days": "whole days from the first purchase day to as_of",
+    "revenue_total": "total revenue, in the shop's currency",
+    "avg_order_value": "revenue_total / n_orders",
+    "monetary_value": "mean revenue per repeat purchase day, first day excluded; 0 without repeats (Gamma-Gamma input)",
+    "total_quantity": "units bought",
+    "discount_share": "discount / (revenue + discount), when the data has a discount column",
+    "margin_total": "revenue minus cost, when the data has a cost column (cost of the line, currency)",
+}
+
+
+LINE_COLUMNS = ["source_row", "customer_id", "order_id", "order_date", "quantity", "amount", "discount", "cost"]
+
+
+def purchase_days(transactions: pd.DataFrame) -> pd.DataFrame:
+    """customer_id and day: one row per day on which a customer bought (the BTYD purchase unit)."""
+    days = transactions.assign(day=transactions["order_date"].dt.normalize())
+    return days[["customer_id", "day"]].drop_duplicates()
+
+
+def repeat_purchase_summary(transactions, as_of: pd.Timestamp | str, time_unit: str = "weeks") -> pd.DataFrame:
+    """The purchase-day columns of the customer table (what BTYD models need, and what
+    ``lifetimes``' summary computes): customer_id, first_purchase, last_purchase, frequency,
+    recency, T, days_since_last_order, tenure_days, revenue_total, monetary_value.
+    ``transactions`` are cleaned order lines: a pandas frame, a Parquet file or an ibis table,
+    aggregated by ``segment_workbench.customers.engine`` (inside the database for an ibis table)."""
+    as_of = pd.Timestamp(as_of).normalize()
+    per_unit = unit_days(time_unit)
+    lines = engine.lines_table(transactions, ["source_row", "customer_id", "order_date", "amount"])
+    out = engine.purchase_day_totals(lines)
+    if (out["last_purchase"] > as_of).any():
+        late_customers, late = engine.late_lines(lines, as_of)
+        raise InputError(
+            f"{late_customers} customer(s) have purchases after as_of {as_of.date()}.",
+            column="order_date", rows=late,
+            hint="Use the cleaned transactions (the future_date rule removes these) or a later as_of.",
+        )
+    first, last = _day_numbers(out["first_purchase"]), _day_numbers(out["last_purchase"])
+    now = np.datetime64(as_of.date(), "D").astype(np.int64)
+    tenure = now - first
+    frequency = out["purchase_days"].to_numpy() - 1
+    revenue = out["revenue_total"].to_numpy()
+    repeat_revenue = revenue - out["first_day_revenue"].to_numpy()
+    out = pd.DataFrame({
+        "customer_id": out["customer_id"], "first_purchase": out["first_purchase"], "last_purchase": out["last_purchase"],
+        "revenue_total": revenue, "frequency": frequency,
+        "recency": (last - first) / per_unit, "T": tenure / per_unit,
+        "days_since_last_order": now - last, "tenure_days": tenure,
+        "monetary_value": np.divide(repeat_revenue, frequency, out=np.zeros(len(out)), where=frequency > 0),
+    })
+    out.attrs = {"time_unit": time_unit, "as_of": str(as_of.date())}
+    return out
+
+
+def _day_numbers(days: pd.Series) -> np.ndarray:
+    """Midnight timestamps as whole days since 1970-01-01 (int64)."""
+    return days.to_numpy().astype("datetime64[D]").astype(np.int64)
+
+
+def build_customer_table(transactions, as_of: pd.Timestamp | str, time_unit: str = "weeks") -> pd.DataFrame:
+    """One row per customer (columns in ``COLUMNS``) from cleaned order lines (customer_id,
+    order_id, order_date, quantity, amount; discount and cost when present), given as for
+    ``repeat_purchase_summary``."""
+    lines = engine.lines_table(transactions, LINE_COLUMNS)
+    summary = repeat_purchase_summary(lines, as_of, time_unit)
+    totals = engine.line_totals(lines)
+    out = summary.merge(totals, on="customer_id", how="left", validate="one_to_one")
+    out["avg_order_value"] = out["revenue_total"] / out["n_orders"]
+    columns = ["customer_id", "first_purchase", "last_purchase", "n_orders", "frequency", "recency", "T",
+               "days_since_last_order", "tenure_days", "revenue_total", "avg_order_value",
+               "monetary_value", "total_quantity"]
+    if "discount_total" in out:
+        discount = out["discount_total"]
+        out["discount_share"] = (discount / (out["revenue_total"] + discount)).fillna(0.0)
+        columns.append("discount_share")
+    if "cost_total" in out:
+        out["margin_total"] = out["revenue_total"] - out["cost_total"]
+        columns.append("margin_total")
+    out = out[columns]
+    out.attrs = summary.attrs
+    return out
+
+
+def data_dictionary(customers: pd.DataFrame) -> pd.DataFrame:
+    """The table's columns with their meaning, time unit filled in, for display."""
+    unit = customers.attrs.get("time_unit", "?")
+    rows = [(c, COLUMNS[c].replace("the time unit", unit)) for c in customers.columns if c in COLUMNS]
+    return pd.DataFrame(rows, columns=["column", "meaning"])
+
+
+def time_unit_of(customers: pd.DataFrame) -> str:
+    """The time unit a customer table was built with; raises if it is not recorded."""
+    unit = customers.attrs.get("time_unit")
+    if unit is None:
+        raise InputError("The customer table does not say its time unit (attrs['time_unit']).",
+                         hint="Build it with segment_workbench.customers.table.build_customer_table.")
+    return unit
+
+
+def check_time_unit(customers: pd.DataFrame, time_unit: str) -> None:
+    """Raise ConfigError when the customer table was built in another unit than ``time_unit``."""
+    if time_unit_of(customers) != time_unit:
+        raise ConfigError(f"The customer table is in {time_unit_of(customers)}, but time_unit is {time_unit}; re-run 02_clean.")

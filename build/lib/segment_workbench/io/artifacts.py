@@ -1,0 +1,143 @@
+"""Reading and writing a run's artifacts: ``<run_dir>/data/<name>.parquet|csv``.
+
+Notebooks never build paths themselves; they ask for an artifact by name (the constants
+below), so each step reads exactly what the earlier steps of the same run wrote. Facts about a
+table that are not columns (the source's column names, the CLV fit's parameters) travel in its
+Parquet schema metadata (``write(..., meta=)``, ``read_meta``) or in a JSON artifact.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from segment_workbench.errors import InputError
+
+# 01_collect
+RAW = "raw.parquet"
+CONTACTS = "contacts.parquet"
+ATTRIBUTES = "attributes.parquet"
+SURVEY = "survey.parquet"
+GROUND_TRUTH = "ground_truth.parquet"
+CAMPAIGN = "campaign.parquet"
+# 02_clean
+TRANSACTIONS = "transactions.parquet"
+CLEANING_LOG = "cleaning_log.csv"
+REMOVED_ROWS = "removed_rows.parquet"
+CUSTOMERS = "customers.parquet"
+# 03_segment
+SEGMENTS = "segments.parquet"
+SEGMENT_RULES = "segment_rules.csv"
+SEGMENT_MODEL = "segment_model.joblib"
+SEGMENT_PROFILES = "segment_profiles.csv"
+TARGET_RANKING = "target_ranking.csv"
+SEGMENT_MIGRATION = "segment_migration.csv"
+# 04_cohorts
+COHORT_RETENTION = "cohort_retention.csv"
+COHORT_REVENUE = "cohort_revenue.csv"
+SURVIVAL_BY_SEGMENT = "survival_by_segment.csv"
+CHURN_DRIVERS = "churn_drivers.csv"
+# 05_cltv
+CLV = "clv.parquet"
+CLV_BY_SEGMENT = "clv_by_segment.csv"
+CLV_PARAMS = "clv_params.json"
+# 06_campaign
+SEGMENT_KPIS = "segment_kpis.csv"
+CAMPAIGN_RESULTS = "campaign_results.csv"
+
+#: The key of the workbench's own entry in a Parquet file's schema metadata.
+META_KEY = b"segment_workbench"
+
+
+def data_dir(run_dir: str | Path) -> Path:
+    path = Path(run_dir) / "data"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write(df: pd.DataFrame, run_dir: str | Path, name: str, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``name`` (``x.parquet`` or ``x.csv``) into the run's data folder; ``meta`` (JSON-ready)
+    goes into a Parquet file's schema metadata, read back by ``read_meta``."""
+    path = data_dir(run_dir) / name
+    if path.suffix == ".parquet":
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        if meta is not None:
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(meta).encode()})
+        pq.write_table(table, path)
+    elif path.suffix == ".csv":
+        df.to_csv(path, index=False)
+    else:
+        raise ValueError(f"Unsupported artifact type: {name}")
+    return path
+
+
+def exists(run_dir: str | Path, name: str) -> bool:
+    return (Path(run_dir) / "data" / name).is_file()
+
+
+def _existing(run_dir: str | Path, name: str) -> Path:
+    """The artifact's path; a clear error says which step to run first when it is missing."""
+    path = Path(run_dir) / "data" / name
+    if not path.is_file():
+        raise InputError(
+            f"Artifact {name} is missing in {path.parent}.",
+            file=str(path),
+            hint="Run the earlier steps first (workbench run CONFIG, or the notebooks in order "
+            "with the same run_dir).",
+        )
+    return path
+
+
+def read(run_dir: str | Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read an artifact written by an earlier step; text columns of Parquet files come back as
+    Arrow-backed strings (``dtypes.TEXT``), as they were written. ``columns``: read only those
+    of a Parquet file's columns that it has (the rest is never loaded)."""
+    path = _existing(run_dir, name)
+    if path.suffix != ".parquet":
+        return pd.read_csv(path)
+    if columns is not None:
+        present = set(pq.read_schema(path).names)
+        columns = [c for c in columns if c in present]
+    with pd.option_context("mode.string_storage", "pyarrow"):
+        return pd.read_parquet(path, columns=columns)
+
+
+def read_optional(run_dir: str | Path, name: str, columns: list[str] | None = None) -> pd.DataFrame | None:
+    """An artifact that an earlier step writes only sometimes (attributes, survey, campaign), or None."""
+    return read(run_dir, name, columns) if exists(run_dir, name) else None
+
+
+def read_meta(run_dir: str | Path, name: str) -> dict[str, Any]:
+    """The ``meta`` written with a Parquet artifact ({} when none was)."""
+    metadata = pq.read_schema(_existing(run_dir, name)).metadata or {}
+    return json.loads(metadata[META_KEY]) if META_KEY in metadata else {}
+
+
+def write_json(record: dict[str, Any], run_dir: str | Path, name: str) -> Path:
+    """Write a JSON artifact (``x.json``)."""
+    path = data_dir(run_dir) / name
+    path.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return path
+
+
+def read_json(run_dir: str | Path, name: str) -> dict[str, Any]:
+    """A JSON artifact written by an earlier step."""
+    return json.loads(_existing(run_dir, name).read_text(encoding="utf-8"))
+
+
+def write_model(model: object, run_dir: str | Path, name: str) -> Path:
+    """Save a fitted model (``x.joblib``) for later steps of the same run and environment."""
+    path = data_dir(run_dir) / name
+    joblib.dump(model, path)
+    return path
+
+
+def read_model(run_dir: str | Path, name: str) -> object:
+    """A model saved by an earlier step."""
+    return joblib.load(_existing(run_dir, name))

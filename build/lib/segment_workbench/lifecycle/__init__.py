@@ -1,0 +1,1 @@
+"""Acquisition cohorts and churn as survival."""

@@ -1,0 +1,73 @@
+"""03_segment's main computation: RFM segments and named behavioural clusters per customer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from segment_workbench.customers import engine
+from segment_workbench.customers.table import LINE_COLUMNS, build_customer_table
+from segment_workbench.segmentation import clustering, rfm
+
+
+@dataclass
+class SegmentModel:
+    """What 03_segment saves (``segment_model.joblib``) so later steps can place customers in
+    the behavioural segments as of any date without refitting."""
+
+    clusterer: clustering.SegmentClusterer
+    names: dict[int, str]
+    time_unit: str = "weeks"
+
+    def segments_at(self, transactions, date: pd.Timestamp, removed: pd.DataFrame | None = None) -> pd.Series:
+        """customer_id -> segment name from the orders *before* ``date`` (customers with none are
+        absent). ``transactions``: cleaned lines as ``segment_workbench.customers.engine`` takes them; the engine
+        selects the earlier ones, so a frame is not copied for each date."""
+        date = pd.Timestamp(date).normalize()
+        lines = engine.lines_table(transactions, LINE_COLUMNS)
+        table = build_customer_table(lines.filter(lines.order_date < date), date - pd.Timedelta(days=1), self.time_unit)
+        if table.empty:
+            return pd.Series(dtype=object, name="segment")
+        if removed is not None:
+            removed = removed[removed["order_date"] < date]
+        features = clustering.behaviour_features(table, removed)
+        labels = self.clusterer.predict(features)
+        return pd.Series([self.names[label] for label in labels], index=features.index, name="segment")
+
+
+@dataclass
+class Segmentation:
+    segments: pd.DataFrame  # customer_id, r/f/m scores, rfm_cell, rfm_segment, cluster, cluster_name
+    features: pd.DataFrame  # readable behavioural features, aligned with segments' rows
+    clusterer: clustering.SegmentClusterer
+    rules: pd.DataFrame
+    model: SegmentModel
+
+
+DEFAULT_FEATURES = ["orders", "avg_order_value", "days_since_last_order", "tenure_days", "discount_share"]
+
+
+def segment_customers(customers: pd.DataFrame, removed: pd.DataFrame | None, *, k: int | None = None,
+                      method: str = "kmeans", k_range: tuple[int, int] = (2, 8), features: list[str] | None = None,
+                      names: dict[str, str] | None = None, rfm_map: list[dict] | None = None,
+                      random_state: int = 0) -> Segmentation:
+    """RFM scores and segments, and behavioural clusters with names and readable rules.
+
+    ``k``: number of clusters (None = chosen by silhouette within ``k_range``); ``method``:
+    kmeans or gmm; ``features``: behaviour columns to cluster on (None = ``DEFAULT_FEATURES``
+    present); ``names``: generated name -> your name; ``rfm_map``: None = the default map.
+    Every customer gets exactly one RFM segment and one cluster.
+    """
+    scores = rfm.rfm_scores(customers)
+    scores["rfm_segment"] = rfm.assign_segments(scores, rfm_map).to_numpy()
+    all_features = clustering.behaviour_features(customers, removed)
+    wanted = features or DEFAULT_FEATURES
+    chosen = all_features[[c for c in wanted if c in all_features]]
+    clusterer = clustering.SegmentClusterer(k=k, method=method, k_range=tuple(k_range), random_state=random_state).fit(chosen)
+    named = clustering.name_clusters(chosen, clusterer.labels_, names) if clusterer.k_ > 1 else {0: "All customers"}
+    scores["cluster"] = clusterer.labels_
+    scores["cluster_name"] = [named[label] for label in clusterer.labels_]
+    rules = clustering.surrogate_rules(chosen, scores["cluster_name"], random_state=random_state)
+    model = SegmentModel(clusterer, named, customers.attrs.get("time_unit", "weeks"))
+    return Segmentation(segments=scores, features=all_features.reset_index(drop=True), clusterer=clusterer, rules=rules, model=model)

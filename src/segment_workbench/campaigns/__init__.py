@@ -1,0 +1,1 @@
+"""Per-segment KPIs over time, campaign read-outs and the next test's design."""

@@ -1,0 +1,1 @@
+"""The synthetic demo shop (planted customer groups, attributes, survey, campaign and dirt)."""

@@ -1,0 +1,1 @@
+"""RFM, behavioural clusters with names and rules, profiles, survey needs, assignment, targeting."""

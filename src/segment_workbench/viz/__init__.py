@@ -1,0 +1,1 @@
+"""Charts (plot functions take prepared data and return an Axes) and tables for display."""
