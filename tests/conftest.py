@@ -123,3 +123,15 @@ def postgres():
     finally:
         run("pg_ctl", "-D", str(root / "data"), "-m", "immediate", "-w", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+#: Fixtures that execute notebooks or start a database: a test using one is slow (left out by
+#: ``make test-fast``), and shares a worker with the other runner tests.
+SLOW_FIXTURES = {"demo_run", "postgres"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("runner"))

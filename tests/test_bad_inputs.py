@@ -302,7 +302,7 @@ def test_every_customer_with_one_order(tmp_path):
     result = segment_customers(table, cleaned.removed)
     assert all(name.startswith("One-time buyers") for name in result.segments["cluster_name"])
     with pytest.raises(InputError, match="No customer has a repeat purchase") as err:  # 05_cltv stops with this message
-        valuation.fit_final("bg_nbd", table)
+        valuation.fit_final("bg_nbd", table, "weeks")
     assert "what to do:" in str(err.value) and "column: frequency" in str(err.value)
 
 

@@ -1,3 +1,5 @@
+import pytest
+
 from segment_workbench.app import cli
 
 
@@ -24,6 +26,8 @@ def test_demo_data_writes_csv_files(tmp_path, capsys):
     ]
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("runner")
 def test_batch_runs_every_config_and_one_failure_does_not_stop_the_others(tmp_path, capsys):
     configs = tmp_path / "configs"
     configs.mkdir()

@@ -34,14 +34,13 @@ def test_customer_table_against_hand_computed_values():
     assert a["total_quantity"] == 8
     assert b["frequency"] == 0 and b["recency"] == 0 and b["T"] == 0 and b["monetary_value"] == 0
     assert b["days_since_last_order"] == 0 and b["revenue_total"] == 100
-    assert table.attrs == {"time_unit": "weeks", "as_of": "2024-03-31"}
+    assert table.attrs == {}  # the run's as_of and time unit are written with it, not carried in attrs
 
 
 @pytest.mark.parametrize("unit, days", [("days", 1), ("months", 365.25 / 12)])
 def test_time_units(unit, days):
     table = customers.build_customer_table(TX, AS_OF, unit).set_index("customer_id")
     assert table.loc["a", "T"] == pytest.approx(90 / days)
-    assert customers.time_unit_of(table.reset_index()) == unit
 
 
 def test_bad_time_unit_and_purchases_after_as_of():
@@ -57,14 +56,22 @@ def test_discount_share_and_data_dictionary():
     tx = TX.assign(discount=[0, 0, 0, 10.0, 0, 0])
     table = customers.build_customer_table(tx, AS_OF).set_index("customer_id")
     assert table.loc["a", "discount_share"] == pytest.approx(10 / 70)
-    meanings = customers.data_dictionary(table.reset_index()).set_index("column")["meaning"]
+    meanings = customers.data_dictionary(table.reset_index(), "weeks").set_index("column")["meaning"]
     assert "in weeks" in meanings["T"]
 
 
-def test_parquet_round_trip_keeps_time_unit(tmp_path):
+def test_the_run_metadata_is_written_with_the_customer_table(tmp_path):
     table = customers.build_customer_table(TX, AS_OF, "days")
-    artifacts.write(table, tmp_path, "customers.parquet")
-    assert artifacts.read(tmp_path, "customers.parquet").attrs["time_unit"] == "days"
+    artifacts.write_customers(table, tmp_path, artifacts.RunMeta(pd.Timestamp(AS_OF), "days"))
+    meta = artifacts.run_meta(tmp_path)
+    assert meta == artifacts.RunMeta(pd.Timestamp("2024-03-31"), "days")
+    pd.testing.assert_frame_equal(artifacts.read(tmp_path, artifacts.CUSTOMERS), table)
+    meta.check_time_unit("days")
+    with pytest.raises(ConfigError, match="The customer table is in days, but time_unit is weeks"):
+        meta.check_time_unit("weeks")
+    artifacts.write(table, tmp_path, artifacts.CUSTOMERS)  # without metadata: an older run
+    with pytest.raises(InputError, match="does not say its as_of"):
+        artifacts.run_meta(tmp_path)
 
 
 def test_reading_some_columns_of_an_artifact(tmp_path):

@@ -47,6 +47,11 @@ def test_steps_that_run_side_by_side_never_share_an_artifact():
     reads = {s: {names[n] for n in _named_in_calls(_code(s), r"(?:read\w*|exists)\(\s*run_dir,")} for s in ALL_STEPS}
     writes = {s: {names[n] for n in _named_in_calls(_code(s), r"artifacts\.write\w*\(")} for s in ALL_STEPS}
     writes["01_collect"] |= {"attributes.parquet", "survey.parquet", "ground_truth.parquet", "campaign.parquet"}
+    for step in ALL_STEPS:  # the customer table and the run's metadata travel together
+        if "artifacts.write_customers(" in _code(step):
+            writes[step].add(artifacts.CUSTOMERS)
+        if "artifacts.run_meta(run_dir)" in _code(step):
+            reads[step].add(artifacts.CUSTOMERS)
     assert not re.findall(r'(?:read\w*|exists|write\w*)\(\s*run_dir, "', "".join(_code(s) for s in ALL_STEPS)), (
         "use the artifacts' constants"
     )

@@ -33,10 +33,9 @@ def test_comparison_with_the_previous_run(demo_run, tmp_path):
     _, result = demo_run
     previous = tmp_path / "previous"
     shutil.copytree(result.run_dir / "data", previous / "data")
-    customers = artifacts.read(previous, "customers.parquet")
+    customers = artifacts.read(previous, artifacts.CUSTOMERS)
     older = customers.iloc[: len(customers) - 30].copy()
-    older.attrs = {**customers.attrs, "as_of": "2025-09-30"}
-    artifacts.write(older, previous, "customers.parquet")
+    artifacts.write_customers(older, previous, artifacts.RunMeta(pd.Timestamp("2025-09-30"), "weeks"))
     profile = artifacts.read(previous, "segment_profiles.csv")
     profile.loc[0, "customers"] -= 10  # that segment grew by 10 since
     artifacts.write(profile, previous, "segment_profiles.csv")

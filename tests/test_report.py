@@ -14,6 +14,7 @@ from segment_workbench.app import kernels, runner
 from segment_workbench.app.kernels import IPCKernelManager
 from segment_workbench.app.runner import StepFailed
 from segment_workbench.datasets import synthetic
+from segment_workbench.io import artifacts
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("runner")]
 
@@ -82,7 +83,7 @@ def test_run_writes_a_complete_report(demo_run):
     ]
     assert all(s["status"] == "complete" and s["seconds"] > 0 for s in info["steps"])
     customers = pd.read_parquet(run_dir / "data" / "customers.parquet")
-    assert customers.attrs["time_unit"] == "weeks" and customers["customer_id"].is_unique
+    assert artifacts.run_meta(run_dir).time_unit == "weeks" and customers["customer_id"].is_unique
     index = (run_dir / "index.html").read_text()
     assert 'href="01_collect.html"' in index and "lines in" in index  # the one-line summary
 
@@ -107,8 +108,7 @@ def test_only_reruns_one_step_on_the_last_complete_run(demo_run, tmp_path):
         tmp / "shop.yaml", only="02_clean", overrides={"time_unit": "days"}, reports_root=tmp / "reports"
     )
     assert [s.status for s in result.steps] == ["complete"] * 7
-    customers = pd.read_parquet(result.run_dir / "data" / "customers.parquet")
-    assert customers.attrs["time_unit"] == "days"
+    assert artifacts.run_meta(result.run_dir).time_unit == "days"
     assert (result.run_dir / "01_collect.html").is_file()  # kept from the earlier run
 
 

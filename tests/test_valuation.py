@@ -18,8 +18,8 @@ from segment_workbench.io.collect import collect
 @pytest.fixture(scope="module")
 def cdnow_split():
     tx = collect({"kind": "csv", "path": str(TEST_DATA / "cdnow_sample.txt"), "preset": "cdnow"}).transactions
-    table = calibration.calibration_holdout(tx, "1997-09-30", "1998-06-30", "weeks")
-    return tx, table, clv.BetaGeoModel().fit(table["frequency"], table["recency"], table["T"])
+    split = calibration.calibration_holdout(tx, "1997-09-30", "1998-06-30", "weeks")
+    return tx, split, clv.BetaGeoModel().fit(split.table["frequency"], split.table["recency"], split.table["T"])
 
 
 TX = make_tx(
@@ -48,13 +48,15 @@ TX = make_tx(
 
 
 def test_calibration_holdout_by_hand():
-    table = calibration.calibration_holdout(TX, "2024-01-31", "2024-02-29", "weeks").set_index("customer_id")
+    split = calibration.calibration_holdout(TX, "2024-01-31", "2024-02-29", "weeks")
+    table = split.table.set_index("customer_id")
     assert list(table.index) == ["a", "b"]  # c was acquired after the calibration end
     assert table.loc["a", "frequency"] == 1 and table.loc["a", "T"] == pytest.approx(30 / 7)
     assert table.loc["a", "frequency_holdout"] == 1  # two orders on one day count once
     assert table.loc["a", "revenue_holdout"] == 35 and table.loc["b", "frequency_holdout"] == 0
     assert table["duration_holdout"].iloc[0] == pytest.approx(29 / 7)
-    assert table.attrs["calibration_end"] == "2024-01-31" and table.attrs["holdout_end"] == "2024-02-29"
+    assert split.calibration_end == pd.Timestamp("2024-01-31") and split.holdout_end == pd.Timestamp("2024-02-29")
+    assert split.duration == pytest.approx(29 / 7) and split.time_unit == "weeks"
 
 
 def test_split_dates():
@@ -83,19 +85,20 @@ def test_holdout_errors_by_hand():
             "recency": [0, 1.0, 2.0],
             "T": [3.0, 3.0, 3.0],
             "frequency_holdout": [0, 2, 4],
-            "duration_holdout": [5.0] * 3,
         }
     )
-    errors = calibration.holdout_errors(_Fixed([1.0, 1.0, 4.0]), table)
+    split = calibration.Holdout(table, pd.Timestamp("2024-01-01"), pd.Timestamp("2024-02-05"), "weeks")
+    errors = calibration.holdout_errors(_Fixed([1.0, 1.0, 4.0]), split)
     assert errors["mae"] == pytest.approx(2 / 3) and errors["rmse"] == pytest.approx(np.sqrt(2 / 3))
     assert errors["aggregate_error"] == pytest.approx((6 - 6) / 6)
-    by_freq = calibration.holdout_by_frequency(_Fixed([1.0, 1.0, 4.0]), table, max_frequency=1)
+    by_freq = calibration.holdout_by_frequency(_Fixed([1.0, 1.0, 4.0]), split, max_frequency=1)
     assert by_freq["calibration frequency"].tolist() == ["0", "1+"] and by_freq["actual"].tolist() == [0, 3]
 
 
 def test_tracking_totals(cdnow_split):
-    tx, table, model = cdnow_split
-    track = calibration.tracking(model, tx, table)
+    tx, split, model = cdnow_split
+    table = split.table
+    track = calibration.tracking(model, tx, split)
     assert len(track) == 78  # weeks 1997-01-01 .. 1998-06-30
     calibration_weeks = track[track["period_start"] < pd.Timestamp("1997-09-25")]
     assert calibration_weeks["actual"].sum() == table["frequency"].sum() == 2457
@@ -109,7 +112,7 @@ def test_tracking_totals(cdnow_split):
 
 @pytest.mark.parametrize("model_class", [clv.BetaGeoModel, clv.ParetoNBDModel])
 def test_simulated_purchases_match_the_analytic_expectation(cdnow_split, model_class):
-    _, table, _ = cdnow_split
+    table = cdnow_split[1].table
     model = model_class().fit(table["frequency"], table["recency"], table["T"])
     x, t_x, T = (table[c].to_numpy(float) for c in ("frequency", "recency", "T"))
     rng = np.random.default_rng(1)
@@ -122,7 +125,7 @@ def test_simulated_purchases_match_the_analytic_expectation(cdnow_split, model_c
 
 @pytest.mark.parametrize("model_class", [clv.BetaGeoModel, clv.ParetoNBDModel])
 def test_simulated_values_centre_on_the_analytic_clv(cdnow_split, model_class):
-    _, table, _ = cdnow_split
+    table = cdnow_split[1].table
     model = model_class().fit(table["frequency"], table["recency"], table["T"])
     spend = clv.GammaGammaModel().fit(table["frequency"], table["monetary_value"])
     args = (model, spend, table["frequency"], table["recency"], table["T"], table["monetary_value"])
@@ -137,7 +140,8 @@ def test_simulated_values_centre_on_the_analytic_clv(cdnow_split, model_class):
 
 
 def test_simulations_depend_on_the_random_state_only(cdnow_split):
-    _, table, model = cdnow_split
+    _, split, model = cdnow_split
+    table = split.table
     spend = clv.GammaGammaModel().fit(table["frequency"], table["monetary_value"])
     args = (model, spend, table["frequency"], table["recency"], table["T"], table["monetary_value"])
     first = clv.simulate_lifetime_value(*args, horizon=26, n_simulations=40, random_state=5)
@@ -148,7 +152,7 @@ def test_simulations_depend_on_the_random_state_only(cdnow_split):
 
 
 def test_simulated_spend_follows_each_buyers_own_history(cdnow_split):
-    _, table, _ = cdnow_split
+    table = cdnow_split[1].table
     spend = clv.GammaGammaModel().fit(table["frequency"], table["monetary_value"])
     x = np.array([5.0, 5.0, 5.0, 0.0])
     m = np.array([10.0, 1000.0, 1000.0, 0.0])
@@ -166,7 +170,8 @@ def test_per_period_rate():
 
 
 def test_customer_values_and_groups(cdnow_split):
-    _, table, model = cdnow_split
+    _, split, model = cdnow_split
+    table = split.table
     spend = clv.GammaGammaModel().fit(table["frequency"], table["monetary_value"])
     values, sims = valuation.customer_values(
         model, spend, table, horizon=10, discount_rate=0.0, margin=0.5, n_simulations=50, interval=0.8, random_state=0
@@ -198,7 +203,7 @@ def test_choose_model_and_fallback():
     from segment_workbench.cleaning import rules as cleaning
 
     table = customers.build_customer_table(cleaning.clean(demo, "2025-12-31").transactions, "2025-12-31")
-    name, model, note = valuation.fit_final("bg_nbd", table)
+    name, model, note = valuation.fit_final("bg_nbd", table, "weeks")
     # the demo's lapsed customers stop abruptly: BG/NBD's dropout heterogeneity runs to its limit
     assert name == "pareto_nbd" and model.converged_ and "did not converge" in note
     # Gamma-Gamma converges here even though L-BFGS-B ends its line search "abnormally" at the optimum

@@ -81,9 +81,9 @@ def figure_uri(ax, dpi: int = 90) -> str:
 
 
 def headline(run_dir: Path, currency: str) -> dict[str, Any]:
-    customers = artifacts.read(run_dir, "customers.parquet")
-    tx = artifacts.read(run_dir, "transactions.parquet")
-    as_of = pd.Timestamp(customers.attrs["as_of"])
+    customers = artifacts.read(run_dir, artifacts.CUSTOMERS)
+    tx = artifacts.read(run_dir, artifacts.TRANSACTIONS)
+    as_of = artifacts.run_meta(run_dir).as_of
     recent, before = recent_and_previous(tx["order_date"], as_of, RECENT_DAYS)
     revenue_recent, revenue_before = tx.loc[recent, "amount"].sum(), tx.loc[before, "amount"].sum()
     change = (revenue_recent - revenue_before) / revenue_before if revenue_before else float("nan")
@@ -114,8 +114,8 @@ def headline(run_dir: Path, currency: str) -> dict[str, Any]:
 
 
 def customer_groups(run_dir: Path, currency: str) -> dict[str, Any] | None:
-    profile = artifacts.read_optional(run_dir, "segment_profiles.csv")
-    rules = artifacts.read_optional(run_dir, "segment_rules.csv")
+    profile = artifacts.read_optional(run_dir, artifacts.SEGMENT_PROFILES)
+    rules = artifacts.read_optional(run_dir, artifacts.SEGMENT_RULES)
     if profile is None or rules is None:
         return None
     groups = []
@@ -137,7 +137,7 @@ def customer_groups(run_dir: Path, currency: str) -> dict[str, Any] | None:
 
 
 def focus(run_dir: Path) -> list[dict[str, Any]] | None:
-    ranking = artifacts.read_optional(run_dir, "target_ranking.csv")
+    ranking = artifacts.read_optional(run_dir, artifacts.TARGET_RANKING)
     if ranking is None:
         return None
     top = worth_targeting(ranking).head(3)
@@ -156,7 +156,7 @@ def focus(run_dir: Path) -> list[dict[str, Any]] | None:
 
 def campaign_result(run_dir: Path, currency: str) -> str | None:
     """One sentence per campaign variant from 06_campaign's read-out, in the owner's words."""
-    results = artifacts.read_optional(run_dir, "campaign_results.csv")
+    results = artifacts.read_optional(run_dir, artifacts.CAMPAIGN_RESULTS)
     if results is None:
         return None
     sentences = []
@@ -194,13 +194,13 @@ def _clv_horizon(run_dir: Path) -> str | None:
 
 
 def losing(run_dir: Path, currency: str) -> dict[str, Any] | None:
-    retention = artifacts.read_optional(run_dir, "cohort_retention.csv")
-    survival = artifacts.read_optional(run_dir, "survival_by_segment.csv")
+    retention = artifacts.read_optional(run_dir, artifacts.COHORT_RETENTION)
+    survival = artifacts.read_optional(run_dir, artifacts.SURVIVAL_BY_SEGMENT)
     if retention is None or survival is None:
         return None
     back = second_period_return(retention)
     churn = survival.assign(share=survival["churned"] / survival["customers"]).sort_values("share", ascending=False)
-    worth = artifacts.read_optional(run_dir, "clv_by_segment.csv")
+    worth = artifacts.read_optional(run_dir, artifacts.CLV_BY_SEGMENT)
     horizon = _clv_horizon(run_dir)
     at_risk = []
     for row in churn.head(3).itertuples():
@@ -226,7 +226,7 @@ def losing(run_dir: Path, currency: str) -> dict[str, Any] | None:
 
 
 def worth(run_dir: Path, currency: str) -> dict[str, Any] | None:
-    table = artifacts.read_optional(run_dir, "clv_by_segment.csv")
+    table = artifacts.read_optional(run_dir, artifacts.CLV_BY_SEGMENT)
     horizon = _clv_horizon(run_dir)
     if table is None or horizon is None:
         return None
@@ -252,7 +252,7 @@ def worth(run_dir: Path, currency: str) -> dict[str, Any] | None:
 
 
 def data_notes(run_dir: Path, currency: str) -> str:
-    log = artifacts.read(run_dir, "cleaning_log.csv")
+    log = artifacts.read(run_dir, artifacts.CLEANING_LOG)
     removed = int(log["rows_removed"].sum())
     kept = int(log["rows_remaining"].iloc[-1])
     total = removed + kept
@@ -282,27 +282,30 @@ def comparison(run_dir: Path, previous_dir: Path | None, currency: str) -> list[
     """Sentences comparing with the previous complete run of the same config, and the
     segment-migration headline of this run."""
     sentences = []
-    if previous_dir is not None and not artifacts.exists(previous_dir, "customers.parquet"):
+    if previous_dir is not None and not artifacts.exists(previous_dir, artifacts.CUSTOMERS):
         previous_dir = None
+    since_last = False
     if previous_dir is not None:
-        now, then = artifacts.read(run_dir, "customers.parquet"), artifacts.read(previous_dir, "customers.parquet")
-        if then.attrs.get("as_of") != now.attrs.get("as_of"):
+        now, then = artifacts.read(run_dir, artifacts.CUSTOMERS), artifacts.read(previous_dir, artifacts.CUSTOMERS)
+        now_as_of, then_as_of = artifacts.run_meta(run_dir).as_of, artifacts.run_meta(previous_dir).as_of
+        since_last = then_as_of < now_as_of
+        if then_as_of != now_as_of:
             sentences.append(
-                f"Since the last report (as of {then.attrs.get('as_of')}): customers {change_words(len(now) / len(then) - 1)} "
+                f"Since the last report (as of {then_as_of:%Y-%m-%d}): customers {change_words(len(now) / len(then) - 1)} "
                 f"({len(then):,} to {len(now):,}), revenue {change_words(now['revenue_total'].sum() / then['revenue_total'].sum() - 1)}."
             )
         before, after = (
-            artifacts.read_optional(previous_dir, "segment_profiles.csv"),
-            artifacts.read_optional(run_dir, "segment_profiles.csv"),
+            artifacts.read_optional(previous_dir, artifacts.SEGMENT_PROFILES),
+            artifacts.read_optional(run_dir, artifacts.SEGMENT_PROFILES),
         )
-        if before is not None and after is not None and then.attrs.get("as_of") != now.attrs.get("as_of"):
+        if before is not None and after is not None and then_as_of != now_as_of:
             merged = after.merge(before, on="segment", suffixes=("", "_before"))
             merged["growth"] = merged["customers"] / merged["customers_before"] - 1
             for r in merged.sort_values("growth").iloc[[0, -1]].drop_duplicates("segment").itertuples():
                 sentences.append(
                     f"{r.segment}: {change_words(r.growth)} ({r.customers_before:,} to {r.customers:,} customers)."
                 )
-    migration = artifacts.read_optional(run_dir, "segment_migration.csv")
+    migration = artifacts.read_optional(run_dir, artifacts.SEGMENT_MIGRATION)
     if migration is not None:
         matrix = migration.set_index("segment_before")
         moves = [
@@ -313,7 +316,6 @@ def comparison(run_dir: Path, previous_dir: Path | None, currency: str) -> list[
         ]
         if moves:
             count, a, b = max(moves)
-            since_last = previous_dir is not None and then.attrs.get("as_of") < now.attrs.get("as_of")
             sentences.append(
                 f"The biggest move {'since the last report' if since_last else 'in the last months'}: "
                 f"{int(count):,} customers went from “{a}” to “{b}”."

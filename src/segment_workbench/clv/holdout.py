@@ -8,6 +8,8 @@ purchase days, as in the customer table.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -33,9 +35,25 @@ def split_dates(
     return as_of - pd.Timedelta(days=holdout_days), as_of
 
 
-def calibration_holdout(transactions: pd.DataFrame, calibration_end, holdout_end, time_unit: str) -> pd.DataFrame:
-    """Customer table at ``calibration_end`` plus ``frequency_holdout`` (purchase days),
-    ``revenue_holdout`` and ``duration_holdout`` (in ``time_unit``)."""
+@dataclass(frozen=True)
+class Holdout:
+    """A calibration/holdout split: ``table`` is the customer table at ``calibration_end`` plus
+    ``frequency_holdout`` (purchase days), ``revenue_holdout`` and ``duration_holdout`` (in
+    ``time_unit``) of the same customers up to ``holdout_end``."""
+
+    table: pd.DataFrame
+    calibration_end: pd.Timestamp
+    holdout_end: pd.Timestamp
+    time_unit: str
+
+    @property
+    def duration(self) -> float:
+        """The holdout's length in ``time_unit``."""
+        return (self.holdout_end - self.calibration_end).days / unit_days(self.time_unit)
+
+
+def calibration_holdout(transactions: pd.DataFrame, calibration_end, holdout_end, time_unit: str) -> Holdout:
+    """The calibration customer table with what each customer did in the holdout."""
     calibration_end, holdout_end = pd.Timestamp(calibration_end).normalize(), pd.Timestamp(holdout_end).normalize()
     day = transactions["order_date"].dt.normalize()
     calibration = transactions[day <= calibration_end]
@@ -50,23 +68,23 @@ def calibration_holdout(transactions: pd.DataFrame, calibration_end, holdout_end
     out = table.merge(per_customer, left_on="customer_id", right_index=True, how="left")
     out[["frequency_holdout", "revenue_holdout"]] = out[["frequency_holdout", "revenue_holdout"]].fillna(0)
     out["duration_holdout"] = (holdout_end - calibration_end).days / unit_days(time_unit)
-    out.attrs = {**table.attrs, "calibration_end": str(calibration_end.date()), "holdout_end": str(holdout_end.date())}
-    return out
+    return Holdout(out, calibration_end, holdout_end, time_unit)
 
 
-def predicted_holdout(model, table: pd.DataFrame) -> np.ndarray:
+def predicted_holdout(model, holdout: Holdout) -> np.ndarray:
     """The model's expected purchases in the holdout for each calibration customer."""
-    duration = float(table["duration_holdout"].iloc[0])
+    table = holdout.table
     return model.expected_purchases(
-        duration, table["frequency"], table["recency"], table["T"], time_unit=table.attrs.get("time_unit")
+        holdout.duration, table["frequency"], table["recency"], table["T"], time_unit=holdout.time_unit
     )
 
 
-def holdout_by_frequency(model, table: pd.DataFrame, max_frequency: int = 7) -> pd.DataFrame:
+def holdout_by_frequency(model, holdout: Holdout, max_frequency: int = 7) -> pd.DataFrame:
     """Mean actual vs predicted holdout purchases by calibration frequency (``max_frequency``+ pooled)."""
+    table = holdout.table
     group = table["frequency"].clip(upper=max_frequency).astype(int)
     frame = pd.DataFrame(
-        {"frequency": group, "actual": table["frequency_holdout"], "predicted": predicted_holdout(model, table)}
+        {"frequency": group, "actual": table["frequency_holdout"], "predicted": predicted_holdout(model, holdout)}
     )
     out = frame.groupby("frequency").agg(
         customers=("actual", "size"), actual=("actual", "mean"), predicted=("predicted", "mean")
@@ -75,10 +93,10 @@ def holdout_by_frequency(model, table: pd.DataFrame, max_frequency: int = 7) -> 
     return out.rename_axis("calibration frequency").reset_index()
 
 
-def holdout_errors(model, table: pd.DataFrame) -> dict[str, float]:
+def holdout_errors(model, holdout: Holdout) -> dict[str, float]:
     """Per-customer MAE and RMSE, and the aggregate error of total predicted vs actual purchases."""
-    predicted = predicted_holdout(model, table)
-    actual = table["frequency_holdout"].to_numpy()
+    predicted = predicted_holdout(model, holdout)
+    actual = holdout.table["frequency_holdout"].to_numpy()
     return {
         "mae": float(np.mean(np.abs(predicted - actual))),
         "rmse": float(np.sqrt(np.mean((predicted - actual) ** 2))),
@@ -88,17 +106,16 @@ def holdout_errors(model, table: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def tracking(model, transactions: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+def tracking(model, transactions: pd.DataFrame, holdout: Holdout) -> pd.DataFrame:
     """Repeat purchases per period, actual vs expected, from the first purchase to the holdout end.
 
     Periods are ``time_unit`` long, counted from the earliest first purchase. Actual: purchase
     days after each calibration customer's first purchase day. Expected: for each customer
     E[X(t)] (repeat purchases since acquisition) summed by acquisition day, differenced.
     """
-    unit = table.attrs["time_unit"]
-    per = unit_days(unit)
+    table, end = holdout.table, holdout.holdout_end
+    per = unit_days(holdout.time_unit)
     start = table["first_purchase"].min()
-    end = pd.Timestamp(table.attrs["holdout_end"])
     n_periods = int(np.ceil(((end - start).days + 1) / per))
     edges_days = np.arange(1, n_periods + 1) * per  # period k covers days [(k-1)per, k per)
     cohorts = table.groupby("first_purchase").size()
@@ -119,5 +136,4 @@ def tracking(model, transactions: pd.DataFrame, table: pd.DataFrame) -> pd.DataF
     )
     out["actual_cumulative"] = out["actual"].cumsum()
     out["expected_cumulative"] = out["expected"].cumsum()
-    out.attrs = {"time_unit": unit, "calibration_end": table.attrs["calibration_end"]}
     return out

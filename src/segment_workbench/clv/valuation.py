@@ -10,23 +10,24 @@ import pandas as pd
 
 from segment_workbench import clv
 from segment_workbench.clv import holdout as calibration
-from segment_workbench.customers.table import time_unit_of
 from segment_workbench.errors import ConfigError, InputError
 
 MODELS = {"bg_nbd": clv.BetaGeoModel, "pareto_nbd": clv.ParetoNBDModel}
 MODEL_LABELS = {"bg_nbd": "BG/NBD", "pareto_nbd": "Pareto/NBD"}
 
 
-def fit_transaction_model(name: str, table: pd.DataFrame, random_state: int = 0) -> clv.TransactionModel:
-    """Fit the named model on a customer table, in the table's own time unit."""
+def fit_transaction_model(
+    name: str, table: pd.DataFrame, time_unit: str, random_state: int = 0
+) -> clv.TransactionModel:
+    """Fit the named model on a customer table built in ``time_unit``."""
     if name not in MODELS:
         raise ConfigError(f"clv.model must be one of {', '.join(MODELS)} or auto, got {name!r}.")
     return MODELS[name](random_state=random_state).fit(
-        table["frequency"], table["recency"], table["T"], time_unit=time_unit_of(table)
+        table["frequency"], table["recency"], table["T"], time_unit=time_unit
     )
 
 
-def compare_models(models: dict[str, clv.TransactionModel], holdout: pd.DataFrame) -> pd.DataFrame:
+def compare_models(models: dict[str, clv.TransactionModel], holdout: calibration.Holdout) -> pd.DataFrame:
     """One row per model: calibration log-likelihood, convergence, holdout errors."""
     rows = []
     for name, model in models.items():
@@ -53,15 +54,17 @@ def choose_model(comparison: pd.DataFrame, requested: str) -> str:
     return str((usable if len(usable) else comparison).sort_values("mae").iloc[0]["model"])
 
 
-def fit_final(chosen: str, customers: pd.DataFrame, random_state: int = 0) -> tuple[str, clv.TransactionModel, str]:
+def fit_final(
+    chosen: str, customers: pd.DataFrame, time_unit: str, random_state: int = 0
+) -> tuple[str, clv.TransactionModel, str]:
     """Refit the chosen model on all customers up to as_of. If it does not converge there,
     the other model is used when it converges; the returned note says what happened.
     Raises InputError when neither converges."""
-    model = fit_transaction_model(chosen, customers, random_state)
+    model = fit_transaction_model(chosen, customers, time_unit, random_state)
     if model.converged_:
         return chosen, model, f"{MODEL_LABELS[chosen]}: {model.convergence_message_}."
     other = next(n for n in MODELS if n != chosen)
-    fallback = fit_transaction_model(other, customers, random_state)
+    fallback = fit_transaction_model(other, customers, time_unit, random_state)
     if fallback.converged_:
         return (
             other,
@@ -119,9 +122,9 @@ def customer_values(
 
     Columns: customer_id, p_alive, expected_purchases (over the horizon), expected_order_value,
     clv (expected discounted profit over the horizon), clv_low, clv_high (the central
-    ``interval`` of the simulated values).
+    ``interval`` of the simulated values). Durations are in the model's time unit.
     """
-    unit = time_unit_of(customers)
+    unit = model.time_unit_
     for fitted in (model, spend):
         if not fitted.converged_:
             raise InputError(
@@ -158,14 +161,6 @@ def customer_values(
             "clv_high": np.percentile(sims, 100 - tail, axis=1),
         }
     )
-    table.attrs = {
-        "time_unit": unit,
-        "horizon_periods": horizon,
-        "discount_rate_per_period": discount_rate,
-        "margin": margin,
-        "interval": interval,
-        "as_of": customers.attrs.get("as_of"),
-    }
     return table, sims
 
 
@@ -206,7 +201,7 @@ def params_record(
     name: str,
     model: clv.TransactionModel,
     spend: clv.GammaGammaModel | clv.MeanSpendModel,
-    holdout: pd.DataFrame,
+    holdout: calibration.Holdout,
     settings: dict[str, Any],
 ) -> dict[str, Any]:
     """What clv_params.json holds: models, parameters, log-likelihoods, units and windows."""
@@ -223,7 +218,7 @@ def params_record(
         "spend_customers": spend.n_customers_,
         "spend_excluded": spend.n_excluded_,
         "time_unit": model.time_unit_,
-        "calibration_end": holdout.attrs["calibration_end"],
-        "holdout_end": holdout.attrs["holdout_end"],
+        "calibration_end": str(holdout.calibration_end.date()),
+        "holdout_end": str(holdout.holdout_end.date()),
         "settings": settings,
     }

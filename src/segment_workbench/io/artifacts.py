@@ -9,6 +9,7 @@ Parquet schema metadata (``write(..., meta=)``, ``read_meta``) or in a JSON arti
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segment_workbench.errors import InputError
+from segment_workbench.errors import ConfigError, InputError
 
 # 01_collect
 RAW = "raw.parquet"
@@ -53,6 +54,41 @@ CAMPAIGN_RESULTS = "campaign_results.csv"
 
 #: The key of the workbench's own entry in a Parquet file's schema metadata.
 META_KEY = b"segment_workbench"
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """What every step after 02_clean needs besides the tables: "now" (the last day included)
+    and the unit of the customer table's durations. Written with ``customers.parquet``."""
+
+    as_of: pd.Timestamp
+    time_unit: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"as_of": f"{self.as_of:%Y-%m-%d}", "time_unit": self.time_unit}
+
+    def check_time_unit(self, time_unit: str) -> None:
+        """Raise ConfigError when a step is asked for another unit than the table's."""
+        if time_unit != self.time_unit:
+            raise ConfigError(
+                f"The customer table is in {self.time_unit}, but time_unit is {time_unit}; re-run 02_clean."
+            )
+
+
+def write_customers(table: pd.DataFrame, run_dir: str | Path, meta: RunMeta) -> Path:
+    """Write the customer table with the run's metadata."""
+    return write(table, run_dir, CUSTOMERS, meta=meta.to_json())
+
+
+def run_meta(run_dir: str | Path) -> RunMeta:
+    """The run's ``as_of`` and time unit, as 02_clean wrote them with the customer table."""
+    meta = read_meta(run_dir, CUSTOMERS)
+    if "as_of" not in meta:
+        raise InputError(
+            f"{CUSTOMERS} in {run_dir} does not say its as_of and time unit.",
+            hint="It was written by an older version: re-run the whole config.",
+        )
+    return RunMeta(pd.Timestamp(meta["as_of"]), meta["time_unit"])
 
 
 def data_dir(run_dir: str | Path) -> Path:

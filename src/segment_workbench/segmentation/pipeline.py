@@ -58,13 +58,15 @@ def segment_customers(
     features: list[str] | None = None,
     names: dict[str, str] | None = None,
     rfm_map: list[dict] | None = None,
+    time_unit: str = "weeks",
     random_state: int = 0,
 ) -> Segmentation:
     """RFM scores and segments, and behavioural clusters with names and readable rules.
 
     ``k``: number of clusters (None = chosen by silhouette within ``k_range``); ``method``:
     kmeans or gmm; ``features``: behaviour columns to cluster on (None = ``DEFAULT_FEATURES``
-    present); ``names``: generated name -> your name; ``rfm_map``: None = the default map.
+    present); ``names``: generated name -> your name; ``rfm_map``: None = the default map;
+    ``time_unit``: the customer table's, kept by the model to place customers at other dates.
     Every customer gets exactly one RFM segment and one cluster.
     """
     scores = rfm.rfm_scores(customers)
@@ -79,7 +81,7 @@ def segment_customers(
     scores["cluster"] = clusterer.labels_
     scores["cluster_name"] = [named[label] for label in clusterer.labels_]
     rules = clustering.surrogate_rules(chosen, scores["cluster_name"], random_state=random_state)
-    model = SegmentModel(clusterer, named, customers.attrs.get("time_unit", "weeks"))
+    model = SegmentModel(clusterer, named, time_unit)
     return Segmentation(
         segments=scores, features=all_features.reset_index(drop=True), clusterer=clusterer, rules=rules, model=model
     )

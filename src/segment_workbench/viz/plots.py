@@ -96,16 +96,15 @@ def holdout_by_frequency(table: pd.DataFrame, ax=None):
 
 
 @_styled
-def tracking(track: pd.DataFrame, cumulative: bool = False, ax=None):
-    """Lines: actual vs expected repeat purchases per period (or cumulative), with the end of
-    calibration marked."""
+def tracking(track: pd.DataFrame, calibration_end: pd.Timestamp, time_unit: str, cumulative: bool = False, ax=None):
+    """Lines: actual vs expected repeat purchases per period of ``time_unit`` (or cumulative),
+    with the end of calibration marked."""
     ax = _axes(ax, (9, 3.4))
     suffix = "_cumulative" if cumulative else ""
     ax.plot(track["period_start"], track["actual" + suffix], color="#334155", label="actual")
     ax.plot(track["period_start"], track["expected" + suffix], color="#f59e0b", ls="--", label="model")
-    ax.axvline(pd.Timestamp(track.attrs["calibration_end"]), color="#64748b", ls=":", label="end of calibration")
-    unit = track.attrs["time_unit"]
-    ax.set_ylabel(f"repeat purchases{' (cumulative)' if cumulative else f' per {unit[:-1]}'}")
+    ax.axvline(pd.Timestamp(calibration_end), color="#64748b", ls=":", label="end of calibration")
+    ax.set_ylabel(f"repeat purchases{' (cumulative)' if cumulative else f' per {time_unit[:-1]}'}")
     ax.set_title(("Cumulative r" if cumulative else "R") + "epeat purchases: actual vs model")
     ax.legend()
     return ax
