@@ -88,6 +88,18 @@ def test_run_writes_a_complete_report(demo_run):
     assert 'href="01_collect.html"' in index and "lines in" in index  # the one-line summary
 
 
+#: The charts each step page shows on the demo shop (every figure of a cell, not only the first).
+CHARTS = {"01_collect": 2, "02_clean": 1, "03_segment": 5, "04_cohorts": 4, "05_cltv": 5, "06_campaign": 2}
+
+
+def test_every_chart_and_no_python_warning_reaches_a_page(demo_run):
+    _, result = demo_run
+    for step, charts in CHARTS.items():
+        page = (result.run_dir / f"{step}.html").read_text()
+        assert page.count('src="data:image/png;base64,') >= charts, step
+        assert not re.search(r"(Runtime|Future|Deprecation|User|SettingWithCopy)Warning", page), step
+
+
 def test_html_has_no_code_no_cdn_and_no_personal_data(demo_run):
     tmp, result = demo_run
     emails = synthetic.generate(N_CUSTOMERS, seed=11).attributes["email"]

@@ -45,8 +45,18 @@ Step = Literal["01_collect", "02_clean", "03_segment", "04_cohorts", "05_cltv", 
 #: The cleaning rules, in the order they run (``segment_workbench.cleaning.rules.RULES``; a test
 #: checks that the two agree).
 CleaningRule = Literal[
-    "repeated_header", "missing_customer_id", "customer_id_case", "test_orders", "unparseable_date", "future_date",
-    "cancelled_status", "invalid_quantity", "invalid_price", "non_product_lines", "extreme_amount", "duplicate_rows",
+    "repeated_header",
+    "missing_customer_id",
+    "customer_id_case",
+    "test_orders",
+    "unparseable_date",
+    "future_date",
+    "cancelled_status",
+    "invalid_quantity",
+    "invalid_price",
+    "non_product_lines",
+    "extreme_amount",
+    "duplicate_rows",
     "cancellations",
 ]
 #: Column presets of known exports (``segment_workbench.io.presets.PRESETS``; a test checks them).
@@ -95,7 +105,9 @@ class SegmentationConfig(_Section):
     k: int | None = Field(None, ge=1)  # number of clusters; None = chosen by silhouette
     method: Literal["kmeans", "gmm"] = "kmeans"
     k_range: tuple[int, int] = (2, 8)
-    features: list[str] | None = None  # None = orders, avg_order_value, days_since_last_order, tenure_days (+ discount_share)
+    features: list[str] | None = (
+        None  # None = orders, avg_order_value, days_since_last_order, tenure_days (+ discount_share)
+    )
     names: dict[str, str] = {}  # generated name -> your name, e.g. {"Big spenders": "VIPs"}
     rfm_map: list[dict[str, Any]] | None = None  # None = the 11-segment map in segment_workbench/segmentation/rfm.py
     weights: dict[Literal["size", "value", "growth", "margin"], float] = {}  # target ranking weights
@@ -117,7 +129,9 @@ class SegmentationConfig(_Section):
 class CampaignConfig(_Section):
     """The campaign read-out and the next test's design."""
 
-    path: str | None = None  # CSV/Excel: customer_id, campaign, variant ("control" = held back), send_date, cost_per_contact
+    path: str | None = (
+        None  # CSV/Excel: customer_id, campaign, variant ("control" = held back), send_date, cost_per_contact
+    )
     window_days: int = Field(14, ge=1)  # a contact converts by ordering within this many days of the send
     margin: float = Field(1.0, gt=0, le=1)  # profit share of revenue, for the ROI
     alpha: float = Field(0.05, gt=0, lt=1)  # significance level (Holm-adjusted across segments)
@@ -225,8 +239,9 @@ def _describe(error: dict[str, Any]) -> str:
     if error["type"] in ("literal_error", "enum"):
         allowed = re.findall(r"'([^']*)'", error.get("ctx", {}).get("expected", ""))
         value = error["input"]
-        return (f"{key}: {value!r} is not an allowed value.{_suggest(value, allowed)} "
-                f"Allowed values: {', '.join(allowed)}.")
+        return (
+            f"{key}: {value!r} is not an allowed value.{_suggest(value, allowed)} Allowed values: {', '.join(allowed)}."
+        )
     if error["type"] == "value_error":
         return f"{key or 'config'}: {error['msg'].removeprefix('Value error, ')}."
     return f"{key or 'config'}: {error['msg']} (got {error['input']!r})."

@@ -70,7 +70,11 @@ class BetaGeoModel(TransactionModel):
         z = t / (alpha + T + t)
         # Euler's transformation of 2F1(r+x, b+x; a+b+x-1; z) times (1-z)^(r+x): stays finite
         # for customers with many purchases, where the direct form overflows.
-        tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+        # At a fit that ran to the edge of the parameter range (a, b ~ 1e6: not converged, and
+        # reported so) 2F1 overflows against a vanishing power: the expectation is NaN, shown as
+        # "—" beside the convergence warning, not a numeric warning.
+        with np.errstate(over="ignore", invalid="ignore"):
+            tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
         return (a + b + x - 1) / (a - 1) * (1 - tail)
 
     def _simulate_alive(self, params, x, T, horizon, rng):

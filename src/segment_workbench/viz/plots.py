@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -21,10 +22,18 @@ STYLE = {
 
 
 def _styled(plot):
+    """Run ``plot`` with ``STYLE`` set, then put back only those settings (``plt.rc_context``
+    would restore every setting, undoing what the notebook backend sets on the first figure,
+    and the later figures of a cell would not be shown)."""
+
     @functools.wraps(plot)
     def styled_plot(*args, **kwargs):
-        with plt.rc_context(STYLE):
+        before = {key: mpl.rcParams[key] for key in STYLE}
+        mpl.rcParams.update(STYLE)
+        try:
             return plot(*args, **kwargs)
+        finally:
+            mpl.rcParams.update(before)
 
     return styled_plot
 

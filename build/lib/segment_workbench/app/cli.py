@@ -20,7 +20,9 @@ def _run(args: argparse.Namespace) -> int:
     overrides = dict(parse_override(p) for p in args.param)
     if args.as_of:
         overrides["as_of"] = as_of_argument(args.as_of)
-    result = runner.run(args.config, only=args.only, overrides=overrides, reports_root=args.reports, step_jobs=args.step_jobs)
+    result = runner.run(
+        args.config, only=args.only, overrides=overrides, reports_root=args.reports, step_jobs=args.step_jobs
+    )
     for step in result.steps:
         print(f"  {step.status:9} {step.step:12} {step.summary}")
     print(f"Report: {result.index}")
@@ -50,13 +52,17 @@ def _init(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"{folder} is not empty; choose a new folder (or pass --force to add the missing files).")
     for sub in ("configs", "data/raw", "reports", "notebooks"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    copies = {scaffold_dir() / "example.yaml": folder / "configs" / "example.yaml",
-              scaffold_dir() / "gitignore": folder / ".gitignore"}
+    copies = {
+        scaffold_dir() / "example.yaml": folder / "configs" / "example.yaml",
+        scaffold_dir() / "gitignore": folder / ".gitignore",
+    }
     copies.update({nb: folder / "notebooks" / nb.name for nb in sorted(notebooks_dir().glob("*.ipynb"))})
     for src, dest in copies.items():
         if not dest.exists():
             shutil.copyfile(src, dest)
-    print(f"Project folder ready: {folder.resolve()}\nNext:\n  cd {folder}\n  segment-workbench run configs/example.yaml")
+    print(
+        f"Project folder ready: {folder.resolve()}\nNext:\n  cd {folder}\n  segment-workbench run configs/example.yaml"
+    )
     return 0
 
 
@@ -74,7 +80,9 @@ def _demo_data(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="segment-workbench", description="Segment Workbench: customer analytics reports.")
+    parser = argparse.ArgumentParser(
+        prog="segment-workbench", description="Segment Workbench: customer analytics reports."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     init = sub.add_parser("init", help="create a project folder: an example config, data/raw/, reports/, notebooks/")
     init.add_argument("folder", help="the new project folder, e.g. my-shop")
@@ -83,17 +91,33 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="execute the notebooks of a config into reports/<run_name>/")
     run.add_argument("config", help="path to a YAML config, e.g. configs/demo.yaml")
     run.add_argument("--only", metavar="STEP", help="run one step (e.g. 02_clean) on the last complete run's artifacts")
-    run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config value, e.g. -p as_of=2025-06-30 -p source.path=orders.csv")
-    run.add_argument("--as-of", metavar="DATE", help="refresh: 'today' or a date like 2026-01-31 (overrides the config's as_of)")
-    run.add_argument("--reports", metavar="DIR", help="folder for run reports (default: reports/ in the config's project folder)")
-    run.add_argument("--step-jobs", type=int, metavar="N",
-                     help="independent steps run at the same time (default: one per core, at most 3; 1 halves peak memory on large data)")
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. -p as_of=2025-06-30 -p source.path=orders.csv",
+    )
+    run.add_argument(
+        "--as-of", metavar="DATE", help="refresh: 'today' or a date like 2026-01-31 (overrides the config's as_of)"
+    )
+    run.add_argument(
+        "--reports", metavar="DIR", help="folder for run reports (default: reports/ in the config's project folder)"
+    )
+    run.add_argument(
+        "--step-jobs",
+        type=int,
+        metavar="N",
+        help="independent steps run at the same time (default: one per core, at most 3; 1 halves peak memory on large data)",
+    )
     run.set_defaults(func=_run)
     batch = sub.add_parser("batch", help="run every config in a folder, several at a time")
     batch.add_argument("folder", help="folder of YAML configs, e.g. configs/")
     batch.add_argument("--jobs", type=int, default=1, help="runs at the same time (default 1)")
-    batch.add_argument("--reports", metavar="DIR", help="folder for run reports (default: reports/ in the config's project folder)")
+    batch.add_argument(
+        "--reports", metavar="DIR", help="folder for run reports (default: reports/ in the config's project folder)"
+    )
     batch.set_defaults(func=_batch)
     demo = sub.add_parser("demo-data", help="write the synthetic demo shop as CSV files")
     demo.add_argument("out", nargs="?", default="data/raw/demo")

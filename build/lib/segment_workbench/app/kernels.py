@@ -90,8 +90,9 @@ class StartedKernelEngine(NBClientEngine):
     @classmethod
     def execute_managed_notebook(cls, nb_man, kernel_name, *, km, start_timeout=60, **kwargs):
         kwargs.pop("input_path", None)
-        client = PapermillNotebookClient(nb_man, km=km, kernel_name=kernel_name, startup_timeout=start_timeout,
-                                         log=logger, **kwargs)
+        client = PapermillNotebookClient(
+            nb_man, km=km, kernel_name=kernel_name, startup_timeout=start_timeout, log=logger, **kwargs
+        )
         client.owns_km = True
         return client.execute()
 
@@ -108,8 +109,11 @@ def notebook_imports(step: str) -> str:
     statements = []
     for cell in nbformat.read(notebook_path(step), as_version=4).cells:
         if cell.cell_type == "code":
-            statements += [ast.unparse(node) for node in ast.parse(cell.source).body
-                           if isinstance(node, ast.Import | ast.ImportFrom) and getattr(node, "module", None) != "__future__"]
+            statements += [
+                ast.unparse(node)
+                for node in ast.parse(cell.source).body
+                if isinstance(node, ast.Import | ast.ImportFrom) and getattr(node, "module", None) != "__future__"
+            ]
     return "\n".join(dict.fromkeys(statements))
 
 
@@ -133,4 +137,3 @@ async def start_kernel(imports: str) -> IPCKernelManager:
     finally:
         kc.stop_channels()
     return km
-

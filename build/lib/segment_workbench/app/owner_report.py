@@ -35,7 +35,7 @@ def percent(value: float) -> str:
 
 
 def change_words(change: float) -> str:
-    """"up 12%", "down 3%" or "unchanged"."""
+    """ "up 12%", "down 3%" or "unchanged"."""
     if change != change:  # NaN
         return "not comparable"
     if abs(change) < 0.005:
@@ -44,7 +44,7 @@ def change_words(change: float) -> str:
 
 
 def rule_in_words(rule: str, currency: str = "") -> str:
-    """"orders > 2 and days since last order ≤ 60" -> "more than 2 orders, last order at most 60 days ago"."""
+    """ "orders > 2 and days since last order ≤ 60" -> "more than 2 orders, last order at most 60 days ago"."""
     words = []
     for part in rule.split(" and "):
         for symbol, phrase in ((" ≤ ", "at most"), (" > ", "more than")):
@@ -81,9 +81,9 @@ def figure_uri(ax, dpi: int = 90) -> str:
 
 
 def headline(run_dir: Path, currency: str) -> dict[str, Any]:
-    customers = artifacts.read(run_dir, "customers.parquet")
-    tx = artifacts.read(run_dir, "transactions.parquet")
-    as_of = pd.Timestamp(customers.attrs["as_of"])
+    customers = artifacts.read(run_dir, artifacts.CUSTOMERS)
+    tx = artifacts.read(run_dir, artifacts.TRANSACTIONS)
+    as_of = artifacts.run_meta(run_dir).as_of
     recent, before = recent_and_previous(tx["order_date"], as_of, RECENT_DAYS)
     revenue_recent, revenue_before = tx.loc[recent, "amount"].sum(), tx.loc[before, "amount"].sum()
     change = (revenue_recent - revenue_before) / revenue_before if revenue_before else float("nan")
@@ -114,40 +114,49 @@ def headline(run_dir: Path, currency: str) -> dict[str, Any]:
 
 
 def customer_groups(run_dir: Path, currency: str) -> dict[str, Any] | None:
-    profile = artifacts.read_optional(run_dir, "segment_profiles.csv")
-    rules = artifacts.read_optional(run_dir, "segment_rules.csv")
+    profile = artifacts.read_optional(run_dir, artifacts.SEGMENT_PROFILES)
+    rules = artifacts.read_optional(run_dir, artifacts.SEGMENT_RULES)
     if profile is None or rules is None:
         return None
     groups = []
     for row in profile.itertuples():
         best = rules[rules["segment"] == row.segment].sort_values("recall", ascending=False).head(2)
-        groups.append({
-            "name": row.segment,
-            "customers": int(row.customers),
-            "share_customers": row.share_customers,
-            "share_revenue": row.share_revenue,
-            "per_customer": money(row.revenue_per_customer, currency),
-            "traits": [rule_in_words(r, currency) for r in best["rule"]],
-            "not_ours": bool(row.not_our_customer),
-        })
+        groups.append(
+            {
+                "name": row.segment,
+                "customers": int(row.customers),
+                "share_customers": row.share_customers,
+                "share_revenue": row.share_revenue,
+                "per_customer": money(row.revenue_per_customer, currency),
+                "traits": [rule_in_words(r, currency) for r in best["rule"]],
+                "not_ours": bool(row.not_our_customer),
+            }
+        )
     chart = figure_uri(plots.segment_shares(profile))
     return {"groups": groups, "chart": chart}
 
 
 def focus(run_dir: Path) -> list[dict[str, Any]] | None:
-    ranking = artifacts.read_optional(run_dir, "target_ranking.csv")
+    ranking = artifacts.read_optional(run_dir, artifacts.TARGET_RANKING)
     if ranking is None:
         return None
     top = worth_targeting(ranking).head(3)
-    return [{"segment": r.segment, "action": r.action, "channel": r.channel, "kpi": r.kpi,
-             "why": f"{r.size:.0%} of customers, {r.value:.0%} of revenue"
-                    + (f", sales {change_words(r.growth)} in the last {RECENT_DAYS} days" if r.growth == r.growth else "")}
-            for r in top.itertuples()]
+    return [
+        {
+            "segment": r.segment,
+            "action": r.action,
+            "channel": r.channel,
+            "kpi": r.kpi,
+            "why": f"{r.size:.0%} of customers, {r.value:.0%} of revenue"
+            + (f", sales {change_words(r.growth)} in the last {RECENT_DAYS} days" if r.growth == r.growth else ""),
+        }
+        for r in top.itertuples()
+    ]
 
 
 def campaign_result(run_dir: Path, currency: str) -> str | None:
     """One sentence per campaign variant from 06_campaign's read-out, in the owner's words."""
-    results = artifacts.read_optional(run_dir, "campaign_results.csv")
+    results = artifacts.read_optional(run_dir, artifacts.CAMPAIGN_RESULTS)
     if results is None:
         return None
     sentences = []
@@ -156,13 +165,17 @@ def campaign_result(run_dir: Path, currency: str) -> str | None:
         label = f"“{name}”" + (f" ({variant})" if variant not in ("offer", "test") else "")
         parts = []
         if len(worked):
-            parts.append(f"worked for {join_words(list(worked['segment']))}: {100 * worked['lift'].mean():.0f} more buyers per 100 contacted, "
-                         f"about {money(worked['incremental_revenue'].sum(), currency)} of extra sales for "
-                         f"{money(worked['cost'].sum(), currency)} spent on sending it")
+            parts.append(
+                f"worked for {join_words(list(worked['segment']))}: {100 * worked['lift'].mean():.0f} more buyers per 100 contacted, "
+                f"about {money(worked['incremental_revenue'].sum(), currency)} of extra sales for "
+                f"{money(worked['cost'].sum(), currency)} spent on sending it"
+            )
         if len(backfired):
             parts.append(f"put off {join_words(list(backfired['segment']))}")
         if parts:
-            parts.append("it made no clear difference for the other groups" if len(worked) + len(backfired) < len(r) else "")
+            parts.append(
+                "it made no clear difference for the other groups" if len(worked) + len(backfired) < len(r) else ""
+            )
             sentences.append(f"{label} " + "; ".join(p for p in parts if p) + ".")
         else:
             sentences.append(f"{label} made no clear difference to who bought, in any group.")
@@ -181,13 +194,13 @@ def _clv_horizon(run_dir: Path) -> str | None:
 
 
 def losing(run_dir: Path, currency: str) -> dict[str, Any] | None:
-    retention = artifacts.read_optional(run_dir, "cohort_retention.csv")
-    survival = artifacts.read_optional(run_dir, "survival_by_segment.csv")
+    retention = artifacts.read_optional(run_dir, artifacts.COHORT_RETENTION)
+    survival = artifacts.read_optional(run_dir, artifacts.SURVIVAL_BY_SEGMENT)
     if retention is None or survival is None:
         return None
     back = second_period_return(retention)
     churn = survival.assign(share=survival["churned"] / survival["customers"]).sort_values("share", ascending=False)
-    worth = artifacts.read_optional(run_dir, "clv_by_segment.csv")
+    worth = artifacts.read_optional(run_dir, artifacts.CLV_BY_SEGMENT)
     horizon = _clv_horizon(run_dir)
     at_risk = []
     for row in churn.head(3).itertuples():
@@ -198,29 +211,48 @@ def losing(run_dir: Path, currency: str) -> dict[str, Any] | None:
             still = worth[worth.iloc[:, 0] == row.group].iloc[0]
             value = f"; the model still expects {money(still['clv_total'], currency)} from this group over the next {horizon}"
         days = row.median_days
-        median = "" if days == float("inf") else f" half of them had stopped after {days:,.0f} day{'s' if days != 1 else ''};"
+        median = (
+            ""
+            if days == float("inf")
+            else f" half of them had stopped after {days:,.0f} day{'s' if days != 1 else ''};"
+        )
         at_risk.append(f"{row.group}: {row.share:.0%} have stopped buying;{median}".rstrip(";") + value + ".")
-    sentence = (f"On average {back:.0%} of new customers come back in the month after their first purchase."
-                if back == back else "There is not yet a full month after anyone's first purchase to measure returning customers.")
+    sentence = (
+        f"On average {back:.0%} of new customers come back in the month after their first purchase."
+        if back == back
+        else "There is not yet a full month after anyone's first purchase to measure returning customers."
+    )
     return {"sentence": sentence, "at_risk": at_risk}
 
 
 def worth(run_dir: Path, currency: str) -> dict[str, Any] | None:
-    table = artifacts.read_optional(run_dir, "clv_by_segment.csv")
+    table = artifacts.read_optional(run_dir, artifacts.CLV_BY_SEGMENT)
     horizon = _clv_horizon(run_dir)
     if table is None or horizon is None:
         return None
     label = table.columns[0]
-    rows = [{"name": r[label], "customers": int(r["customers"]), "mean": money(r["clv_mean"], currency),
-             "low": money(r["clv_mean_low"], currency), "high": money(r["clv_mean_high"], currency),
-             "total": money(r["clv_total"], currency)} for _, r in table.iterrows()]
+    rows = [
+        {
+            "name": r[label],
+            "customers": int(r["customers"]),
+            "mean": money(r["clv_mean"], currency),
+            "low": money(r["clv_mean_low"], currency),
+            "high": money(r["clv_mean_high"], currency),
+            "total": money(r["clv_total"], currency),
+        }
+        for _, r in table.iterrows()
+    ]
     total = table["clv_total"].sum()
-    return {"horizon": horizon, "rows": rows, "total": money(total, currency),
-            "chart": figure_uri(plots.value_bands(table, label))}
+    return {
+        "horizon": horizon,
+        "rows": rows,
+        "total": money(total, currency),
+        "chart": figure_uri(plots.value_bands(table, label)),
+    }
 
 
 def data_notes(run_dir: Path, currency: str) -> str:
-    log = artifacts.read(run_dir, "cleaning_log.csv")
+    log = artifacts.read(run_dir, artifacts.CLEANING_LOG)
     removed = int(log["rows_removed"].sum())
     kept = int(log["rows_remaining"].iloc[-1])
     total = removed + kept
@@ -230,15 +262,19 @@ def data_notes(run_dir: Path, currency: str) -> str:
     parts = [f"Of {total:,} order lines, {removed:,} ({removed / total:.1%}) were set aside before the analysis"]
     details = []
     if int(no_id["rows_removed"].sum()):
-        details.append(f"{int(no_id['rows_removed'].sum()):,} without a customer (guest orders, worth "
-                       f"{money(no_id['revenue_removed'].sum(), currency)}), which no customer figure here includes")
+        details.append(
+            f"{int(no_id['rows_removed'].sum()):,} without a customer (guest orders, worth "
+            f"{money(no_id['revenue_removed'].sum(), currency)}), which no customer figure here includes"
+        )
     if returns:
         details.append(f"{int(returns):,} returns, subtracted from the orders they belong to")
     if duplicates:
         details.append(f"{int(duplicates):,} duplicated lines")
     other = removed - int(no_id["rows_removed"].sum()) - int(returns) - int(duplicates)
     if other > 0:
-        details.append(f"{other:,} other lines (tests, unreadable dates or prices, lines after the report date, fully returned items)")
+        details.append(
+            f"{other:,} other lines (tests, unreadable dates or prices, lines after the report date, fully returned items)"
+        )
     return parts[0] + (": " + "; ".join(details) if details else "") + "."
 
 
@@ -246,28 +282,44 @@ def comparison(run_dir: Path, previous_dir: Path | None, currency: str) -> list[
     """Sentences comparing with the previous complete run of the same config, and the
     segment-migration headline of this run."""
     sentences = []
-    if previous_dir is not None and not artifacts.exists(previous_dir, "customers.parquet"):
+    if previous_dir is not None and not artifacts.exists(previous_dir, artifacts.CUSTOMERS):
         previous_dir = None
+    since_last = False
     if previous_dir is not None:
-        now, then = artifacts.read(run_dir, "customers.parquet"), artifacts.read(previous_dir, "customers.parquet")
-        if then.attrs.get("as_of") != now.attrs.get("as_of"):
-            sentences.append(f"Since the last report (as of {then.attrs.get('as_of')}): customers {change_words(len(now) / len(then) - 1)} "
-                             f"({len(then):,} to {len(now):,}), revenue {change_words(now['revenue_total'].sum() / then['revenue_total'].sum() - 1)}.")
-        before, after = artifacts.read_optional(previous_dir, "segment_profiles.csv"), artifacts.read_optional(run_dir, "segment_profiles.csv")
-        if before is not None and after is not None and then.attrs.get("as_of") != now.attrs.get("as_of"):
+        now, then = artifacts.read(run_dir, artifacts.CUSTOMERS), artifacts.read(previous_dir, artifacts.CUSTOMERS)
+        now_as_of, then_as_of = artifacts.run_meta(run_dir).as_of, artifacts.run_meta(previous_dir).as_of
+        since_last = then_as_of < now_as_of
+        if then_as_of != now_as_of:
+            sentences.append(
+                f"Since the last report (as of {then_as_of:%Y-%m-%d}): customers {change_words(len(now) / len(then) - 1)} "
+                f"({len(then):,} to {len(now):,}), revenue {change_words(now['revenue_total'].sum() / then['revenue_total'].sum() - 1)}."
+            )
+        before, after = (
+            artifacts.read_optional(previous_dir, artifacts.SEGMENT_PROFILES),
+            artifacts.read_optional(run_dir, artifacts.SEGMENT_PROFILES),
+        )
+        if before is not None and after is not None and then_as_of != now_as_of:
             merged = after.merge(before, on="segment", suffixes=("", "_before"))
             merged["growth"] = merged["customers"] / merged["customers_before"] - 1
             for r in merged.sort_values("growth").iloc[[0, -1]].drop_duplicates("segment").itertuples():
-                sentences.append(f"{r.segment}: {change_words(r.growth)} ({r.customers_before:,} to {r.customers:,} customers).")
-    migration = artifacts.read_optional(run_dir, "segment_migration.csv")
+                sentences.append(
+                    f"{r.segment}: {change_words(r.growth)} ({r.customers_before:,} to {r.customers:,} customers)."
+                )
+    migration = artifacts.read_optional(run_dir, artifacts.SEGMENT_MIGRATION)
     if migration is not None:
         matrix = migration.set_index("segment_before")
-        moves = [(matrix.at[a, b], a, b) for a in matrix.index for b in matrix.columns if a != b and a != "(not yet a customer)"]
+        moves = [
+            (matrix.at[a, b], a, b)
+            for a in matrix.index
+            for b in matrix.columns
+            if a != b and a != "(not yet a customer)"
+        ]
         if moves:
             count, a, b = max(moves)
-            since_last = previous_dir is not None and then.attrs.get("as_of") < now.attrs.get("as_of")
-            sentences.append(f"The biggest move {'since the last report' if since_last else 'in the last months'}: "
-                             f"{int(count):,} customers went from “{a}” to “{b}”.")
+            sentences.append(
+                f"The biggest move {'since the last report' if since_last else 'in the last months'}: "
+                f"{int(count):,} customers went from “{a}” to “{b}”."
+            )
     return sentences
 
 
@@ -290,13 +342,23 @@ def build(run_dir: str | Path, previous_dir: str | Path | None = None, currency:
         "losing": losing(run_dir, currency),
         "worth": worth(run_dir, currency),
     }
-    missing = {name: f"Not in this report: this part needs {STEP_NEEDED[name]}, which was not part of this run. "
-                     "Ask your analyst to add it to the run's steps." for name, value in sections.items() if value is None}
+    missing = {
+        name: f"Not in this report: this part needs {STEP_NEEDED[name]}, which was not part of this run. "
+        "Ask your analyst to add it to the run's steps."
+        for name, value in sections.items()
+        if value is None
+    }
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir()), autoescape=True)
     return env.get_template("owner_report.html.j2").render(
-        shop=shop, head=head, currency=currency, missing=missing, notes=data_notes(run_dir, currency),
-        comparison=comparison(run_dir, previous, currency), recent_days=RECENT_DAYS,
-        campaign=campaign_result(run_dir, currency), **sections,
+        shop=shop,
+        head=head,
+        currency=currency,
+        missing=missing,
+        notes=data_notes(run_dir, currency),
+        comparison=comparison(run_dir, previous, currency),
+        recent_days=RECENT_DAYS,
+        campaign=campaign_result(run_dir, currency),
+        **sections,
     )
 
 

@@ -27,6 +27,12 @@ def write_index(path: Path, run_info: dict[str, Any]) -> None:
 def write_batch_page(path: Path, rows: list[dict[str, Any]], jobs: int) -> None:
     """The batch summary: one row per config with its status, time, error and report link
     (relative to the page's folder)."""
-    shown = [{**r, "name": Path(r["config"]).name,
-              "link": Path(r["report"]).relative_to(path.parent).as_posix() if r["report"] else ""} for r in rows]
+    shown = [
+        {
+            **r,
+            "name": Path(r["config"]).name,
+            "link": Path(r["report"]).relative_to(path.parent).as_posix() if r["report"] else "",
+        }
+        for r in rows
+    ]
     path.write_text(_render("pages/batch.html.j2", rows=shown, jobs=jobs), encoding="utf-8")

@@ -10,9 +10,23 @@ from typing import Any
 
 from segment_workbench.config import SourceConfig
 
-VERSIONED_PACKAGES = ["segment-workbench", "pandas", "numpy", "scipy", "scikit-learn", "lifelines",
-                      "matplotlib", "seaborn", "pyarrow", "duckdb", "ibis-framework", "papermill", "nbconvert", "pandera",
-                      "sqlalchemy"]
+VERSIONED_PACKAGES = [
+    "segment-workbench",
+    "pandas",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "lifelines",
+    "matplotlib",
+    "seaborn",
+    "pyarrow",
+    "duckdb",
+    "ibis-framework",
+    "papermill",
+    "nbconvert",
+    "pandera",
+    "sqlalchemy",
+]
 
 
 def sha256_file(path: str | Path) -> str:
@@ -28,7 +42,11 @@ def input_fingerprint(source: SourceConfig) -> dict[str, Any]:
     if source.kind == "synthetic":
         return {"kind": "synthetic", "seed": source.seed, "n_customers": source.n_customers}
     if source.kind == "sql":
-        return {"kind": "sql", "url_env": source.url_env, "query_sha256": hashlib.sha256(str(source.query).encode()).hexdigest()}
+        return {
+            "kind": "sql",
+            "url_env": source.url_env,
+            "query_sha256": hashlib.sha256(str(source.query).encode()).hexdigest(),
+        }
     path = Path(str(source.path))
     if not path.is_file():
         return {"kind": source.kind, "path": str(path), "missing": True}
@@ -44,4 +62,3 @@ def package_versions(names: list[str] = VERSIONED_PACKAGES) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-

@@ -84,8 +84,9 @@ def notebook_to_html(notebook_path: Path, html_path: Path, title: str) -> None:
     html_path.write_text(body, encoding="utf-8")
 
 
-def execute_step(step: str, parameters: dict[str, Any], run_dir: Path, kernel: IPCKernelManager,
-                 engine: str) -> StepResult:
+def execute_step(
+    step: str, parameters: dict[str, Any], run_dir: Path, kernel: IPCKernelManager, engine: str
+) -> StepResult:
     """Execute one notebook into ``run_dir`` on ``kernel`` (from ``kernels.start_kernel``; shut
     down at the end) with papermill's ``engine`` (``kernels.register_engine()``) and render its
     HTML; failures are captured, not raised."""
@@ -107,10 +108,17 @@ def execute_step(step: str, parameters: dict[str, Any], run_dir: Path, kernel: I
     seconds = time.perf_counter() - started
     started = time.perf_counter()
     if output.is_file():
-        notebook_to_html(output, run_dir / f"{step}.html", title=f"{step} — {parameters.get('run_name', '')}".strip(" —"))
+        notebook_to_html(
+            output, run_dir / f"{step}.html", title=f"{step} — {parameters.get('run_name', '')}".strip(" —")
+        )
     html_seconds = time.perf_counter() - started
-    return StepResult(step=step, status="failed" if error else "complete", seconds=round(seconds, 3),
-                      html_seconds=round(html_seconds, 3), error=error)
+    return StepResult(
+        step=step,
+        status="failed" if error else "complete",
+        seconds=round(seconds, 3),
+        html_seconds=round(html_seconds, 3),
+        error=error,
+    )
 
 
 def _swap_into_place(tmp: Path, final: Path) -> None:
@@ -144,8 +152,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def run(config_path: str | Path, *, only: str | None = None, overrides: dict[str, Any] | None = None,
-        reports_root: str | Path | None = None, step_jobs: int | None = None) -> RunResult:
+def run(
+    config_path: str | Path,
+    *,
+    only: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    reports_root: str | Path | None = None,
+    step_jobs: int | None = None,
+) -> RunResult:
     """Execute the config's steps (or ``only`` one step, reusing the last complete run's
     artifacts) and write the report into ``reports_root`` (default: ``reports/`` in the config's
     project folder); up to ``step_jobs`` independent steps at a time (default
@@ -173,15 +187,25 @@ def run(config_path: str | Path, *, only: str | None = None, overrides: dict[str
         steps = [only]
     tmp.mkdir(parents=True, exist_ok=True)
     try:
-        return _execute(cfg, config_path, steps, only, previous, tmp, final, reports_root,
-                        step_jobs or default_step_jobs())
+        return _execute(
+            cfg, config_path, steps, only, previous, tmp, final, reports_root, step_jobs or default_step_jobs()
+        )
     except BaseException:  # interrupted (Ctrl-C, SIGTERM) or crashed: never leave a half-written run
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def _execute(cfg: Config, config_path: str | Path, steps: list[str], only: str | None, previous: dict[str, Any],
-             tmp: Path, final: Path, reports_root: Path, step_jobs: int) -> RunResult:
+def _execute(
+    cfg: Config,
+    config_path: str | Path,
+    steps: list[str],
+    only: str | None,
+    previous: dict[str, Any],
+    tmp: Path,
+    final: Path,
+    reports_root: Path,
+    step_jobs: int,
+) -> RunResult:
     """Run the steps into ``tmp``; swap it into ``final`` when complete, or move it to ``<run>.failed``."""
     run_name = str(cfg.run_name)
     started = time.time()
@@ -246,10 +270,18 @@ def _run_one(config: str, reports_root: str | None, step_jobs: int | None) -> di
         status, error, index = "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__, ""
     except Exception as exc:  # a batch reports every failure and goes on
         status, error, index = "failed", f"{type(exc).__name__}: {exc}", ""
-    return {"config": config, "status": status, "seconds": round(time.perf_counter() - started, 1), "error": error, "report": index}
+    return {
+        "config": config,
+        "status": status,
+        "seconds": round(time.perf_counter() - started, 1),
+        "error": error,
+        "report": index,
+    }
 
 
-def run_batch(configs: list[str | Path], jobs: int = 1, reports_root: str | Path | None = None) -> tuple[list[dict[str, Any]], Path]:
+def run_batch(
+    configs: list[str | Path], jobs: int = 1, reports_root: str | Path | None = None
+) -> tuple[list[dict[str, Any]], Path]:
     """Run many configs, ``jobs`` at a time in separate processes (kernels over IPC, so they
     never collide); a failing config never stops the others. With several jobs each run does
     one step at a time (the cores are already busy). Each run lands in its own project's

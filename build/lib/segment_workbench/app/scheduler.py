@@ -71,4 +71,3 @@ def execute_steps(steps: list[str], execute: Callable[[str, IPCKernelManager], A
             IPCKernelManager.stop_all()
             raise
     return [results[s] for s in steps if s in results]
-

@@ -21,8 +21,9 @@ revenue = the cleaned order revenue in that window (currency of the shop).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,8 +44,10 @@ VERDICTS = ("worked", "backfired", "no clear effect", "not enough customers to t
 
 # --- KPIs per segment over time --------------------------------------------------------------
 
-def segment_kpis(transactions: pd.DataFrame, segments_at: Callable[[pd.Timestamp], pd.Series],
-                 as_of: pd.Timestamp, period: str = "M") -> pd.DataFrame:
+
+def segment_kpis(
+    transactions: pd.DataFrame, segments_at: Callable[[pd.Timestamp], pd.Series], as_of: pd.Timestamp, period: str = "M"
+) -> pd.DataFrame:
     """Monthly (``period``) KPIs per frozen segment, one row per period and segment.
 
     ``segments_at(start)`` gives customer_id -> segment from the orders before ``start``;
@@ -63,26 +66,40 @@ def segment_kpis(transactions: pd.DataFrame, segments_at: Callable[[pd.Timestamp
         start, end = p.start_time, min(p.end_time.normalize(), as_of)
         frozen = segments_at(start)
         lines = measured[(day >= start) & (day <= end)]
-        per_customer = lines.groupby("customer_id", observed=True).agg(orders=("order_id", "nunique"), revenue=("amount", "sum"))
+        per_customer = lines.groupby("customer_id", observed=True).agg(
+            orders=("order_id", "nunique"), revenue=("amount", "sum")
+        )
         per_customer["segment"] = frozen.reindex(per_customer.index).fillna(NEW_CUSTOMERS).to_numpy()
         sizes = frozen.value_counts()
         sizes[NEW_CUSTOMERS] = int((per_customer["segment"] == NEW_CUSTOMERS).sum())
         for segment, size in sizes.items():
             part = per_customer[per_customer["segment"] == segment]
             orders, revenue = int(part["orders"].sum()), float(part["revenue"].sum())
-            rows.append({
-                "period": str(p), "period_start": start, "segment": segment, "customers": int(size),
-                "active_customers": len(part), "orders": orders, "revenue": revenue,
-                "avg_order_value": revenue / orders if orders else np.nan,
-                "repeat_rate": float((part["orders"] >= 2).mean()) if len(part) else np.nan,
-                "retention": len(part) / size if size and segment != NEW_CUSTOMERS else np.nan,
-                "partial": end < p.end_time.normalize(),
-            })
+            rows.append(
+                {
+                    "period": str(p),
+                    "period_start": start,
+                    "segment": segment,
+                    "customers": int(size),
+                    "active_customers": len(part),
+                    "orders": orders,
+                    "revenue": revenue,
+                    "avg_order_value": revenue / orders if orders else np.nan,
+                    "repeat_rate": float((part["orders"] >= 2).mean()) if len(part) else np.nan,
+                    "retention": len(part) / size if size and segment != NEW_CUSTOMERS else np.nan,
+                    "partial": end < p.end_time.normalize(),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def check_campaign(campaign: pd.DataFrame, known_ids: pd.Series, as_of: pd.Timestamp,
-                   file: str = "campaign file", allow_unknown_ids: bool = False) -> tuple[pd.DataFrame, list[str]]:
+def check_campaign(
+    campaign: pd.DataFrame,
+    known_ids: pd.Series,
+    as_of: pd.Timestamp,
+    file: str = "campaign file",
+    allow_unknown_ids: bool = False,
+) -> tuple[pd.DataFrame, list[str]]:
     """Validate a campaign table against the orders; returns it (one row per campaign and
     customer) and notes on what was changed. Raises InputError for a send date after as_of,
     a customer in both arms of a campaign, a campaign without a control group, or customer
@@ -92,40 +109,67 @@ def check_campaign(campaign: pd.DataFrame, known_ids: pd.Series, as_of: pd.Times
     shown = [c for c in ("source_row", "customer_id", "campaign", "variant", "send_date") if c in campaign]
     late = campaign[campaign["send_date"].dt.normalize() > as_of]
     if len(late):
-        raise InputError(f"{len(late)} row(s) were sent after as_of {as_of.date()}: their results cannot be known yet.",
-                         file=file, column="send_date", rows=late[shown],
-                         hint="Run with a later as_of (workbench run CONFIG --as-of today), or remove these rows.")
+        raise InputError(
+            f"{len(late)} row(s) were sent after as_of {as_of.date()}: their results cannot be known yet.",
+            file=file,
+            column="send_date",
+            rows=late[shown],
+            hint="Run with a later as_of (workbench run CONFIG --as-of today), or remove these rows.",
+        )
     arms = campaign.groupby(["campaign", "customer_id"])["variant"].transform("nunique")
     both = campaign[arms > 1].sort_values(["campaign", "customer_id"])
     if len(both):
-        raise InputError(f"{both['customer_id'].nunique()} customer(s) are in more than one arm of the same campaign.",
-                         file=file, column="variant", rows=both[shown],
-                         hint="Each customer must be either in the control group or in one variant; fix the split and run again.")
-    no_control = sorted(set(campaign["campaign"]) - set(campaign.loc[campaign["variant"].str.lower() == CONTROL, "campaign"]))
+        raise InputError(
+            f"{both['customer_id'].nunique()} customer(s) are in more than one arm of the same campaign.",
+            file=file,
+            column="variant",
+            rows=both[shown],
+            hint="Each customer must be either in the control group or in one variant; fix the split and run again.",
+        )
+    no_control = sorted(
+        set(campaign["campaign"]) - set(campaign.loc[campaign["variant"].str.lower() == CONTROL, "campaign"])
+    )
     if no_control:
-        raise InputError(f"Campaign(s) {', '.join(no_control)} have no control group: their effect cannot be measured.",
-                         file=file, column="variant", rows=campaign[campaign["campaign"].isin(no_control)][shown],
-                         hint=f"Mark the customers held back with variant '{CONTROL}'.")
+        raise InputError(
+            f"Campaign(s) {', '.join(no_control)} have no control group: their effect cannot be measured.",
+            file=file,
+            column="variant",
+            rows=campaign[campaign["campaign"].isin(no_control)][shown],
+            hint=f"Mark the customers held back with variant '{CONTROL}'.",
+        )
     unknown = campaign[~campaign["customer_id"].isin(set(known_ids.dropna()))]
     if len(unknown) and not allow_unknown_ids:
-        raise InputError(f"{unknown['customer_id'].nunique()} customer id(s) in the campaign file appear in no order.",
-                         file=file, column="customer_id", rows=unknown[shown],
-                         hint="Check that the ids are written as in the order export (e.g. '12345', not '12345.0' or an e-mail). "
-                              "If they are subscribers who never bought, set campaign.allow_unknown_ids: true.")
+        raise InputError(
+            f"{unknown['customer_id'].nunique()} customer id(s) in the campaign file appear in no order.",
+            file=file,
+            column="customer_id",
+            rows=unknown[shown],
+            hint="Check that the ids are written as in the order export (e.g. '12345', not '12345.0' or an e-mail). "
+            "If they are subscribers who never bought, set campaign.allow_unknown_ids: true.",
+        )
     if len(unknown):
-        notes.append(f"{unknown['customer_id'].nunique():,} contacts had never bought; they are counted as "
-                     f"'{NOT_YET}'.")
+        notes.append(
+            f"{unknown['customer_id'].nunique():,} contacts had never bought; they are counted as '{NOT_YET}'."
+        )
     deduped = campaign.drop_duplicates(["campaign", "customer_id"])
     if len(deduped) < len(campaign):
-        notes.append(f"{len(campaign) - len(deduped):,} repeated row(s) (same campaign, customer and variant) counted once.")
+        notes.append(
+            f"{len(campaign) - len(deduped):,} repeated row(s) (same campaign, customer and variant) counted once."
+        )
     out = deduped.assign(variant=deduped["variant"].where(deduped["variant"].str.lower() != CONTROL, CONTROL))
     return out.reset_index(drop=True), notes
 
 
 # --- outcomes and the read-out ---------------------------------------------------------------
 
-def outcomes(campaign: pd.DataFrame, transactions: pd.DataFrame, segments_at: Callable[[pd.Timestamp], pd.Series],
-             as_of: pd.Timestamp, window_days: int = 14) -> pd.DataFrame:
+
+def outcomes(
+    campaign: pd.DataFrame,
+    transactions: pd.DataFrame,
+    segments_at: Callable[[pd.Timestamp], pd.Series],
+    as_of: pd.Timestamp,
+    window_days: int = 14,
+) -> pd.DataFrame:
     """One row per contact: campaign, variant, segment (frozen at the send date), customer_id,
     converted (ordered in the window), revenue (in the window), cost, window_complete."""
     as_of = pd.Timestamp(as_of).normalize()
@@ -137,25 +181,36 @@ def outcomes(campaign: pd.DataFrame, transactions: pd.DataFrame, segments_at: Ca
         window = transactions[(day >= send) & (day < end)]
         spent = window.groupby("customer_id", observed=True)["amount"].sum()
         frozen = segments_at(send)
-        parts.append(pd.DataFrame({
-            "campaign": name, "variant": contacts["variant"].to_numpy(), "customer_id": contacts["customer_id"].to_numpy(),
-            "segment": frozen.reindex(contacts["customer_id"]).fillna(NOT_YET).to_numpy(),
-            "converted": contacts["customer_id"].isin(spent.index).to_numpy(),
-            "revenue": spent.reindex(contacts["customer_id"]).fillna(0.0).to_numpy(),
-            "cost": contacts["cost_per_contact"].to_numpy(float), "send_date": send,
-            "window_complete": end - pd.Timedelta(days=1) <= as_of,
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "campaign": name,
+                    "variant": contacts["variant"].to_numpy(),
+                    "customer_id": contacts["customer_id"].to_numpy(),
+                    "segment": frozen.reindex(contacts["customer_id"]).fillna(NOT_YET).to_numpy(),
+                    "converted": contacts["customer_id"].isin(spent.index).to_numpy(),
+                    "revenue": spent.reindex(contacts["customer_id"]).fillna(0.0).to_numpy(),
+                    "cost": contacts["cost_per_contact"].to_numpy(float),
+                    "send_date": send,
+                    "window_complete": end - pd.Timedelta(days=1) <= as_of,
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
-def conversion_lift(converted_test: int, n_test: int, converted_control: int, n_control: int,
-                    alpha: float = 0.05) -> tuple[float, float, float, float]:
+def conversion_lift(
+    converted_test: int, n_test: int, converted_control: int, n_control: int, alpha: float = 0.05
+) -> tuple[float, float, float, float]:
     """Difference of conversion rates (test − control): estimate, Newcombe hybrid score interval
     (1 − alpha), Miettinen–Nurminen score-test p-value."""
     with np.errstate(divide="ignore", invalid="ignore"):  # statsmodels also computes ratios we do not use
-        low, high = confint_proportions_2indep(converted_test, n_test, converted_control, n_control,
-                                               method="newcomb", compare="diff", alpha=alpha)
-        p = test_proportions_2indep(converted_test, n_test, converted_control, n_control, method="score", compare="diff").pvalue
+        low, high = confint_proportions_2indep(
+            converted_test, n_test, converted_control, n_control, method="newcomb", compare="diff", alpha=alpha
+        )
+        p = test_proportions_2indep(
+            converted_test, n_test, converted_control, n_control, method="score", compare="diff"
+        ).pvalue
     if converted_test + converted_control in (0, n_test + n_control):  # nobody (or everybody) converted: no evidence
         p = 1.0
     return converted_test / n_test - converted_control / n_control, float(low), float(high), float(p)
@@ -171,8 +226,9 @@ def mean_lift(test: np.ndarray, control: np.ndarray, alpha: float = 0.05) -> tup
     return diff, float(ci.low), float(ci.high), float(result.pvalue)
 
 
-def readout(contacts: pd.DataFrame, alpha: float = 0.05, min_customers: int = 30, margin: float = 1.0,
-            power: float = 0.8) -> pd.DataFrame:
+def readout(
+    contacts: pd.DataFrame, alpha: float = 0.05, min_customers: int = 30, margin: float = 1.0, power: float = 0.8
+) -> pd.DataFrame:
     """Per campaign, variant and segment (plus all contacts): conversion and revenue per customer
     in each arm, lifts with intervals and p-values, incremental revenue and ROI, the smallest
     conversion lift the sample could detect, and a verdict (one of ``VERDICTS``).
@@ -185,21 +241,35 @@ def readout(contacts: pd.DataFrame, alpha: float = 0.05, min_customers: int = 30
         control_all = contacts[(contacts["campaign"] == name) & (contacts["variant"] == CONTROL)]
         groups = [(ALL, test, control_all)] + [
             (segment, test[test["segment"] == segment], control_all[control_all["segment"] == segment])
-            for segment in sorted(set(test["segment"]) | set(control_all["segment"]))]
+            for segment in sorted(set(test["segment"]) | set(control_all["segment"]))
+        ]
         for segment, t, c in groups:
-            row = {"campaign": name, "variant": variant, "segment": segment, "n_test": len(t), "n_control": len(c),
-                   "window_complete": bool(t["window_complete"].all())}
+            row = {
+                "campaign": name,
+                "variant": variant,
+                "segment": segment,
+                "n_test": len(t),
+                "n_control": len(c),
+                "window_complete": bool(t["window_complete"].all()),
+            }
             if len(t) and len(c):
                 x_t, x_c = int(t["converted"].sum()), int(c["converted"].sum())
                 row.update(conversion_test=x_t / len(t), conversion_control=x_c / len(c))
-                row["lift"], row["lift_low"], row["lift_high"], row["p_value"] = conversion_lift(x_t, len(t), x_c, len(c), alpha)
-                row["revenue_per_customer_test"], row["revenue_per_customer_control"] = t["revenue"].mean(), c["revenue"].mean()
+                row["lift"], row["lift_low"], row["lift_high"], row["p_value"] = conversion_lift(
+                    x_t, len(t), x_c, len(c), alpha
+                )
+                row["revenue_per_customer_test"], row["revenue_per_customer_control"] = (
+                    t["revenue"].mean(),
+                    c["revenue"].mean(),
+                )
                 rev = mean_lift(t["revenue"].to_numpy(float), c["revenue"].to_numpy(float), alpha)
                 row["revenue_lift"], row["revenue_lift_low"], row["revenue_lift_high"], row["revenue_p_value"] = rev
                 row["incremental_revenue"] = rev[0] * len(t)
                 row["incremental_revenue_low"], row["incremental_revenue_high"] = rev[1] * len(t), rev[2] * len(t)
                 row["cost"] = float(t["cost"].sum())
-                row["roi"] = (row["incremental_revenue"] * margin - row["cost"]) / row["cost"] if row["cost"] > 0 else np.nan
+                row["roi"] = (
+                    (row["incremental_revenue"] * margin - row["cost"]) / row["cost"] if row["cost"] > 0 else np.nan
+                )
                 row["detectable_lift"] = minimum_detectable_lift(len(t), len(c), x_c / len(c), alpha, power)
             rows.append(row)
     out = pd.DataFrame(rows)
@@ -215,7 +285,7 @@ def readout(contacts: pd.DataFrame, alpha: float = 0.05, min_customers: int = 30
 
 
 def verdict(row: Any, alpha: float = 0.05, min_customers: int = 30) -> str:
-    """"worked" / "backfired" (significant conversion lift after Holm), "no clear effect", or
+    """ "worked" / "backfired" (significant conversion lift after Holm), "no clear effect", or
     "not enough customers to tell" when either arm has fewer than ``min_customers``."""
     if row.n_test < min_customers or row.n_control < min_customers:
         return "not enough customers to tell"
@@ -227,15 +297,21 @@ def verdict(row: Any, alpha: float = 0.05, min_customers: int = 30) -> str:
 def verdict_sentence(row: Any, currency: str = "", min_customers: int = 30) -> str:
     """One plain sentence for a read-out row."""
     if row.verdict == "not enough customers to tell":
-        return (f"{row.segment}: not enough customers to tell ({row.n_test} got it, {row.n_control} held back; "
-                f"at least {min_customers} in each are needed).")
+        return (
+            f"{row.segment}: not enough customers to tell ({row.n_test} got it, {row.n_control} held back; "
+            f"at least {min_customers} in each are needed)."
+        )
     if row.verdict == "no clear effect":
-        return (f"{row.segment}: no clear effect ({row.conversion_test:.0%} bought vs {row.conversion_control:.0%} without it; "
-                f"a lift under {100 * row.detectable_lift:.0f} points could go unnoticed with this many customers).")
+        return (
+            f"{row.segment}: no clear effect ({row.conversion_test:.0%} bought vs {row.conversion_control:.0%} without it; "
+            f"a lift under {100 * row.detectable_lift:.0f} points could go unnoticed with this many customers)."
+        )
     sign = "more" if row.lift > 0 else "fewer"
-    return (f"{row.segment}: {row.verdict} — {abs(100 * row.lift):.0f} {sign} buyers per 100 "
-            f"(between {100 * row.lift_low:+.0f} and {100 * row.lift_high:+.0f}), about {currency}{row.incremental_revenue:,.0f} "
-            f"of extra revenue for {currency}{row.cost:,.0f} of contact cost.")
+    return (
+        f"{row.segment}: {row.verdict} — {abs(100 * row.lift):.0f} {sign} buyers per 100 "
+        f"(between {100 * row.lift_low:+.0f} and {100 * row.lift_high:+.0f}), about {currency}{row.incremental_revenue:,.0f} "
+        f"of extra revenue for {currency}{row.cost:,.0f} of contact cost."
+    )
 
 
 def summary_sentence(results: pd.DataFrame) -> str:
@@ -254,13 +330,16 @@ def summary_sentence(results: pd.DataFrame) -> str:
 
 
 def join_words(names: list[str]) -> str:
-    """"A", "A and B", "A, B and C"."""
+    """ "A", "A and B", "A, B and C"."""
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 # --- experiment design -----------------------------------------------------------------------
 
-def minimum_detectable_lift(n_test: int, n_control: int, baseline: float, alpha: float = 0.05, power: float = 0.8) -> float:
+
+def minimum_detectable_lift(
+    n_test: int, n_control: int, baseline: float, alpha: float = 0.05, power: float = 0.8
+) -> float:
     """The smallest rise in conversion (absolute, 0.05 = 5 points) a two-sided test at ``alpha``
     detects with probability ``power``, for these arm sizes and the control's conversion."""
     h = NormalIndPower().solve_power(effect_size=None, nobs1=n_test, alpha=alpha, power=power, ratio=n_control / n_test)
@@ -268,7 +347,9 @@ def minimum_detectable_lift(n_test: int, n_control: int, baseline: float, alpha:
     return (math.sin(angle) ** 2 if angle < math.pi / 2 else 1.0) - baseline
 
 
-def sample_size(baseline: float, lift: float, alpha: float = 0.05, power: float = 0.8, test_share: float = 0.5) -> tuple[int, int]:
+def sample_size(
+    baseline: float, lift: float, alpha: float = 0.05, power: float = 0.8, test_share: float = 0.5
+) -> tuple[int, int]:
     """Customers needed (test, control) to detect a conversion rise of ``lift`` (absolute) from
     ``baseline`` with a two-sided test at ``alpha`` and ``power``, ``test_share`` of them in test."""
     h = abs(proportion_effectsize(min(baseline + lift, 1.0), baseline))
@@ -277,8 +358,16 @@ def sample_size(baseline: float, lift: float, alpha: float = 0.05, power: float 
     return n_test, math.ceil(n_test * ratio)
 
 
-def design_table(segment_of: pd.Series, transactions: pd.DataFrame, as_of: pd.Timestamp, window_days: int = 14,
-                 lift: float = 0.05, alpha: float = 0.05, power: float = 0.8, test_share: float = 0.5) -> pd.DataFrame:
+def design_table(
+    segment_of: pd.Series,
+    transactions: pd.DataFrame,
+    as_of: pd.Timestamp,
+    window_days: int = 14,
+    lift: float = 0.05,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    test_share: float = 0.5,
+) -> pd.DataFrame:
     """Per segment: customers, baseline conversion (share who bought in the last ``window_days``
     up to as_of), the smallest detectable lift when the whole segment is split ``test_share``,
     and the customers needed to detect ``lift``."""
@@ -291,8 +380,17 @@ def design_table(segment_of: pd.Series, transactions: pd.DataFrame, as_of: pd.Ti
         n_test = max(1, round(n * test_share))
         detectable = minimum_detectable_lift(n_test, max(1, n - n_test), baseline, alpha, power) if n >= 2 else np.nan
         needed = sample_size(baseline, lift, alpha, power, test_share) if 0 < baseline + lift <= 1 else (np.nan, np.nan)
-        rows.append({"segment": segment, "customers": n, "baseline_conversion": baseline, "detectable_lift": detectable,
-                     "needed_test": needed[0], "needed_control": needed[1], "enough": bool(n >= sum(needed))})
+        rows.append(
+            {
+                "segment": segment,
+                "customers": n,
+                "baseline_conversion": baseline,
+                "detectable_lift": detectable,
+                "needed_test": needed[0],
+                "needed_control": needed[1],
+                "enough": bool(n >= sum(needed)),
+            }
+        )
     return pd.DataFrame(rows)
 
 

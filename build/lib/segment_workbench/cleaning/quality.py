@@ -26,16 +26,18 @@ def missing_values(raw: pd.DataFrame) -> pd.DataFrame:
     """Per column: missing or unparseable values, count and share of rows."""
     columns = [c for c in raw.columns if c != "source_row"]
     missing = raw[columns].isna().sum()
-    return pd.DataFrame({"column": columns, "missing": missing.to_numpy(),
-                         "share": (missing / max(len(raw), 1)).to_numpy()})
+    return pd.DataFrame(
+        {"column": columns, "missing": missing.to_numpy(), "share": (missing / max(len(raw), 1)).to_numpy()}
+    )
 
 
 def monthly_activity(transactions: pd.DataFrame) -> pd.DataFrame:
     """Orders, revenue and active customers per calendar month (lines without a date skipped)."""
     tx = transactions.dropna(subset=["order_date"])
     month = tx["order_date"].dt.to_period("M").rename("month")
-    out = tx.groupby(month).agg(orders=("order_id", "nunique"), revenue=("amount", "sum"),
-                                customers=("customer_id", "nunique"))
+    out = tx.groupby(month).agg(
+        orders=("order_id", "nunique"), revenue=("amount", "sum"), customers=("customer_id", "nunique")
+    )
     return out.reset_index().assign(month=lambda d: d["month"].dt.to_timestamp())
 
 
@@ -50,5 +52,9 @@ def outlier_lines(raw: pd.DataFrame, k: float = 6.0, top: int = 10) -> pd.DataFr
     mad = 1.4826 * (log - log.median()).abs().median()
     limit = float(np.exp(log.median() + k * mad)) if mad > 0 else float(positive.max()) + 1
     flagged = raw[amount > limit]
-    cols = [c for c in ("source_row", "order_id", "order_date", "product_name", "quantity", "unit_price", "amount") if c in raw]
+    cols = [
+        c
+        for c in ("source_row", "order_id", "order_date", "product_name", "quantity", "unit_price", "amount")
+        if c in raw
+    ]
     return flagged.sort_values("amount", key=abs, ascending=False)[cols].head(top).assign(limit=round(limit, 2))

@@ -13,8 +13,9 @@ Parameters: ``segment_workbench.config.CleaningConfig`` (config section ``cleani
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,8 +26,17 @@ from segment_workbench.errors import InputError
 from segment_workbench.io.dtypes import TEXT
 from segment_workbench.io.schema import CLEAN_TRANSACTIONS
 
-LOG_COLUMNS = ["step", "rule", "reason", "description", "rows_removed", "revenue_removed",
-               "rows_adjusted", "revenue_adjusted", "rows_remaining"]
+LOG_COLUMNS = [
+    "step",
+    "rule",
+    "reason",
+    "description",
+    "rows_removed",
+    "revenue_removed",
+    "rows_adjusted",
+    "revenue_adjusted",
+    "rows_remaining",
+]
 
 
 class AccountingError(AssertionError):
@@ -96,7 +106,9 @@ def _repeated_header(df, params, as_of):
     names = {**{c: c for c in ("customer_id", "order_id")}, **params["source_columns"]}
     mask = pd.Series(True, index=df.index)
     for column in ("customer_id", "order_id"):
-        mask &= df[column].str.strip().str.casefold().isin({names[column].strip().casefold(), column}) & df[column].notna()
+        mask &= (
+            df[column].str.strip().str.casefold().isin({names[column].strip().casefold(), column}) & df[column].notna()
+        )
     return _drop(df, mask, "repeated_header_row")
 
 
@@ -197,7 +209,9 @@ def _cancellations(df, params, as_of):
     )
     purchases = work[~is_cancel].reset_index().merge(returned, on=kcols, how="inner").set_index("index")
     eligible = purchases[purchases["order_date"] <= purchases["_last_return"]]
-    eligible = eligible.sort_values(kcols + ["order_date", "source_row"], ascending=[True] * len(kcols) + [False, False])
+    eligible = eligible.sort_values(
+        kcols + ["order_date", "source_row"], ascending=[True] * len(kcols) + [False, False]
+    )
     before = eligible.groupby(kcols, sort=False)[measure].cumsum() - eligible[measure]
     take = (eligible["_returned"] - before).clip(lower=0).clip(upper=eligible[measure])
     matched_keys = eligible.loc[take > 0, kcols].drop_duplicates()
@@ -213,7 +227,12 @@ def _cancellations(df, params, as_of):
         kept.loc[partial, "amount"] = kept.loc[partial, "amount"] - take[partial]
         kept.loc[partial, "unit_price"] = kept.loc[partial, "amount"] / kept.loc[partial, "quantity"]
 
-    matched = keys.loc[cancels.index].merge(matched_keys, on=kcols, how="left", indicator=True)["_merge"].eq("both").to_numpy()
+    matched = (
+        keys.loc[cancels.index]
+        .merge(matched_keys, on=kcols, how="left", indicator=True)["_merge"]
+        .eq("both")
+        .to_numpy()
+    )
     removed_cancels = df.loc[cancels.index].assign(
         reason=np.where(matched, "return_netted", "return_without_matching_purchase")
     )
@@ -228,15 +247,29 @@ def _cancellations(df, params, as_of):
 
 RULES: list[Rule] = [
     Rule("repeated_header", "Copies of the header row inside the data (files glued together).", _repeated_header),
-    Rule("missing_customer_id", "Lines without a customer id (guest checkouts); their revenue share is reported.", _missing_customer_id),
-    Rule("customer_id_case", "Customer ids differing only in upper/lower case merged into one spelling (rows adjusted).", _customer_id_case),
+    Rule(
+        "missing_customer_id",
+        "Lines without a customer id (guest checkouts); their revenue share is reported.",
+        _missing_customer_id,
+    ),
+    Rule(
+        "customer_id_case",
+        "Customer ids differing only in upper/lower case merged into one spelling (rows adjusted).",
+        _customer_id_case,
+    ),
     Rule("test_orders", "Test orders, recognized by the patterns in cleaning.test_patterns.", _test_orders),
     Rule("unparseable_date", "Lines whose order date could not be read.", _unparseable_date),
     Rule("future_date", "Lines dated after as_of (the report's 'now').", _future_date),
     Rule("cancelled_status", "Orders whose status says voided/refunded/cancelled.", _cancelled_status),
     Rule("invalid_quantity", "Lines with a missing or zero quantity.", _invalid_quantity),
-    Rule("invalid_price", "Lines with a missing, zero or negative unit price (free items, adjustments).", _invalid_price),
-    Rule("non_product_lines", "Fees, postage and manual adjustments listed in cleaning.non_product_codes.", _non_product_lines),
+    Rule(
+        "invalid_price", "Lines with a missing, zero or negative unit price (free items, adjustments).", _invalid_price
+    ),
+    Rule(
+        "non_product_lines",
+        "Fees, postage and manual adjustments listed in cleaning.non_product_codes.",
+        _non_product_lines,
+    ),
     Rule("extreme_amount", "Single lines worth more than cleaning.max_line_amount.", _extreme_amount),
     Rule("duplicate_rows", "Exact duplicates of an earlier line (all columns equal).", _duplicate_rows),
     Rule("cancellations", "Returns/cancellations netted against the matching purchases.", _cancellations),
@@ -244,8 +277,14 @@ RULES: list[Rule] = [
 RULE_NAMES = [r.name for r in RULES]
 
 
-def clean(transactions: pd.DataFrame, as_of: pd.Timestamp, settings: CleaningConfig | dict[str, Any] | None = None, *,
-          source_columns: dict[str, str] | None = None, file: str = "transactions") -> CleaningResult:
+def clean(
+    transactions: pd.DataFrame,
+    as_of: pd.Timestamp,
+    settings: CleaningConfig | dict[str, Any] | None = None,
+    *,
+    source_columns: dict[str, str] | None = None,
+    file: str = "transactions",
+) -> CleaningResult:
     """Apply the rules in order; return kept rows, the accounting log and the removed rows.
 
     ``settings``: the rules' parameters (a ``CleaningConfig`` or its keys as a dict; unknown
@@ -266,25 +305,37 @@ def clean(transactions: pd.DataFrame, as_of: pd.Timestamp, settings: CleaningCon
         before = len(df)
         result = rule.apply(df, params, as_of)
         if len(result.kept) + len(result.removed) != before:
-            raise AccountingError(f"Rule {rule.name}: {before} rows in, {len(result.kept)} kept + {len(result.removed)} removed.")
+            raise AccountingError(
+                f"Rule {rule.name}: {before} rows in, {len(result.kept)} kept + {len(result.removed)} removed."
+            )
         reasons = result.removed["reason"].value_counts(sort=False) if len(result.removed) else pd.Series(dtype=int)
-        revenue = line_revenue(result.removed).groupby(result.removed["reason"]).sum() if len(result.removed) else pd.Series(dtype=float)
+        revenue = (
+            line_revenue(result.removed).groupby(result.removed["reason"]).sum()
+            if len(result.removed)
+            else pd.Series(dtype=float)
+        )
         for i, reason in enumerate(reasons.index if len(reasons) else [None]):
-            log_rows.append({
-                "step": step,
-                "rule": rule.name,
-                "reason": reason or "",
-                "description": rule.description,
-                "rows_removed": int(reasons.get(reason, 0)) if reason else 0,
-                "revenue_removed": float(revenue.get(reason, 0.0)) if reason else 0.0,
-                "rows_adjusted": result.rows_adjusted if i == 0 else 0,
-                "revenue_adjusted": result.revenue_adjusted if i == 0 else 0.0,
-                "rows_remaining": len(result.kept),
-            })
+            log_rows.append(
+                {
+                    "step": step,
+                    "rule": rule.name,
+                    "reason": reason or "",
+                    "description": rule.description,
+                    "rows_removed": int(reasons.get(reason, 0)) if reason else 0,
+                    "revenue_removed": float(revenue.get(reason, 0.0)) if reason else 0.0,
+                    "rows_adjusted": result.rows_adjusted if i == 0 else 0,
+                    "revenue_adjusted": result.revenue_adjusted if i == 0 else 0.0,
+                    "rows_remaining": len(result.kept),
+                }
+            )
         removed_parts.append(result.removed.assign(rule=rule.name))
         df = result.kept
     log = pd.DataFrame(log_rows, columns=LOG_COLUMNS)
-    removed = pd.concat(removed_parts, ignore_index=True) if removed_parts else _no_rows(transactions).assign(reason="", rule="")
+    removed = (
+        pd.concat(removed_parts, ignore_index=True)
+        if removed_parts
+        else _no_rows(transactions).assign(reason="", rule="")
+    )
     if rows_in != len(df) + int(log["rows_removed"].sum()):
         raise AccountingError(f"{rows_in} rows in, {len(df)} kept + {int(log['rows_removed'].sum())} removed.")
     if len(df) == 0:
@@ -302,6 +353,9 @@ def clean(transactions: pd.DataFrame, as_of: pd.Timestamp, settings: CleaningCon
     try:
         df = CLEAN_TRANSACTIONS.validate(df)  # ids coerced to Arrow-backed text
     except pandera.errors.SchemaError as exc:
-        raise InputError(f"Cleaned transactions break the contract: {exc}", file=file,
-                         hint="A rule needed for this check may be switched off in cleaning.skip.") from None
+        raise InputError(
+            f"Cleaned transactions break the contract: {exc}",
+            file=file,
+            hint="A rule needed for this check may be switched off in cleaning.skip.",
+        ) from None
     return CleaningResult(transactions=df, log=log, removed=removed, rows_in=rows_in, revenue_in=revenue_in)

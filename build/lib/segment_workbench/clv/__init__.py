@@ -1,13 +1,22 @@
 """Customer lifetime value: repeat-purchase models (BG/NBD, Pareto/NBD), spend models
-(Gamma-Gamma, mean spend), the calibration/holdout check and the valuation."""
+(Gamma-Gamma, mean spend), the calibration/holdout check (``holdout``) and the valuation
+(``valuation``). One module per model family; the public names are here."""
 
-from segment_workbench.clv.models import (
-    BetaGeoModel,
-    GammaGammaModel,
-    MeanSpendModel,
-    ParetoNBDModel,
-    lifetime_value,
-    simulate_lifetime_value,
-)
+from segment_workbench.clv.base import TransactionModel, check_rfm
+from segment_workbench.clv.bgnbd import BetaGeoModel
+from segment_workbench.clv.pareto_nbd import ParetoNBDModel
+from segment_workbench.clv.spend import GammaGammaModel, MeanSpendModel, frequency_spend_correlation
+from segment_workbench.clv.value import lifetime_value, per_period_rate, simulate_lifetime_value
 
-__all__ = ["BetaGeoModel", "GammaGammaModel", "MeanSpendModel", "ParetoNBDModel", "lifetime_value", "simulate_lifetime_value"]
+__all__ = [
+    "BetaGeoModel",
+    "GammaGammaModel",
+    "MeanSpendModel",
+    "ParetoNBDModel",
+    "TransactionModel",
+    "check_rfm",
+    "frequency_spend_correlation",
+    "lifetime_value",
+    "per_period_rate",
+    "simulate_lifetime_value",
+]

@@ -8,6 +8,8 @@ purchase days, as in the customer table.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -16,8 +18,9 @@ from segment_workbench.customers.table import build_customer_table, purchase_day
 from segment_workbench.errors import InputError
 
 
-def split_dates(first_order: pd.Timestamp, as_of: pd.Timestamp, time_unit: str,
-                holdout_periods: float | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+def split_dates(
+    first_order: pd.Timestamp, as_of: pd.Timestamp, time_unit: str, holdout_periods: float | None = None
+) -> tuple[pd.Timestamp, pd.Timestamp]:
     """(calibration_end, holdout_end=as_of). Without ``holdout_periods``, the last third of the
     span from the first order to as_of, in whole periods, is held out."""
     span_days = (as_of - first_order).days
@@ -25,14 +28,32 @@ def split_dates(first_order: pd.Timestamp, as_of: pd.Timestamp, time_unit: str,
     periods = holdout_periods if holdout_periods is not None else np.floor(span_days / 3 / per)
     holdout_days = int(round(periods * per))
     if holdout_days <= 0 or holdout_days >= span_days:
-        raise InputError(f"A holdout of {periods} {time_unit} does not fit in the {span_days} days of data.",
-                         hint="Set clv.holdout_periods to a smaller number of periods.")
+        raise InputError(
+            f"A holdout of {periods} {time_unit} does not fit in the {span_days} days of data.",
+            hint="Set clv.holdout_periods to a smaller number of periods.",
+        )
     return as_of - pd.Timedelta(days=holdout_days), as_of
 
 
-def calibration_holdout(transactions: pd.DataFrame, calibration_end, holdout_end, time_unit: str) -> pd.DataFrame:
-    """Customer table at ``calibration_end`` plus ``frequency_holdout`` (purchase days),
-    ``revenue_holdout`` and ``duration_holdout`` (in ``time_unit``)."""
+@dataclass(frozen=True)
+class Holdout:
+    """A calibration/holdout split: ``table`` is the customer table at ``calibration_end`` plus
+    ``frequency_holdout`` (purchase days), ``revenue_holdout`` and ``duration_holdout`` (in
+    ``time_unit``) of the same customers up to ``holdout_end``."""
+
+    table: pd.DataFrame
+    calibration_end: pd.Timestamp
+    holdout_end: pd.Timestamp
+    time_unit: str
+
+    @property
+    def duration(self) -> float:
+        """The holdout's length in ``time_unit``."""
+        return (self.holdout_end - self.calibration_end).days / unit_days(self.time_unit)
+
+
+def calibration_holdout(transactions: pd.DataFrame, calibration_end, holdout_end, time_unit: str) -> Holdout:
+    """The calibration customer table with what each customer did in the holdout."""
     calibration_end, holdout_end = pd.Timestamp(calibration_end).normalize(), pd.Timestamp(holdout_end).normalize()
     day = transactions["order_date"].dt.normalize()
     calibration = transactions[day <= calibration_end]
@@ -42,34 +63,40 @@ def calibration_holdout(transactions: pd.DataFrame, calibration_end, holdout_end
     later = transactions[(day > calibration_end) & (day <= holdout_end)].assign(day=day)
     later = later[later["customer_id"].isin(table["customer_id"])]
     per_customer = later.groupby("customer_id", observed=True).agg(
-        frequency_holdout=("day", "nunique"), revenue_holdout=("amount", "sum"))
+        frequency_holdout=("day", "nunique"), revenue_holdout=("amount", "sum")
+    )
     out = table.merge(per_customer, left_on="customer_id", right_index=True, how="left")
     out[["frequency_holdout", "revenue_holdout"]] = out[["frequency_holdout", "revenue_holdout"]].fillna(0)
     out["duration_holdout"] = (holdout_end - calibration_end).days / unit_days(time_unit)
-    out.attrs = {**table.attrs, "calibration_end": str(calibration_end.date()), "holdout_end": str(holdout_end.date())}
-    return out
+    return Holdout(out, calibration_end, holdout_end, time_unit)
 
 
-def predicted_holdout(model, table: pd.DataFrame) -> np.ndarray:
+def predicted_holdout(model, holdout: Holdout) -> np.ndarray:
     """The model's expected purchases in the holdout for each calibration customer."""
-    duration = float(table["duration_holdout"].iloc[0])
-    return model.expected_purchases(duration, table["frequency"], table["recency"], table["T"],
-                                    time_unit=table.attrs.get("time_unit"))
+    table = holdout.table
+    return model.expected_purchases(
+        holdout.duration, table["frequency"], table["recency"], table["T"], time_unit=holdout.time_unit
+    )
 
 
-def holdout_by_frequency(model, table: pd.DataFrame, max_frequency: int = 7) -> pd.DataFrame:
+def holdout_by_frequency(model, holdout: Holdout, max_frequency: int = 7) -> pd.DataFrame:
     """Mean actual vs predicted holdout purchases by calibration frequency (``max_frequency``+ pooled)."""
+    table = holdout.table
     group = table["frequency"].clip(upper=max_frequency).astype(int)
-    frame = pd.DataFrame({"frequency": group, "actual": table["frequency_holdout"], "predicted": predicted_holdout(model, table)})
-    out = frame.groupby("frequency").agg(customers=("actual", "size"), actual=("actual", "mean"), predicted=("predicted", "mean"))
+    frame = pd.DataFrame(
+        {"frequency": group, "actual": table["frequency_holdout"], "predicted": predicted_holdout(model, holdout)}
+    )
+    out = frame.groupby("frequency").agg(
+        customers=("actual", "size"), actual=("actual", "mean"), predicted=("predicted", "mean")
+    )
     out.index = [f"{i}+" if i == max_frequency else str(i) for i in out.index]
     return out.rename_axis("calibration frequency").reset_index()
 
 
-def holdout_errors(model, table: pd.DataFrame) -> dict[str, float]:
+def holdout_errors(model, holdout: Holdout) -> dict[str, float]:
     """Per-customer MAE and RMSE, and the aggregate error of total predicted vs actual purchases."""
-    predicted = predicted_holdout(model, table)
-    actual = table["frequency_holdout"].to_numpy()
+    predicted = predicted_holdout(model, holdout)
+    actual = holdout.table["frequency_holdout"].to_numpy()
     return {
         "mae": float(np.mean(np.abs(predicted - actual))),
         "rmse": float(np.sqrt(np.mean((predicted - actual) ** 2))),
@@ -79,17 +106,16 @@ def holdout_errors(model, table: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def tracking(model, transactions: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+def tracking(model, transactions: pd.DataFrame, holdout: Holdout) -> pd.DataFrame:
     """Repeat purchases per period, actual vs expected, from the first purchase to the holdout end.
 
     Periods are ``time_unit`` long, counted from the earliest first purchase. Actual: purchase
     days after each calibration customer's first purchase day. Expected: for each customer
     E[X(t)] (repeat purchases since acquisition) summed by acquisition day, differenced.
     """
-    unit = table.attrs["time_unit"]
-    per = unit_days(unit)
+    table, end = holdout.table, holdout.holdout_end
+    per = unit_days(holdout.time_unit)
     start = table["first_purchase"].min()
-    end = pd.Timestamp(table.attrs["holdout_end"])
     n_periods = int(np.ceil(((end - start).days + 1) / per))
     edges_days = np.arange(1, n_periods + 1) * per  # period k covers days [(k-1)per, k per)
     cohorts = table.groupby("first_purchase").size()
@@ -100,13 +126,14 @@ def tracking(model, transactions: pd.DataFrame, table: pd.DataFrame) -> pd.DataF
     repeat = days[(days["day"] > days["first_purchase"]) & (days["day"] <= end)]
     period = ((repeat["day"] - start).dt.days // per).astype(int)
     actual = np.bincount(period, minlength=n_periods)[:n_periods]
-    out = pd.DataFrame({
-        "period": np.arange(1, n_periods + 1),
-        "period_start": start + pd.to_timedelta(np.arange(n_periods) * per, unit="D"),
-        "actual": actual,
-        "expected": np.diff(np.concatenate([[0.0], expected_cum])),
-    })
+    out = pd.DataFrame(
+        {
+            "period": np.arange(1, n_periods + 1),
+            "period_start": start + pd.to_timedelta(np.arange(n_periods) * per, unit="D"),
+            "actual": actual,
+            "expected": np.diff(np.concatenate([[0.0], expected_cum])),
+        }
+    )
     out["actual_cumulative"] = out["actual"].cumsum()
     out["expected_cumulative"] = out["expected"].cumsum()
-    out.attrs = {"time_unit": unit, "calibration_end": table.attrs["calibration_end"]}
     return out

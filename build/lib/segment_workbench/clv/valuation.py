@@ -8,30 +8,39 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segment_workbench import clv
 from segment_workbench.clv import holdout as calibration
-from segment_workbench.clv import models as clv
-from segment_workbench.customers.table import time_unit_of
 from segment_workbench.errors import ConfigError, InputError
 
 MODELS = {"bg_nbd": clv.BetaGeoModel, "pareto_nbd": clv.ParetoNBDModel}
 MODEL_LABELS = {"bg_nbd": "BG/NBD", "pareto_nbd": "Pareto/NBD"}
 
 
-def fit_transaction_model(name: str, table: pd.DataFrame, random_state: int = 0) -> clv._TransactionModel:
-    """Fit the named model on a customer table, in the table's own time unit."""
+def fit_transaction_model(
+    name: str, table: pd.DataFrame, time_unit: str, random_state: int = 0
+) -> clv.TransactionModel:
+    """Fit the named model on a customer table built in ``time_unit``."""
     if name not in MODELS:
         raise ConfigError(f"clv.model must be one of {', '.join(MODELS)} or auto, got {name!r}.")
-    return MODELS[name](random_state=random_state).fit(table["frequency"], table["recency"], table["T"],
-                                                        time_unit=time_unit_of(table))
+    return MODELS[name](random_state=random_state).fit(
+        table["frequency"], table["recency"], table["T"], time_unit=time_unit
+    )
 
 
-def compare_models(models: dict[str, clv._TransactionModel], holdout: pd.DataFrame) -> pd.DataFrame:
+def compare_models(models: dict[str, clv.TransactionModel], holdout: calibration.Holdout) -> pd.DataFrame:
     """One row per model: calibration log-likelihood, convergence, holdout errors."""
     rows = []
     for name, model in models.items():
         errors = calibration.holdout_errors(model, holdout)
-        rows.append({"model": name, "label": MODEL_LABELS[name], "log_likelihood": model.log_likelihood_,
-                     "converged": model.converged_, **errors})
+        rows.append(
+            {
+                "model": name,
+                "label": MODEL_LABELS[name],
+                "log_likelihood": model.log_likelihood_,
+                "converged": model.converged_,
+                **errors,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -45,22 +54,32 @@ def choose_model(comparison: pd.DataFrame, requested: str) -> str:
     return str((usable if len(usable) else comparison).sort_values("mae").iloc[0]["model"])
 
 
-def fit_final(chosen: str, customers: pd.DataFrame, random_state: int = 0) -> tuple[str, clv._TransactionModel, str]:
+def fit_final(
+    chosen: str, customers: pd.DataFrame, time_unit: str, random_state: int = 0
+) -> tuple[str, clv.TransactionModel, str]:
     """Refit the chosen model on all customers up to as_of. If it does not converge there,
     the other model is used when it converges; the returned note says what happened.
     Raises InputError when neither converges."""
-    model = fit_transaction_model(chosen, customers, random_state)
+    model = fit_transaction_model(chosen, customers, time_unit, random_state)
     if model.converged_:
         return chosen, model, f"{MODEL_LABELS[chosen]}: {model.convergence_message_}."
     other = next(n for n in MODELS if n != chosen)
-    fallback = fit_transaction_model(other, customers, random_state)
+    fallback = fit_transaction_model(other, customers, time_unit, random_state)
     if fallback.converged_:
-        return other, fallback, (f"{MODEL_LABELS[chosen]} did not converge on all the data "
-                                 f"({model.convergence_message_}); {MODEL_LABELS[other]} is used instead: "
-                                 f"{fallback.convergence_message_}.")
-    raise InputError(f"Neither repeat-purchase model converged on this data. {MODEL_LABELS[chosen]}: "
-                     f"{model.convergence_message_}. {MODEL_LABELS[other]}: {fallback.convergence_message_}.",
-                     hint="Check the cleaning log for odd data, or set clv.holdout_periods / a longer history.")
+        return (
+            other,
+            fallback,
+            (
+                f"{MODEL_LABELS[chosen]} did not converge on all the data "
+                f"({model.convergence_message_}); {MODEL_LABELS[other]} is used instead: "
+                f"{fallback.convergence_message_}."
+            ),
+        )
+    raise InputError(
+        f"Neither repeat-purchase model converged on this data. {MODEL_LABELS[chosen]}: "
+        f"{model.convergence_message_}. {MODEL_LABELS[other]}: {fallback.convergence_message_}.",
+        hint="Check the cleaning log for odd data, or set clv.holdout_periods / a longer history.",
+    )
 
 
 def fit_spend(customers: pd.DataFrame, random_state: int = 0) -> tuple[clv.GammaGammaModel | clv.MeanSpendModel, str]:
@@ -73,46 +92,75 @@ def fit_spend(customers: pd.DataFrame, random_state: int = 0) -> tuple[clv.Gamma
         reason = exc.problem
     else:
         if spend.converged_:
-            return spend, (f"Gamma-Gamma spend model on {spend.n_customers_:,} repeat customers ({spend.n_excluded_:,} "
-                           f"without repeat purchases or positive spend are left out of the fit and get the "
-                           f"average): {spend.convergence_message_}.")
+            return spend, (
+                f"Gamma-Gamma spend model on {spend.n_customers_:,} repeat customers ({spend.n_excluded_:,} "
+                f"without repeat purchases or positive spend are left out of the fit and get the "
+                f"average): {spend.convergence_message_}."
+            )
         reason = spend.convergence_message_
     fallback = clv.MeanSpendModel().fit(*args, customers["revenue_total"], customers["n_orders"])
-    return fallback, (f"WARNING: the Gamma-Gamma spend model could not be used ({reason}); every future order "
-                      f"is valued at the average order value, {fallback.mean_:,.2f}, and the intervals leave "
-                      "out the uncertainty of spend.")
+    return fallback, (
+        f"WARNING: the Gamma-Gamma spend model could not be used ({reason}); every future order "
+        f"is valued at the average order value, {fallback.mean_:,.2f}, and the intervals leave "
+        "out the uncertainty of spend."
+    )
 
 
-def customer_values(model: clv._TransactionModel, spend: clv.GammaGammaModel | clv.MeanSpendModel, customers: pd.DataFrame, *,
-                    horizon: int, discount_rate: float, margin: float, n_simulations: int, interval: float,
-                    random_state: int) -> tuple[pd.DataFrame, np.ndarray]:
+def customer_values(
+    model: clv.TransactionModel,
+    spend: clv.GammaGammaModel | clv.MeanSpendModel,
+    customers: pd.DataFrame,
+    *,
+    horizon: int,
+    discount_rate: float,
+    margin: float,
+    n_simulations: int,
+    interval: float,
+    random_state: int,
+) -> tuple[pd.DataFrame, np.ndarray]:
     """The clv.parquet table and the simulation matrix (customers x draws).
 
     Columns: customer_id, p_alive, expected_purchases (over the horizon), expected_order_value,
     clv (expected discounted profit over the horizon), clv_low, clv_high (the central
-    ``interval`` of the simulated values).
+    ``interval`` of the simulated values). Durations are in the model's time unit.
     """
-    unit = time_unit_of(customers)
+    unit = model.time_unit_
     for fitted in (model, spend):
         if not fitted.converged_:
-            raise InputError(f"{type(fitted).__name__} did not converge: {fitted.convergence_message_}. "
-                             "Its predictions would not be trustworthy.")
+            raise InputError(
+                f"{type(fitted).__name__} did not converge: {fitted.convergence_message_}. "
+                "Its predictions would not be trustworthy."
+            )
     x, t_x, T, m = (customers[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value"))
-    value = clv.lifetime_value(model, spend, x, t_x, T, m, horizon=horizon, discount_rate=discount_rate, margin=margin, time_unit=unit)
-    sims = clv.simulate_lifetime_value(model, spend, x, t_x, T, m, horizon=horizon, discount_rate=discount_rate, margin=margin,
-                                       n_simulations=n_simulations, random_state=random_state, time_unit=unit)
+    value = clv.lifetime_value(
+        model, spend, x, t_x, T, m, horizon=horizon, discount_rate=discount_rate, margin=margin, time_unit=unit
+    )
+    sims = clv.simulate_lifetime_value(
+        model,
+        spend,
+        x,
+        t_x,
+        T,
+        m,
+        horizon=horizon,
+        discount_rate=discount_rate,
+        margin=margin,
+        n_simulations=n_simulations,
+        random_state=random_state,
+        time_unit=unit,
+    )
     tail = (1 - interval) / 2 * 100
-    table = pd.DataFrame({
-        "customer_id": customers["customer_id"].to_numpy(),
-        "p_alive": model.p_alive(x, t_x, T),
-        "expected_purchases": model.expected_purchases(horizon, x, t_x, T, time_unit=unit),
-        "expected_order_value": spend.expected_average_value(x, m),
-        "clv": value,
-        "clv_low": np.percentile(sims, tail, axis=1),
-        "clv_high": np.percentile(sims, 100 - tail, axis=1),
-    })
-    table.attrs = {"time_unit": unit, "horizon_periods": horizon, "discount_rate_per_period": discount_rate,
-                   "margin": margin, "interval": interval, "as_of": customers.attrs.get("as_of")}
+    table = pd.DataFrame(
+        {
+            "customer_id": customers["customer_id"].to_numpy(),
+            "p_alive": model.p_alive(x, t_x, T),
+            "expected_purchases": model.expected_purchases(horizon, x, t_x, T, time_unit=unit),
+            "expected_order_value": spend.expected_average_value(x, m),
+            "clv": value,
+            "clv_low": np.percentile(sims, tail, axis=1),
+            "clv_high": np.percentile(sims, 100 - tail, axis=1),
+        }
+    )
     return table, sims
 
 
@@ -127,10 +175,19 @@ def group_values(values: pd.DataFrame, sims: np.ndarray, groups: pd.Series, inte
         totals = sims[pos].sum(axis=0)
         n = len(pos)
         low, high = np.percentile(totals, [tail, 100 - tail])
-        rows.append({"group": label, "customers": n, "clv_total": values["clv"].iloc[pos].sum(),
-                     "clv_total_low": low, "clv_total_high": high, "clv_mean": values["clv"].iloc[pos].mean(),
-                     "clv_mean_low": low / n, "clv_mean_high": high / n,
-                     "p_alive_mean": values["p_alive"].iloc[pos].mean()})
+        rows.append(
+            {
+                "group": label,
+                "customers": n,
+                "clv_total": values["clv"].iloc[pos].sum(),
+                "clv_total_low": low,
+                "clv_total_high": high,
+                "clv_mean": values["clv"].iloc[pos].mean(),
+                "clv_mean_low": low / n,
+                "clv_mean_high": high / n,
+                "p_alive_mean": values["p_alive"].iloc[pos].mean(),
+            }
+        )
     return pd.DataFrame(rows).sort_values("clv_total", ascending=False).reset_index(drop=True)
 
 
@@ -140,8 +197,13 @@ def value_tiers(values: pd.DataFrame) -> pd.Series:
     return pd.cut(rank, [0, 0.3, 0.7, 0.9, 1.0], labels=["bottom 30%", "middle 40%", "next 20%", "top 10%"]).astype(str)
 
 
-def params_record(name: str, model: clv._TransactionModel, spend: clv.GammaGammaModel | clv.MeanSpendModel, holdout: pd.DataFrame,
-                  settings: dict[str, Any]) -> dict[str, Any]:
+def params_record(
+    name: str,
+    model: clv.TransactionModel,
+    spend: clv.GammaGammaModel | clv.MeanSpendModel,
+    holdout: calibration.Holdout,
+    settings: dict[str, Any],
+) -> dict[str, Any]:
     """What clv_params.json holds: models, parameters, log-likelihoods, units and windows."""
     return {
         "model": name,
@@ -156,7 +218,7 @@ def params_record(name: str, model: clv._TransactionModel, spend: clv.GammaGamma
         "spend_customers": spend.n_customers_,
         "spend_excluded": spend.n_excluded_,
         "time_unit": model.time_unit_,
-        "calibration_end": holdout.attrs["calibration_end"],
-        "holdout_end": holdout.attrs["holdout_end"],
+        "calibration_end": str(holdout.calibration_end.date()),
+        "holdout_end": str(holdout.holdout_end.date()),
         "settings": settings,
     }

@@ -13,6 +13,7 @@ calendar days: the time of day is dropped before anything is counted.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import duckdb
@@ -56,10 +57,8 @@ def _quiet_duckdb() -> None:
 def no_progress_bar(con) -> None:
     """Switch a DuckDB connection's progress bar off. In a Jupyter kernel without ipywidgets
     DuckDB refuses the setting — and draws no bar there anyway."""
-    try:
+    with contextlib.suppress(duckdb.InvalidInputException):
         con.execute("SET enable_progress_bar = false")
-    except duckdb.InvalidInputException:
-        pass
 
 
 def lines_table(lines, columns: list[str] | None = None) -> ibis.Table:
@@ -125,10 +124,16 @@ def purchase_day_totals(lines: ibis.Table) -> pd.DataFrame:
     last_purchase, purchase_days, revenue_total, first_day_revenue. Sorted by customer_id."""
     t = lines.mutate(day=lines.order_date.date())
     daily = t.group_by(["customer_id", "day"]).aggregate(amount=_exact(t.amount).sum())
-    return _frame(daily.group_by("customer_id").aggregate(
-        first_purchase=daily.day.min(), last_purchase=daily.day.max(), purchase_days=daily.count(),
-        revenue_total=daily.amount.sum().cast("float64"),
-        first_day_revenue=daily.amount.argmin(daily.day).cast("float64")), ["customer_id"])
+    return _frame(
+        daily.group_by("customer_id").aggregate(
+            first_purchase=daily.day.min(),
+            last_purchase=daily.day.max(),
+            purchase_days=daily.count(),
+            revenue_total=daily.amount.sum().cast("float64"),
+            first_day_revenue=daily.amount.argmin(daily.day).cast("float64"),
+        ),
+        ["customer_id"],
+    )
 
 
 def line_totals(lines: ibis.Table) -> pd.DataFrame:
@@ -148,8 +153,9 @@ def cohort_cells(lines: ibis.Table, as_of: pd.Timestamp, period: str) -> pd.Data
     t = t.mutate(start=t.order_date.date().truncate(period))
     first = t.group_by("customer_id").aggregate(cohort=t.start.min())
     joined = t.join(first, "customer_id")
-    cells = joined.group_by(["cohort", "start"]).aggregate(active=joined.customer_id.nunique(),
-                                                           revenue=_exact_sum(joined.amount))
+    cells = joined.group_by(["cohort", "start"]).aggregate(
+        active=joined.customer_id.nunique(), revenue=_exact_sum(joined.amount)
+    )
     out = _frame(cells, ["cohort", "start"])
     for column in ("cohort", "start"):
         out[column] = out[column].dt.to_period(period)
@@ -164,6 +170,7 @@ def database_table(url: str, name: str) -> ibis.Table:
 
     parts = make_url(url)
     backend = {"postgresql": "postgres"}.get(parts.get_backend_name(), parts.get_backend_name())
-    con = getattr(ibis, backend).connect(host=parts.host, port=parts.port, user=parts.username,
-                                         password=parts.password, database=parts.database)
+    con = getattr(ibis, backend).connect(
+        host=parts.host, port=parts.port, user=parts.username, password=parts.password, database=parts.database
+    )
     return con.table(name)

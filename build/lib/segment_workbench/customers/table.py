@@ -3,8 +3,8 @@
 Columns are described in ``COLUMNS`` (the single place they are documented).
 
 Durations count calendar days between dates (times of day are ignored); ``as_of`` is the
-last day included. ``df.attrs`` holds ``time_unit`` and ``as_of`` and travels with the
-parquet file.
+last day included. The table does not carry its ``as_of`` and ``time_unit``: 02_clean writes
+them with it as the run's metadata (``segment_workbench.io.artifacts.RunMeta``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pandas as pd
 
 from segment_workbench.config import unit_days
 from segment_workbench.customers import engine
-from segment_workbench.errors import ConfigError, InputError
+from segment_workbench.errors import InputError
 
 COLUMNS = {
     "customer_id": "the customer's id",
@@ -58,7 +58,8 @@ def repeat_purchase_summary(transactions, as_of: pd.Timestamp | str, time_unit: 
         late_customers, late = engine.late_lines(lines, as_of)
         raise InputError(
             f"{late_customers} customer(s) have purchases after as_of {as_of.date()}.",
-            column="order_date", rows=late,
+            column="order_date",
+            rows=late,
             hint="Use the cleaned transactions (the future_date rule removes these) or a later as_of.",
         )
     first, last = _day_numbers(out["first_purchase"]), _day_numbers(out["last_purchase"])
@@ -67,14 +68,20 @@ def repeat_purchase_summary(transactions, as_of: pd.Timestamp | str, time_unit: 
     frequency = out["purchase_days"].to_numpy() - 1
     revenue = out["revenue_total"].to_numpy()
     repeat_revenue = revenue - out["first_day_revenue"].to_numpy()
-    out = pd.DataFrame({
-        "customer_id": out["customer_id"], "first_purchase": out["first_purchase"], "last_purchase": out["last_purchase"],
-        "revenue_total": revenue, "frequency": frequency,
-        "recency": (last - first) / per_unit, "T": tenure / per_unit,
-        "days_since_last_order": now - last, "tenure_days": tenure,
-        "monetary_value": np.divide(repeat_revenue, frequency, out=np.zeros(len(out)), where=frequency > 0),
-    })
-    out.attrs = {"time_unit": time_unit, "as_of": str(as_of.date())}
+    out = pd.DataFrame(
+        {
+            "customer_id": out["customer_id"],
+            "first_purchase": out["first_purchase"],
+            "last_purchase": out["last_purchase"],
+            "revenue_total": revenue,
+            "frequency": frequency,
+            "recency": (last - first) / per_unit,
+            "T": tenure / per_unit,
+            "days_since_last_order": now - last,
+            "tenure_days": tenure,
+            "monetary_value": np.divide(repeat_revenue, frequency, out=np.zeros(len(out)), where=frequency > 0),
+        }
+    )
     return out
 
 
@@ -92,9 +99,21 @@ def build_customer_table(transactions, as_of: pd.Timestamp | str, time_unit: str
     totals = engine.line_totals(lines)
     out = summary.merge(totals, on="customer_id", how="left", validate="one_to_one")
     out["avg_order_value"] = out["revenue_total"] / out["n_orders"]
-    columns = ["customer_id", "first_purchase", "last_purchase", "n_orders", "frequency", "recency", "T",
-               "days_since_last_order", "tenure_days", "revenue_total", "avg_order_value",
-               "monetary_value", "total_quantity"]
+    columns = [
+        "customer_id",
+        "first_purchase",
+        "last_purchase",
+        "n_orders",
+        "frequency",
+        "recency",
+        "T",
+        "days_since_last_order",
+        "tenure_days",
+        "revenue_total",
+        "avg_order_value",
+        "monetary_value",
+        "total_quantity",
+    ]
     if "discount_total" in out:
         discount = out["discount_total"]
         out["discount_share"] = (discount / (out["revenue_total"] + discount)).fillna(0.0)
@@ -102,28 +121,10 @@ def build_customer_table(transactions, as_of: pd.Timestamp | str, time_unit: str
     if "cost_total" in out:
         out["margin_total"] = out["revenue_total"] - out["cost_total"]
         columns.append("margin_total")
-    out = out[columns]
-    out.attrs = summary.attrs
-    return out
+    return out[columns]
 
 
-def data_dictionary(customers: pd.DataFrame) -> pd.DataFrame:
-    """The table's columns with their meaning, time unit filled in, for display."""
-    unit = customers.attrs.get("time_unit", "?")
-    rows = [(c, COLUMNS[c].replace("the time unit", unit)) for c in customers.columns if c in COLUMNS]
+def data_dictionary(customers: pd.DataFrame, time_unit: str) -> pd.DataFrame:
+    """The table's columns with their meaning, ``time_unit`` filled in, for display."""
+    rows = [(c, COLUMNS[c].replace("the time unit", time_unit)) for c in customers.columns if c in COLUMNS]
     return pd.DataFrame(rows, columns=["column", "meaning"])
-
-
-def time_unit_of(customers: pd.DataFrame) -> str:
-    """The time unit a customer table was built with; raises if it is not recorded."""
-    unit = customers.attrs.get("time_unit")
-    if unit is None:
-        raise InputError("The customer table does not say its time unit (attrs['time_unit']).",
-                         hint="Build it with segment_workbench.customers.table.build_customer_table.")
-    return unit
-
-
-def check_time_unit(customers: pd.DataFrame, time_unit: str) -> None:
-    """Raise ConfigError when the customer table was built in another unit than ``time_unit``."""
-    if time_unit_of(customers) != time_unit:
-        raise ConfigError(f"The customer table is in {time_unit_of(customers)}, but time_unit is {time_unit}; re-run 02_clean.")

@@ -36,7 +36,9 @@ GROUPS = {
     "big_spenders": dict(share=0.12, start=(0, 640), rate=1.0, tiers=(0.0, 0.25, 0.75), discount=0.05, lifetime=2500),
     "bargain_hunters": dict(share=0.22, start=(0, 640), rate=1.6, tiers=(0.9, 0.1, 0.0), discount=0.75, lifetime=2000),
     "one_off": dict(share=0.28, start=(0, 720), rate=0.0, tiers=(0.3, 0.6, 0.1), discount=0.2, lifetime=0),
-    "lapsed_regulars": dict(share=0.20, start=(0, 210), rate=1.2, tiers=(0.15, 0.75, 0.1), discount=0.15, lifetime=None),
+    "lapsed_regulars": dict(
+        share=0.20, start=(0, 210), rate=1.2, tiers=(0.15, 0.75, 0.1), discount=0.15, lifetime=None
+    ),
     "new_loyal": dict(share=0.18, start=(610, 705), rate=2.5, tiers=(0.1, 0.6, 0.3), discount=0.1, lifetime=3000),
 }
 LAPSE_AFTER_DAYS = (150, 330)
@@ -51,8 +53,9 @@ _NOUNS = {
     "Stationery": ["Notebook", "Pen Set", "Card Pack", "Desk Tidy"],
     "Lighting": ["Table Lamp", "Fairy Lights", "Pendant Shade", "Floor Lamp"],
 }
-CAMPAIGN = dict(name="Autumn offer", send_date="2025-10-06", window_days=14, cost_per_contact=0.15,
-                uplift={"bargain_hunters": 0.60})
+CAMPAIGN = dict(
+    name="Autumn offer", send_date="2025-10-06", window_days=14, cost_per_contact=0.15, uplift={"bargain_hunters": 0.60}
+)
 TIER_PRICES = {"budget": (2.5, 12.0), "mid": (12.0, 45.0), "premium": (60.0, 250.0)}
 
 AGE_BANDS = ["18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
@@ -83,10 +86,50 @@ _LATENT_MEANS = {  # (price sensitivity, quality focus)
     "lapsed_regulars": (0.2, 0.2),
     "new_loyal": (-0.2, 0.6),
 }
-_FIRST = ["Alice", "Ben", "Chloe", "Dev", "Emma", "Finn", "Grace", "Hugo", "Isla", "Jack", "Kira", "Liam",
-          "Maya", "Noah", "Olive", "Priya", "Quinn", "Rosa", "Sam", "Tara", "Umar", "Vera", "Will", "Zoe"]
-_LAST = ["Smith", "Jones", "Patel", "Brown", "Taylor", "Wilson", "Khan", "Evans", "Walsh", "Murphy",
-         "Clarke", "Hughes", "Green", "Lewis", "Baker", "Hall"]
+_FIRST = [
+    "Alice",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Emma",
+    "Finn",
+    "Grace",
+    "Hugo",
+    "Isla",
+    "Jack",
+    "Kira",
+    "Liam",
+    "Maya",
+    "Noah",
+    "Olive",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Will",
+    "Zoe",
+]
+_LAST = [
+    "Smith",
+    "Jones",
+    "Patel",
+    "Brown",
+    "Taylor",
+    "Wilson",
+    "Khan",
+    "Evans",
+    "Walsh",
+    "Murphy",
+    "Clarke",
+    "Hughes",
+    "Green",
+    "Lewis",
+    "Baker",
+    "Hall",
+]
 
 TEST_CUSTOMER = "TEST-0001"
 TEST_PRODUCT = "TEST ORDER - DO NOT SHIP"
@@ -166,7 +209,9 @@ def _orders(rng: np.random.Generator, cust: pd.DataFrame) -> pd.DataFrame:
     owner = np.concatenate([np.arange(len(cust)), owner[keep]])  # the first order, then repeats
     day = np.concatenate([cust["start_day"].to_numpy(), np.floor(day[keep])]).astype(int)
     seconds = rng.integers(8 * 3600, 21 * 3600, owner.size)
-    orders = pd.DataFrame({"cust": owner, "date": START + pd.to_timedelta(day, unit="D") + pd.to_timedelta(seconds, unit="s")})
+    orders = pd.DataFrame(
+        {"cust": owner, "date": START + pd.to_timedelta(day, unit="D") + pd.to_timedelta(seconds, unit="s")}
+    )
     orders = orders.sort_values(["date", "cust"], kind="stable").reset_index(drop=True)
     orders["order_id"] = [f"{500000 + i}" for i in range(len(orders))]
     return orders
@@ -192,13 +237,15 @@ def _lines(rng: np.random.Generator, orders: pd.DataFrame, cust: pd.DataFrame, c
     pct = np.where(discounted, rng.choice([0.1, 0.2, 0.3], size=len(orders)), 0.0)[order_idx]
     list_price = cat["price"].to_numpy()[product]
     paid = np.round(list_price * (1 - pct), 2)
-    lines = pd.DataFrame({
-        "order_idx": order_idx,
-        "product": product,
-        "quantity": quantity,
-        "unit_price": paid,
-        "discount": np.round(quantity * (list_price - paid), 2),
-    })
+    lines = pd.DataFrame(
+        {
+            "order_idx": order_idx,
+            "product": product,
+            "quantity": quantity,
+            "unit_price": paid,
+            "discount": np.round(quantity * (list_price - paid), 2),
+        }
+    )
     # A product at most once per order, so no two genuine lines are identical.
     return lines.drop_duplicates(["order_idx", "product"]).reset_index(drop=True)
 
@@ -223,8 +270,10 @@ def _survey(rng: np.random.Generator, cust: pd.DataFrame) -> pd.DataFrame:
     take = rng.uniform(size=len(cust)) < 0.4
     sub = cust[take]
     means = np.array([_LATENT_MEANS[g] for g in sub["group"]])
-    latent = {"price": means[:, 0] + rng.normal(0, 0.6, len(sub)),
-              "quality": means[:, 1] + rng.normal(0, 0.6, len(sub))}
+    latent = {
+        "price": means[:, 0] + rng.normal(0, 0.6, len(sub)),
+        "quality": means[:, 1] + rng.normal(0, 0.6, len(sub)),
+    }
     out = pd.DataFrame({"customer_id": sub["customer_id"].to_numpy()})
     for question, (factor, loading) in SURVEY_QUESTIONS.items():
         raw = 3 + 1.2 * loading * latent[factor] + rng.normal(0, 0.7, len(sub))
@@ -256,7 +305,9 @@ def _plant_dirt(rng: np.random.Generator, tx: pd.DataFrame, horizon: int) -> tup
     cancel_full = take(int(0.02 * n), unique_pair & room)
     cancel_part = take(int(0.01 * n), unique_pair & room & (tx["quantity"].to_numpy() >= 2))
     returns = tx.iloc[np.concatenate([cancel_full, cancel_part])].copy()
-    returns["quantity"] = np.concatenate([-tx["quantity"].to_numpy()[cancel_full], -np.ones(cancel_part.size, dtype=int)])
+    returns["quantity"] = np.concatenate(
+        [-tx["quantity"].to_numpy()[cancel_full], -np.ones(cancel_part.size, dtype=int)]
+    )
     returns["order_id"] = "C" + returns["order_id"]
     returns["order_date"] = returns["order_date"] + pd.to_timedelta(rng.integers(1, 15, len(returns)), unit="D")
     returns["discount"] = 0.0
@@ -280,7 +331,9 @@ def _plant_dirt(rng: np.random.Generator, tx: pd.DataFrame, horizon: int) -> tup
         quantity=tx["quantity"].astype(str),
         discount=tx["discount"].map("{:.2f}".format),
     )
-    text.loc[text.index[bad_date], "order_date"] = rng.choice(["2025-13-45 10:00:00", "not a date", "31/31/2024"], bad_date.size)
+    text.loc[text.index[bad_date], "order_date"] = rng.choice(
+        ["2025-13-45 10:00:00", "not a date", "31/31/2024"], bad_date.size
+    )
     future_dates = pd.Timestamp(END) + pd.to_timedelta(rng.integers(1, 180, future.size), unit="D")
     text.loc[text.index[future], "order_date"] = future_dates.strftime("%Y-%m-%d 12:00:00")
     text.loc[text.index[zero_price], "unit_price"] = "0.00"
@@ -306,12 +359,24 @@ def _extra_orders(rng: np.random.Generator, cat: pd.DataFrame, horizon: int) -> 
     for i in range(n_guest):
         day = START + pd.Timedelta(days=int(rng.integers(0, horizon)), hours=int(rng.integers(8, 21)))
         for p in rng.choice(len(cat), size=int(rng.integers(1, 4)), replace=False):
-            rows.append((f"G{700000 + i}", "", day, cat.at[p, "product_id"], cat.at[p, "product_name"], cat.at[p, "category"], cat.at[p, "price"]))
+            rows.append(
+                (
+                    f"G{700000 + i}",
+                    "",
+                    day,
+                    cat.at[p, "product_id"],
+                    cat.at[p, "product_name"],
+                    cat.at[p, "category"],
+                    cat.at[p, "price"],
+                )
+            )
     n_guest_lines = len(rows)
     for i in range(5):
         day = START + pd.Timedelta(days=int(rng.integers(0, horizon)), hours=9)
         rows.append((f"T{900000 + i}", TEST_CUSTOMER, day, "P9999", TEST_PRODUCT, "Gifts", 1.0))
-    out = pd.DataFrame(rows, columns=["order_id", "customer_id", "order_date", "product_id", "product_name", "category", "unit_price"])
+    out = pd.DataFrame(
+        rows, columns=["order_id", "customer_id", "order_date", "product_id", "product_name", "category", "unit_price"]
+    )
     out["order_date"] = out["order_date"].dt.strftime("%Y-%m-%d %H:%M:%S")
     out["unit_price"] = _format_price(out["unit_price"].to_numpy())
     out["quantity"] = "1"
@@ -333,8 +398,15 @@ def _campaign(seed: int, cust: pd.DataFrame, cat: pd.DataFrame, tx: pd.DataFrame
     sent = cust[cust["start_day"] < send_day].reset_index(drop=True)
     n_offer = len(sent) // 2
     variant = rng.permutation(np.repeat(["offer", "control"], [n_offer, len(sent) - n_offer]))
-    campaign = pd.DataFrame({"customer_id": sent["customer_id"], "campaign": CAMPAIGN["name"], "variant": variant,
-                             "send_date": CAMPAIGN["send_date"], "cost_per_contact": CAMPAIGN["cost_per_contact"]})
+    campaign = pd.DataFrame(
+        {
+            "customer_id": sent["customer_id"],
+            "campaign": CAMPAIGN["name"],
+            "variant": variant,
+            "send_date": CAMPAIGN["send_date"],
+            "cost_per_contact": CAMPAIGN["cost_per_contact"],
+        }
+    )
     uplift = sent["group"].map(CAMPAIGN["uplift"]).fillna(0.0).to_numpy()
     alive = sent["end_day"].to_numpy() >= send_day
     responders = sent[(variant == "offer") & alive & (rng.uniform(size=len(sent)) < uplift)]
@@ -346,11 +418,20 @@ def _campaign(seed: int, cust: pd.DataFrame, cat: pd.DataFrame, tx: pd.DataFrame
         for p in rng.choice(len(budget), size=int(rng.integers(1, 3)), replace=False):
             price = budget.at[p, "price"]
             quantity = int(1 + rng.poisson(1.5))
-            rows.append({"order_id": f"{800000 + i}", "customer_id": customer, "order_date": when,
-                         "product_id": budget.at[p, "product_id"], "product_name": budget.at[p, "product_name"],
-                         "category": budget.at[p, "category"], "quantity": str(quantity),
-                         "unit_price": round(price * 0.8, 2), "discount": f"{quantity * (price - round(price * 0.8, 2)):.2f}",
-                         **{c: profile.at[customer, c] for c in ("channel", "country", "email", "consent")}})
+            rows.append(
+                {
+                    "order_id": f"{800000 + i}",
+                    "customer_id": customer,
+                    "order_date": when,
+                    "product_id": budget.at[p, "product_id"],
+                    "product_name": budget.at[p, "product_name"],
+                    "category": budget.at[p, "category"],
+                    "quantity": str(quantity),
+                    "unit_price": round(price * 0.8, 2),
+                    "discount": f"{quantity * (price - round(price * 0.8, 2)):.2f}",
+                    **{c: profile.at[customer, c] for c in ("channel", "country", "email", "consent")},
+                }
+            )
     orders = pd.DataFrame(rows, columns=list(tx.columns))
     orders["order_date"] = pd.to_datetime(orders["order_date"]).dt.strftime("%Y-%m-%d %H:%M:%S")
     orders["unit_price"] = _format_price(orders["unit_price"].to_numpy(float))
@@ -375,28 +456,32 @@ def generate(n_customers: int = 3000, seed: int = 42) -> DemoData:
     who = attributes.iloc[order["cust"].to_numpy()].reset_index(drop=True)
     product = cat.iloc[lines["product"].to_numpy()].reset_index(drop=True)
     country = rng.choice(["United Kingdom", "Ireland", "France", "Germany"], size=len(cust), p=[0.85, 0.07, 0.04, 0.04])
-    tx = pd.DataFrame({
-        "order_id": order["order_id"],
-        "customer_id": who["customer_id"],
-        "order_date": order["date"],
-        "product_id": product["product_id"],
-        "product_name": product["product_name"],
-        "category": product["category"],
-        "quantity": lines["quantity"],
-        "unit_price": lines["unit_price"],
-        "discount": lines["discount"],
-        "channel": who["channel"],
-        "country": country[order["cust"].to_numpy()],
-        "email": who["email"],
-        "consent": np.where(who["consent"], "yes", "no"),
-    })
+    tx = pd.DataFrame(
+        {
+            "order_id": order["order_id"],
+            "customer_id": who["customer_id"],
+            "order_date": order["date"],
+            "product_id": product["product_id"],
+            "product_name": product["product_name"],
+            "category": product["category"],
+            "quantity": lines["quantity"],
+            "unit_price": lines["unit_price"],
+            "discount": lines["discount"],
+            "channel": who["channel"],
+            "country": country[order["cust"].to_numpy()],
+            "email": who["email"],
+            "consent": np.where(who["consent"], "yes", "no"),
+        }
+    )
     dirty, planted = _plant_dirt(rng, tx, horizon)
     extra, planted_extra = _extra_orders(rng, cat, horizon)
     planted.update(planted_extra)
     campaign, responses = _campaign(seed, cust, cat, tx)
     transactions = pd.concat([dirty, extra, responses], ignore_index=True)
     when = pd.to_datetime(transactions["order_date"], format="%Y-%m-%d %H:%M:%S", errors="coerce")
-    transactions = transactions.iloc[np.lexsort((np.arange(len(when)), when.fillna(END).to_numpy()))].reset_index(drop=True)
+    transactions = transactions.iloc[np.lexsort((np.arange(len(when)), when.fillna(END).to_numpy()))].reset_index(
+        drop=True
+    )
     ground_truth = cust[["customer_id", "group", "churn_date"]].copy()
     ground_truth["first_order_date"] = (START + pd.to_timedelta(cust["start_day"], unit="D")).astype("datetime64[ns]")
     return DemoData(

@@ -9,6 +9,7 @@ Parquet schema metadata (``write(..., meta=)``, ``read_meta``) or in a JSON arti
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segment_workbench.errors import InputError
+from segment_workbench.errors import ConfigError, InputError
 
 # 01_collect
 RAW = "raw.parquet"
@@ -55,6 +56,41 @@ CAMPAIGN_RESULTS = "campaign_results.csv"
 META_KEY = b"segment_workbench"
 
 
+@dataclass(frozen=True)
+class RunMeta:
+    """What every step after 02_clean needs besides the tables: "now" (the last day included)
+    and the unit of the customer table's durations. Written with ``customers.parquet``."""
+
+    as_of: pd.Timestamp
+    time_unit: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"as_of": f"{self.as_of:%Y-%m-%d}", "time_unit": self.time_unit}
+
+    def check_time_unit(self, time_unit: str) -> None:
+        """Raise ConfigError when a step is asked for another unit than the table's."""
+        if time_unit != self.time_unit:
+            raise ConfigError(
+                f"The customer table is in {self.time_unit}, but time_unit is {time_unit}; re-run 02_clean."
+            )
+
+
+def write_customers(table: pd.DataFrame, run_dir: str | Path, meta: RunMeta) -> Path:
+    """Write the customer table with the run's metadata."""
+    return write(table, run_dir, CUSTOMERS, meta=meta.to_json())
+
+
+def run_meta(run_dir: str | Path) -> RunMeta:
+    """The run's ``as_of`` and time unit, as 02_clean wrote them with the customer table."""
+    meta = read_meta(run_dir, CUSTOMERS)
+    if "as_of" not in meta:
+        raise InputError(
+            f"{CUSTOMERS} in {run_dir} does not say its as_of and time unit.",
+            hint="It was written by an older version: re-run the whole config.",
+        )
+    return RunMeta(pd.Timestamp(meta["as_of"]), meta["time_unit"])
+
+
 def data_dir(run_dir: str | Path) -> Path:
     path = Path(run_dir) / "data"
     path.mkdir(parents=True, exist_ok=True)
@@ -68,7 +104,9 @@ def write(df: pd.DataFrame, run_dir: str | Path, name: str, meta: dict[str, Any]
     if path.suffix == ".parquet":
         table = pa.Table.from_pandas(df, preserve_index=False)
         if meta is not None:
-            table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(meta).encode()})
+            table = table.replace_schema_metadata(
+                {**(table.schema.metadata or {}), META_KEY: json.dumps(meta).encode()}
+            )
         pq.write_table(table, path)
     elif path.suffix == ".csv":
         df.to_csv(path, index=False)
@@ -88,8 +126,7 @@ def _existing(run_dir: str | Path, name: str) -> Path:
         raise InputError(
             f"Artifact {name} is missing in {path.parent}.",
             file=str(path),
-            hint="Run the earlier steps first (workbench run CONFIG, or the notebooks in order "
-            "with the same run_dir).",
+            hint="Run the earlier steps first (workbench run CONFIG, or the notebooks in order with the same run_dir).",
         )
     return path
 

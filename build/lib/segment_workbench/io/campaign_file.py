@@ -20,8 +20,11 @@ def read_campaign_file(path: str | Path) -> pd.DataFrame:
     """The campaign file (CSV or Excel) as a typed table; see ``parse_campaign``."""
     path = Path(path)
     if not path.is_file():
-        raise InputError("The campaign file does not exist.", file=str(path),
-                         hint="Check campaign.path; relative paths are read from the config file's folder.")
+        raise InputError(
+            "The campaign file does not exist.",
+            file=str(path),
+            hint="Check campaign.path; relative paths are read from the config file's folder.",
+        )
     if path.suffix.lower() in (".xlsx", ".xls"):
         raw = pd.read_excel(path, dtype=str)
     else:
@@ -38,17 +41,32 @@ def parse_campaign(raw: pd.DataFrame, file: str = "campaign file") -> pd.DataFra
     raw.columns = [str(c).strip().lower().replace(" ", "_") for c in raw.columns]
     missing = [c for c in REQUIRED if c not in raw]
     if missing:
-        raise InputError(f"The campaign file has no {', '.join(missing)} column.", file=file, column=missing[0],
-                         rows=raw.head(3), hint=f"It needs the columns {', '.join(REQUIRED)} (and optionally cost_per_contact).")
-    out = pd.DataFrame({"source_row": np.arange(1, len(raw) + 1), "customer_id": schema.normalize_ids(raw["customer_id"]),
-                        "campaign": raw["campaign"].str.strip(), "variant": raw["variant"].str.strip(),
-                        "send_date": schema.parse_dates(raw["send_date"], file=file)})
+        raise InputError(
+            f"The campaign file has no {', '.join(missing)} column.",
+            file=file,
+            column=missing[0],
+            rows=raw.head(3),
+            hint=f"It needs the columns {', '.join(REQUIRED)} (and optionally cost_per_contact).",
+        )
+    out = pd.DataFrame(
+        {
+            "source_row": np.arange(1, len(raw) + 1),
+            "customer_id": schema.normalize_ids(raw["customer_id"]),
+            "campaign": raw["campaign"].str.strip(),
+            "variant": raw["variant"].str.strip(),
+            "send_date": schema.parse_dates(raw["send_date"], file=file),
+        }
+    )
     cost = raw["cost_per_contact"].fillna("0") if "cost_per_contact" in raw else pd.Series("0", index=raw.index)
     out["cost_per_contact"] = schema.parse_numbers(cost).to_numpy()
     for column in ("customer_id", "campaign", "variant", "send_date", "cost_per_contact"):
         bad = out[out[column].isna() | (out[column].astype("string") == "")]
         if len(bad):
-            raise InputError(f"{len(bad)} row(s) of the campaign file have an empty or unreadable {column}.",
-                             file=file, column=column, rows=raw.loc[bad.index].assign(source_row=bad["source_row"]),
-                             hint="Fill in or remove these rows; dates like 2025-10-06 and plain numbers are read.")
+            raise InputError(
+                f"{len(bad)} row(s) of the campaign file have an empty or unreadable {column}.",
+                file=file,
+                column=column,
+                rows=raw.loc[bad.index].assign(source_row=bad["source_row"]),
+                hint="Fill in or remove these rows; dates like 2025-10-06 and plain numbers are read.",
+            )
     return out

@@ -38,7 +38,9 @@ class Collected:
     source_columns: dict[str, str] = field(default_factory=dict)  # contract name -> the source's name
 
 
-def read_source(source: SourceConfig, env_file: Path | None = None) -> tuple[pd.DataFrame, str, dict[str, pd.DataFrame]]:
+def read_source(
+    source: SourceConfig, env_file: Path | None = None
+) -> tuple[pd.DataFrame, str, dict[str, pd.DataFrame]]:
     """The source's rows as read (column names as in the source), a label naming the file,
     and extra tables (the synthetic demo's customers, survey and ground truth). ``env_file``:
     the project's ``.env``, where a sql source's URL may be kept."""
@@ -51,8 +53,12 @@ def read_source(source: SourceConfig, env_file: Path | None = None) -> tuple[pd.
         # Names and e-mails are not needed by any analysis: dropped here (data minimization);
         # e-mail and consent reach the contacts table from the order lines.
         attributes = demo.attributes.drop(columns=["name", "email", "consent"])
-        extras = {"attributes": attributes, "survey": demo.survey, "ground_truth": demo.ground_truth,
-                  "campaign": parse_campaign(demo.campaign, label)}
+        extras = {
+            "attributes": attributes,
+            "survey": demo.survey,
+            "ground_truth": demo.ground_truth,
+            "campaign": parse_campaign(demo.campaign, label),
+        }
     elif kind == "sql":
         df, label = read_sql(source, env_file), f"sql via ${source.url_env}"
     else:
@@ -60,8 +66,11 @@ def read_source(source: SourceConfig, env_file: Path | None = None) -> tuple[pd.
             raise ConfigError(f"A {kind} source needs source.path.")
         path = Path(source.path)
         if not path.is_file():
-            raise InputError("The input file does not exist.", file=str(path),
-                             hint="Check source.path; relative paths are read from the config file's folder.")
+            raise InputError(
+                "The input file does not exist.",
+                file=str(path),
+                hint="Check source.path; relative paths are read from the config file's folder.",
+            )
         label = str(path)
         readers = {"csv": read_csv, "excel": read_excel}
         if kind in readers:
@@ -71,8 +80,11 @@ def read_source(source: SourceConfig, env_file: Path | None = None) -> tuple[pd.
         else:
             raise ConfigError(f"Unknown source.kind {kind!r}; use csv, excel, parquet, sql or synthetic.")
     if len(df) == 0:
-        raise InputError("The source has a header but no data rows.", file=label,
-                         hint="Export the orders again, or check the query/sheet.")
+        raise InputError(
+            "The source has a header but no data rows.",
+            file=label,
+            hint="Export the orders again, or check the query/sheet.",
+        )
     df = df.reset_index(drop=True)
     df.insert(0, "source_row", pd.RangeIndex(1, len(df) + 1))
     return df, label, extras
@@ -82,8 +94,9 @@ def preset_of(source: SourceConfig) -> Preset:
     return PRESETS[source.preset]
 
 
-def collect(source: SourceConfig | dict[str, Any], campaign_path: str | Path | None = None,
-            env_file: Path | None = None) -> Collected:
+def collect(
+    source: SourceConfig | dict[str, Any], campaign_path: str | Path | None = None, env_file: Path | None = None
+) -> Collected:
     """Read, map and type the source (a ``SourceConfig`` or its keys as a dict), and the campaign
     file when given; personal data goes to ``contacts`` (one row per customer: latest e-mail and
     consent seen), never into the transactions; customers on ``source.exclusions`` are dropped
@@ -98,11 +111,20 @@ def collect(source: SourceConfig | dict[str, Any], campaign_path: str | Path | N
         typed, extras, *excluded = apply_exclusions(typed, extras, source.exclusions)
     contacts = contacts_table(typed)
     transactions = typed.drop(columns=[c for c in schema.PII + ["consent"] if c in typed])
-    return Collected(transactions=transactions, contacts=contacts, file=label, extras=extras,
-                     excluded_customers=excluded[0], excluded_lines=excluded[1], source_columns=source_columns)
+    return Collected(
+        transactions=transactions,
+        contacts=contacts,
+        file=label,
+        extras=extras,
+        excluded_customers=excluded[0],
+        excluded_lines=excluded[1],
+        source_columns=source_columns,
+    )
 
 
-def _typed_source(source: SourceConfig, env_file: Path | None) -> tuple[pd.DataFrame, str, dict[str, pd.DataFrame], dict]:
+def _typed_source(
+    source: SourceConfig, env_file: Path | None
+) -> tuple[pd.DataFrame, str, dict[str, pd.DataFrame], dict]:
     """The source read, mapped and typed; its text as read is freed column by column as it is
     typed (at 10M lines it is as large as the typed table)."""
     df, label, extras = read_source(source, env_file)
@@ -111,8 +133,12 @@ def _typed_source(source: SourceConfig, env_file: Path | None) -> tuple[pd.DataF
         df = preset.prepare(df)
     mapped, source_columns = map_columns(df, source, preset, label)
     del df  # the mapped columns are its only holders now
-    typed = schema.coerce_types(mapped, label, decimal=source.decimal,
-                                date_format=source.date_format or preset.date_format,
-                                dayfirst=source.dayfirst, consume=True)
+    typed = schema.coerce_types(
+        mapped,
+        label,
+        decimal=source.decimal,
+        date_format=source.date_format or preset.date_format,
+        dayfirst=source.dayfirst,
+        consume=True,
+    )
     return typed, label, extras, source_columns
-

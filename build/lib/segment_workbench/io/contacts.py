@@ -17,19 +17,29 @@ def read_exclusions(path: str | Path) -> tuple[set[str], set[str]]:
     ``customer_id`` and/or an ``email`` column (opt-outs, requests to be forgotten)."""
     path = Path(path)
     if not path.is_file():
-        raise InputError("The exclusion list does not exist.", file=str(path),
-                         hint="Check source.exclusions; relative paths are read from the config file's folder.")
+        raise InputError(
+            "The exclusion list does not exist.",
+            file=str(path),
+            hint="Check source.exclusions; relative paths are read from the config file's folder.",
+        )
     table = pd.read_csv(path, dtype=str, sep=None, engine="python", encoding="utf-8-sig")
     table.columns = [_canonical(c) for c in table.columns]
     if "customer_id" not in table and "email" not in table:
-        raise InputError("The exclusion list has neither a customer_id nor an email column.", file=str(path),
-                         column="customer_id", rows=table.head(3), hint="Name the column customer_id (or email) in the first line.")
+        raise InputError(
+            "The exclusion list has neither a customer_id nor an email column.",
+            file=str(path),
+            column="customer_id",
+            rows=table.head(3),
+            hint="Name the column customer_id (or email) in the first line.",
+        )
     ids = set(schema.normalize_ids(table["customer_id"]).dropna()) if "customer_id" in table else set()
     emails = set(table["email"].dropna().str.strip().str.lower()) if "email" in table else set()
     return ids, emails
 
 
-def apply_exclusions(typed: pd.DataFrame, extras: dict[str, pd.DataFrame], path: str | Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], int, int]:
+def apply_exclusions(
+    typed: pd.DataFrame, extras: dict[str, pd.DataFrame], path: str | Path
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], int, int]:
     """Drop every line and extra row of the customers on the exclusion list (matched by id or
     e-mail): they reach no artifact. Returns the tables, customers excluded, lines excluded."""
     ids, emails = read_exclusions(path)
@@ -37,7 +47,10 @@ def apply_exclusions(typed: pd.DataFrame, extras: dict[str, pd.DataFrame], path:
         ids |= set(typed.loc[typed["email"].str.strip().str.lower().isin(emails), "customer_id"].dropna())
     drop = typed["customer_id"].isin(ids)
     customers = int(typed.loc[drop, "customer_id"].nunique())
-    kept_extras = {name: t[~t["customer_id"].isin(ids)].reset_index(drop=True) if "customer_id" in t else t for name, t in extras.items()}
+    kept_extras = {
+        name: t[~t["customer_id"].isin(ids)].reset_index(drop=True) if "customer_id" in t else t
+        for name, t in extras.items()
+    }
     return typed[~drop].reset_index(drop=True), kept_extras, customers, int(drop.sum())
 
 
@@ -62,4 +75,3 @@ def contacts_table(typed: pd.DataFrame) -> pd.DataFrame:
     if "consent" not in contacts:
         contacts["consent"] = pd.array([pd.NA] * len(contacts), dtype="boolean")
     return contacts
-

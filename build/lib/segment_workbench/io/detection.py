@@ -101,9 +101,11 @@ def available_memory() -> int:
     return max(available, 0)
 
 
-TOO_LARGE_HINT = ("Load the orders into a database and use a sql source whose query selects the period and columns "
-                  "you need, export a shorter period, or run on a machine with more memory. The customer table and "
-                  "cohorts can be computed from the file without loading it (README: 'Data larger than memory').")
+TOO_LARGE_HINT = (
+    "Load the orders into a database and use a sql source whose query selects the period and columns "
+    "you need, export a shorter period, or run on a machine with more memory. The customer table and "
+    "cohorts can be computed from the file without loading it (README: 'Data larger than memory')."
+)
 
 
 def check_memory(path: Path, factor: float = TEXT_MEMORY_FACTOR) -> None:
@@ -116,5 +118,5 @@ def check_memory(path: Path, factor: float = TEXT_MEMORY_FACTOR) -> None:
             f"The file is too large to read here: {size / 1e9:.2f} GB of text needs about {need / 1e9:.1f} GB of memory "
             f"and {free / 1e9:.1f} GB are available.",
             file=str(path),
-            hint=TOO_LARGE_HINT)
-
+            hint=TOO_LARGE_HINT,
+        )

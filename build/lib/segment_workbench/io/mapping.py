@@ -24,7 +24,9 @@ def column_mapping(source: SourceConfig, preset: Preset) -> dict[str, str]:
     return mapping
 
 
-def map_columns(df: pd.DataFrame, source: SourceConfig, preset: Preset, file: str) -> tuple[pd.DataFrame, dict[str, str]]:
+def map_columns(
+    df: pd.DataFrame, source: SourceConfig, preset: Preset, file: str
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """The source's contract columns under contract names, and the source's name of each.
 
     A contract column is taken from the column the mapping names, or else from a column with
@@ -43,7 +45,8 @@ def map_columns(df: pd.DataFrame, source: SourceConfig, preset: Preset, file: st
         elif contract_col in mapping and source.columns.get(contract_col):
             raise InputError(
                 f"The config maps {contract_col} to column '{wanted}', which the file does not have.",
-                file=file, column=wanted,
+                file=file,
+                column=wanted,
                 hint=f"The file's columns are {list(df.columns)}.{_close(wanted, df.columns)}",
             )
     missing = [c for c in schema.REQUIRED if c not in out]
@@ -51,16 +54,21 @@ def map_columns(df: pd.DataFrame, source: SourceConfig, preset: Preset, file: st
         missing.append("unit_price or amount")
     if missing:
         available = [c for c in df.columns if c != "source_row"]
-        suggestions = "".join(f" For {c}:{_close(mapping.get(c, c), df.columns)}" for c in missing
-                              if _close(mapping.get(c, c), df.columns))
+        suggestions = "".join(
+            f" For {c}:{_close(mapping.get(c, c), df.columns)}"
+            for c in missing
+            if _close(mapping.get(c, c), df.columns)
+        )
         raise InputError(
             f"Required column(s) missing: {', '.join(missing)}.",
             file=file,
             column=", ".join(missing),
             rows=df[available].head(3),
-            hint=(f"The file has the columns {available}.{suggestions} Map your column names in the config "
-                  "(source.columns: {customer_id: YourColumn, ...}) or choose a preset "
-                  "(uci_online_retail, cdnow, shopify_orders)."),
+            hint=(
+                f"The file has the columns {available}.{suggestions} Map your column names in the config "
+                "(source.columns: {customer_id: YourColumn, ...}) or choose a preset "
+                "(uci_online_retail, cdnow, shopify_orders)."
+            ),
         )
     return out, source_columns
 
@@ -68,4 +76,3 @@ def map_columns(df: pd.DataFrame, source: SourceConfig, preset: Preset, file: st
 def _close(name: str, columns: pd.Index) -> str:
     match = difflib.get_close_matches(str(name), [str(c) for c in columns], n=1, cutoff=0.6)
     return f" Did you mean '{match[0]}'?" if match else ""
-

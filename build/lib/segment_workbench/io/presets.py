@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -27,8 +28,15 @@ def pseudonymize(values: pd.Series, prefix: str = "c_") -> pd.Series:
     return hashed.reindex(values.index).astype("string")
 
 
-_SHOPIFY_ORDER_LEVEL = ["Email", "Financial Status", "Created at", "Accepts Marketing",
-                        "Billing City", "Billing Country", "Source"]
+_SHOPIFY_ORDER_LEVEL = [
+    "Email",
+    "Financial Status",
+    "Created at",
+    "Accepts Marketing",
+    "Billing City",
+    "Billing Country",
+    "Source",
+]
 
 
 def _prepare_shopify(df: pd.DataFrame) -> pd.DataFrame:
@@ -90,4 +98,3 @@ PRESETS: dict[str, Preset] = {
         prepare=_prepare_shopify,
     ),
 }
-

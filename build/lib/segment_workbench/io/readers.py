@@ -41,10 +41,15 @@ def read_csv(path: Path, source: SourceConfig, preset: Preset) -> pd.DataFrame:
     by_duckdb = encoding.lower().replace("_", "-") in ("utf-8", "utf-8-sig", "utf8") and not preset.read_options
     check_memory(path, DUCKDB_MEMORY_FACTOR if by_duckdb else TEXT_MEMORY_FACTOR)
     try:
-        df = _duckdb_csv(path, options["sep"], encoding) if by_duckdb else \
-            pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, **options)
+        df = (
+            _duckdb_csv(path, options["sep"], encoding)
+            if by_duckdb
+            else pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, **options)
+        )
     except pd.errors.EmptyDataError:
-        raise InputError("The file is empty.", file=str(path), hint="Export the orders again; the file has no rows.") from None
+        raise InputError(
+            "The file is empty.", file=str(path), hint="Export the orders again; the file has no rows."
+        ) from None
     except (MemoryError, duckdb.OutOfMemoryException):
         raise InputError("The memory ran out while reading the file.", file=str(path), hint=TOO_LARGE_HINT) from None
     except (pd.errors.ParserError, UnicodeDecodeError, duckdb.Error) as exc:
@@ -62,11 +67,21 @@ def _duckdb_csv(path: Path, sep: str, encoding: str) -> pd.DataFrame:
     names = pd.read_csv(path, nrows=0, sep=sep, encoding=encoding).columns
     with duckdb.connect() as con:
         engine.no_progress_bar(con)
-        table = con.read_csv(str(path), header=True, sep=sep, quotechar='"', escapechar='"', all_varchar=True,
-                             compression="gzip" if _is_gzip(path) else "none").to_arrow_table()
+        table = con.read_csv(
+            str(path),
+            header=True,
+            sep=sep,
+            quotechar='"',
+            escapechar='"',
+            all_varchar=True,
+            compression="gzip" if _is_gzip(path) else "none",
+        ).to_arrow_table()
     if table.num_columns != len(names):
-        raise InputError(f"The header has {len(names)} fields but the rows have {table.num_columns}.", file=str(path),
-                         hint="Check source.delimiter, and that the first line is the header.")
+        raise InputError(
+            f"The header has {len(names)} fields but the rows have {table.num_columns}.",
+            file=str(path),
+            hint="Check source.delimiter, and that the first line is the header.",
+        )
     columns = {}
     for name, column in zip(names, table.columns, strict=True):
         columns[name] = pd.Series(pc.fill_null(column, ""), dtype=TEXT)
@@ -79,8 +94,11 @@ def read_parquet(path: Path) -> pd.DataFrame:
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"The file could not be read as Parquet: {str(exc).splitlines()[0]}", file=str(path),
-                         hint="Check source.kind and source.path; write the file with pandas' to_parquet or pyarrow.") from None
+        raise InputError(
+            f"The file could not be read as Parquet: {str(exc).splitlines()[0]}",
+            file=str(path),
+            hint="Check source.kind and source.path; write the file with pandas' to_parquet or pyarrow.",
+        ) from None
     return table.to_pandas(types_mapper={pa.string(): TEXT, pa.large_string(): TEXT}.get)
 
 
@@ -95,17 +113,25 @@ def read_excel(path: Path, source: SourceConfig, preset: Preset) -> pd.DataFrame
         names = list(sheets)
         key = names[wanted] if isinstance(wanted, int) and wanted < len(names) else wanted
         if key not in sheets:
-            raise InputError(f"Sheet {wanted!r} not found; the workbook has sheets {names}.",
-                             file=str(path), hint="Set source.sheet to one of those names.")
+            raise InputError(
+                f"Sheet {wanted!r} not found; the workbook has sheets {names}.",
+                file=str(path),
+                hint="Set source.sheet to one of those names.",
+            )
         return sheets[key]
     for frame in sheets.values():
         if _has_contract(frame.columns, source, preset):
             return frame
     if len(sheets) > 1:
-        raise InputError(f"No sheet of the workbook has the required columns; its sheets are {list(sheets)}.",
-                         file=str(path), column=", ".join(schema.REQUIRED),
-                         rows=pd.DataFrame({"sheet": list(sheets), "columns": [", ".join(map(str, f.columns))[:60] for f in sheets.values()]}),
-                         hint="Set source.sheet to the sheet with the orders and map its columns in source.columns.")
+        raise InputError(
+            f"No sheet of the workbook has the required columns; its sheets are {list(sheets)}.",
+            file=str(path),
+            column=", ".join(schema.REQUIRED),
+            rows=pd.DataFrame(
+                {"sheet": list(sheets), "columns": [", ".join(map(str, f.columns))[:60] for f in sheets.values()]}
+            ),
+            hint="Set source.sheet to the sheet with the orders and map its columns in source.columns.",
+        )
     return next(iter(sheets.values()))
 
 
@@ -137,21 +163,27 @@ def read_sql(source: SourceConfig, env_file: Path | None = None) -> pd.DataFrame
     env = source.url_env
     query = source.query
     if not env or not query:
-        raise ConfigError("A sql source needs source.url_env (name of an environment variable "
-                          "holding the database URL) and source.query.")
+        raise ConfigError(
+            "A sql source needs source.url_env (name of an environment variable "
+            "holding the database URL) and source.query."
+        )
     url = os.environ.get(env) or (dotenv(env_file) if env_file else {}).get(env)
     if not url:
-        raise ConfigError(f"Environment variable {env} is not set. Put the database URL in it "
-                          f"(e.g. export {env}=postgresql+psycopg://user:password@host/db) or in the "
-                          f"project's .env file (git-ignored) as {env}=...")
+        raise ConfigError(
+            f"Environment variable {env} is not set. Put the database URL in it "
+            f"(e.g. export {env}=postgresql+psycopg://user:password@host/db) or in the "
+            f"project's .env file (git-ignored) as {env}=..."
+        )
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as conn:
             return pd.read_sql_query(sqlalchemy.text(query), conn)
     except sqlalchemy.exc.SQLAlchemyError as exc:
         message = str(exc.orig if getattr(exc, "orig", None) else exc).replace(url, f"${env}")
-        raise InputError(f"The database query failed: {message.strip()}", file=f"sql via ${env}",
-                         hint="Check source.query and that the database is reachable.") from None
+        raise InputError(
+            f"The database query failed: {message.strip()}",
+            file=f"sql via ${env}",
+            hint="Check source.query and that the database is reachable.",
+        ) from None
     finally:
         engine.dispose()
-

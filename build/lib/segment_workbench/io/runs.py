@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from segment_workbench.io import artifacts
+
 SUMMARIES_FILE = "summaries.json"
 SUMMARIES_DIR = ".summaries"
 
@@ -46,6 +48,6 @@ def previous_run(run_dir: str | Path, run_name: str) -> Path | None:
 def previous_as_of(run_dir: str | Path, run_name: str) -> pd.Timestamp | None:
     """``as_of`` of the last complete run of the same config (a refresh compares with it), or None."""
     previous = previous_run(run_dir, run_name)
-    if previous is None or not (previous / "data" / "customers.parquet").is_file():
+    if previous is None or not artifacts.exists(previous, artifacts.CUSTOMERS):
         return None
-    return pd.Timestamp(pd.read_parquet(previous / "data" / "customers.parquet", columns=[]).attrs["as_of"])
+    return artifacts.run_meta(previous).as_of

@@ -8,7 +8,7 @@ Negative quantities are returns/cancellations (netted by the cleaning step).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import duckdb
 import numpy as np
@@ -151,16 +151,23 @@ def _numeric_dates_as_iso(text: pd.Series, dayfirst: bool | None, file: str | No
         column = str(text.name or "order_date")
         examples = pd.DataFrame({column: text[found]})
         if day_first.any() and month_first.any():
-            raise InputError(f"The dates in {column} mix day-first (31/01/2024) and month-first (01/31/2024) values.",
-                             file=file, column=column,
-                             rows=pd.concat([examples[day_first.to_numpy()].head(2), examples[month_first.to_numpy()].head(3)]),
-                             hint="Export the dates in one format, or set source.date_format (e.g. '%d/%m/%Y') so the rows that do not fit are removed and logged.")
+            raise InputError(
+                f"The dates in {column} mix day-first (31/01/2024) and month-first (01/31/2024) values.",
+                file=file,
+                column=column,
+                rows=pd.concat([examples[day_first.to_numpy()].head(2), examples[month_first.to_numpy()].head(3)]),
+                hint="Export the dates in one format, or set source.date_format (e.g. '%d/%m/%Y') so the rows that do not fit are removed and logged.",
+            )
         ambiguous = (first <= 12) & (second <= 12) & (first != second)
         if ambiguous.any() and not (day_first.any() or month_first.any()):
-            raise InputError(f"The dates in {column} are ambiguous: no value shows whether 03/04/2024 means 3 April or 4 March.",
-                             file=file, column=column, rows=examples[ambiguous.to_numpy()],
-                             hint="Write the dates as year-month-day (2024-04-03), or, for the order file, set source.dayfirst: "
-                                  "true (day/month/year) or false (month/day/year) in the config.")
+            raise InputError(
+                f"The dates in {column} are ambiguous: no value shows whether 03/04/2024 means 3 April or 4 March.",
+                file=file,
+                column=column,
+                rows=examples[ambiguous.to_numpy()],
+                hint="Write the dates as year-month-day (2024-04-03), or, for the order file, set source.dayfirst: "
+                "true (day/month/year) or false (month/day/year) in the config.",
+            )
         dayfirst = bool(day_first.any())
     day, month = (first, second) if dayfirst else (second, first)
     year = parts[2].where(parts[2].str.len() == 4, "20" + parts[2])
@@ -170,8 +177,9 @@ def _numeric_dates_as_iso(text: pd.Series, dayfirst: bool | None, file: str | No
     return out
 
 
-def parse_dates(series: pd.Series, date_format: str | None = None, dayfirst: bool | None = None,
-                file: str | None = None) -> pd.Series:
+def parse_dates(
+    series: pd.Series, date_format: str | None = None, dayfirst: bool | None = None, file: str | None = None
+) -> pd.Series:
     """Datetimes (naive, shop-local) from text; unparseable values become NaT.
 
     With no ``date_format``: numeric dates (03/04/2024) are put in one day/month order (see

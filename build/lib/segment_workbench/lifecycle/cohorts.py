@@ -33,8 +33,12 @@ class CohortTables:
 
     def long(self) -> pd.DataFrame:
         """One row per observed (cohort, k): size, retention, revenue, cumulative, partial."""
-        frames = {"retention": self.retention, "revenue_per_customer": self.revenue,
-                  "cumulative_revenue_per_customer": self.cumulative, "partial": self.partial}
+        frames = {
+            "retention": self.retention,
+            "revenue_per_customer": self.revenue,
+            "cumulative_revenue_per_customer": self.cumulative,
+            "partial": self.partial,
+        }
         out = pd.concat({name: f.stack(future_stack=True) for name, f in frames.items()}, axis=1).reset_index()
         out.columns = ["cohort", "period_index"] + list(frames)
         out = out[out["retention"].notna()].astype({"partial": bool})
@@ -49,7 +53,9 @@ def cohort_tables(transactions, as_of, period: str = "M") -> CohortTables:
     as_of = pd.Timestamp(as_of).normalize()
     lines = engine.lines_table(transactions, ["customer_id", "order_date", "amount"])
     cells = engine.cohort_cells(lines, as_of, period)
-    cells["k"] = cells["start"].array.asi8 - cells["cohort"].array.asi8  # period ordinals: the difference counts periods
+    cells["k"] = (
+        cells["start"].array.asi8 - cells["cohort"].array.asi8
+    )  # period ordinals: the difference counts periods
     now = as_of.to_period(period)
     sizes = cells[cells["k"] == 0].set_index("cohort")["active"].rename("customer_id")
     active = cells.pivot(index="cohort", columns="k", values="active")
@@ -64,9 +70,14 @@ def cohort_tables(transactions, as_of, period: str = "M") -> CohortTables:
     partial = pd.DataFrame((k == age[:, None]) & partial_now, index=sizes.index, columns=columns)
     retention = active.div(sizes, axis=0)
     per_customer = revenue.div(sizes, axis=0)
-    return CohortTables(sizes=sizes, retention=retention, revenue=per_customer,
-                        cumulative=per_customer.cumsum(axis=1, skipna=False).where(observed),
-                        partial=partial, period=period)
+    return CohortTables(
+        sizes=sizes,
+        retention=retention,
+        revenue=per_customer,
+        cumulative=per_customer.cumsum(axis=1, skipna=False).where(observed),
+        partial=partial,
+        period=period,
+    )
 
 
 def second_period_return(retention: pd.DataFrame) -> float:

@@ -46,8 +46,13 @@ def survival_data(customers: pd.DataFrame, threshold_days: int) -> pd.DataFrame:
     churned = customers["days_since_last_order"] > threshold_days
     active_days = (customers["last_purchase"] - customers["first_purchase"]).dt.days
     duration = np.where(churned, active_days, customers["tenure_days"]) + 1
-    return pd.DataFrame({"customer_id": customers["customer_id"].to_numpy(), "duration": duration.astype(float),
-                         "churned": churned.to_numpy()})
+    return pd.DataFrame(
+        {
+            "customer_id": customers["customer_id"].to_numpy(),
+            "duration": duration.astype(float),
+            "churned": churned.to_numpy(),
+        }
+    )
 
 
 def kaplan_meier(data: pd.DataFrame, group: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -62,13 +67,28 @@ def kaplan_meier(data: pd.DataFrame, group: pd.Series) -> tuple[pd.DataFrame, pd
     for name, part in data.groupby(labels, sort=True):
         kmf = KaplanMeierFitter().fit(part["duration"], part["churned"], label=name)
         band = kmf.confidence_interval_
-        curves.append(pd.DataFrame({"group": name, "days": kmf.survival_function_.index,
-                                    "survival": kmf.survival_function_[name].to_numpy(),
-                                    "lower": band.iloc[:, 0].to_numpy(), "upper": band.iloc[:, 1].to_numpy()}))
+        curves.append(
+            pd.DataFrame(
+                {
+                    "group": name,
+                    "days": kmf.survival_function_.index,
+                    "survival": kmf.survival_function_[name].to_numpy(),
+                    "lower": band.iloc[:, 0].to_numpy(),
+                    "upper": band.iloc[:, 1].to_numpy(),
+                }
+            )
+        )
         ci = median_survival_times(band)
-        medians.append({"group": name, "customers": len(part), "churned": int(part["churned"].sum()),
-                        "median_days": kmf.median_survival_time_,
-                        "median_lower": float(ci.iloc[0, 0]), "median_upper": float(ci.iloc[0, 1])})
+        medians.append(
+            {
+                "group": name,
+                "customers": len(part),
+                "churned": int(part["churned"].sum()),
+                "median_days": kmf.median_survival_time_,
+                "median_lower": float(ci.iloc[0, 0]),
+                "median_upper": float(ci.iloc[0, 1]),
+            }
+        )
     test = {"statistic": float("nan"), "p_value": float("nan"), "groups": labels.nunique()}
     if labels.nunique() > 1 and data["churned"].any():
         result = multivariate_logrank_test(data["duration"], labels, data["churned"])
@@ -83,10 +103,19 @@ def early_covariates(transactions: pd.DataFrame, attributes: pd.DataFrame | None
     tx = transactions.assign(day=transactions["order_date"].dt.normalize())
     first_day = tx.groupby("customer_id", observed=True)["day"].transform("min")
     first = tx[tx["day"] == first_day]
-    out = pd.DataFrame({"first_order_value_log2": np.log2(first.groupby("customer_id", observed=True)["amount"].sum().clip(lower=0.01))})
+    out = pd.DataFrame(
+        {
+            "first_order_value_log2": np.log2(
+                first.groupby("customer_id", observed=True)["amount"].sum().clip(lower=0.01)
+            )
+        }
+    )
     if "discount" in first:
         gross = first["amount"] + first["discount"].fillna(0)
-        out["first_order_discount_share"] = first["discount"].fillna(0).groupby(first["customer_id"], observed=True).sum() / gross.groupby(first["customer_id"], observed=True).sum()
+        out["first_order_discount_share"] = (
+            first["discount"].fillna(0).groupby(first["customer_id"], observed=True).sum()
+            / gross.groupby(first["customer_id"], observed=True).sum()
+        )
     for column in ("category", "country"):
         if column in first and first[column].notna().any():
             main = first.groupby(["customer_id", column], observed=True)["amount"].sum().reset_index()
@@ -103,8 +132,13 @@ def early_covariates(transactions: pd.DataFrame, attributes: pd.DataFrame | None
 PH_TEST_SAMPLE = 50_000
 
 
-def cox_drivers(data: pd.DataFrame, covariates: pd.DataFrame, min_share: float = 0.02,
-                penalizer: float = 0.01, random_state: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+def cox_drivers(
+    data: pd.DataFrame,
+    covariates: pd.DataFrame,
+    min_share: float = 0.02,
+    penalizer: float = 0.01,
+    random_state: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Cox proportional hazards of churn on the covariates (aligned with ``data`` by customer_id).
 
     Categorical covariates are one-hot encoded against their most common level; levels held by
@@ -115,8 +149,10 @@ def cox_drivers(data: pd.DataFrame, covariates: pd.DataFrame, min_share: float =
     ``PH_TEST_SAMPLE`` customers when there are more (said in the notes).
     """
     if not data["churned"].any():
-        raise InputError("No customer has churned under this threshold, so churn drivers cannot be estimated.",
-                         hint="Lower the churn threshold (survival.threshold_days) or use a longer history.")
+        raise InputError(
+            "No customer has churned under this threshold, so churn drivers cannot be estimated.",
+            hint="Lower the churn threshold (survival.threshold_days) or use a longer history.",
+        )
     frame = covariates.reindex(data["customer_id"]).reset_index(drop=True)
     notes, design = [], pd.DataFrame(index=frame.index)
     for column in frame.columns:
@@ -134,7 +170,9 @@ def cox_drivers(data: pd.DataFrame, covariates: pd.DataFrame, min_share: float =
             notes.append(f"{column} has a single level and was left out.")
             continue
         baseline = values.value_counts().index[0]
-        dummies = pd.get_dummies(values, prefix=column, prefix_sep="=", dtype=float).drop(columns=f"{column}={baseline}")
+        dummies = pd.get_dummies(values, prefix=column, prefix_sep="=", dtype=float).drop(
+            columns=f"{column}={baseline}"
+        )
         design = design.join(dummies)
         notes.append(f"{column}: compared with {baseline}.")
     if design.empty:
@@ -146,16 +184,20 @@ def cox_drivers(data: pd.DataFrame, covariates: pd.DataFrame, min_share: float =
     if len(fit_frame) > PH_TEST_SAMPLE:
         ph_frame = fit_frame.sample(n=PH_TEST_SAMPLE, random_state=random_state)
         ph_model = CoxPHFitter(penalizer=penalizer).fit(ph_frame, duration_col="duration", event_col="churned")
-        notes.append(f"The proportional-hazards test used a random {PH_TEST_SAMPLE:,} of the {len(fit_frame):,} customers.")
+        notes.append(
+            f"The proportional-hazards test used a random {PH_TEST_SAMPLE:,} of the {len(fit_frame):,} customers."
+        )
     ph = proportional_hazard_test(ph_model, ph_frame, time_transform="rank").summary["p"]
-    drivers = pd.DataFrame({
-        "covariate": summary.index,
-        "hazard_ratio": summary["exp(coef)"].to_numpy(),
-        "lower": summary["exp(coef) lower 95%"].to_numpy(),
-        "upper": summary["exp(coef) upper 95%"].to_numpy(),
-        "p_value": summary["p"].to_numpy(),
-        "ph_p_value": ph.reindex(summary.index).to_numpy(),
-    })
+    drivers = pd.DataFrame(
+        {
+            "covariate": summary.index,
+            "hazard_ratio": summary["exp(coef)"].to_numpy(),
+            "lower": summary["exp(coef) lower 95%"].to_numpy(),
+            "upper": summary["exp(coef) upper 95%"].to_numpy(),
+            "p_value": summary["p"].to_numpy(),
+            "ph_p_value": ph.reindex(summary.index).to_numpy(),
+        }
+    )
     return drivers, summary, notes
 
 
@@ -175,5 +217,7 @@ def driver_sentences(drivers: pd.DataFrame, alpha: float = 0.05) -> list[str]:
             column, _, level = row.covariate.partition("=")
             subject = f"Customers with {column.replace('_', ' ')} {level} have"
             amount += " than the comparison group"
-        sentences.append(f"{subject} {amount} (hazard ratio {row.hazard_ratio:.2f}, 95% CI {row.lower:.2f}–{row.upper:.2f}).")
+        sentences.append(
+            f"{subject} {amount} (hazard ratio {row.hazard_ratio:.2f}, 95% CI {row.lower:.2f}–{row.upper:.2f})."
+        )
     return sentences

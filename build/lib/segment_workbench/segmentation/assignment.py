@@ -36,5 +36,10 @@ def assign_new(model, attributes: pd.DataFrame) -> pd.DataFrame:
     columns = list(model.feature_names_in_)
     probabilities = model.predict_proba(attributes[columns])
     best = probabilities.argmax(axis=1)
-    return pd.DataFrame({"customer_id": attributes["customer_id"].to_numpy(),
-                         "predicted_segment": model.classes_[best], "probability": probabilities.max(axis=1)})
+    return pd.DataFrame(
+        {
+            "customer_id": attributes["customer_id"].to_numpy(),
+            "predicted_segment": model.classes_[best],
+            "probability": probabilities.max(axis=1),
+        }
+    )

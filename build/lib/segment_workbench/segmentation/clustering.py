@@ -45,12 +45,15 @@ def behaviour_features(customers: pd.DataFrame, removed: pd.DataFrame | None = N
     ``return_rate`` (netted return lines per order) is added when the cleaning step's removed
     rows show returns; ``discount_share`` when the customer table has it.
     """
-    out = pd.DataFrame({
-        "orders": customers["n_orders"].to_numpy(float),
-        "avg_order_value": customers["avg_order_value"].to_numpy(float),
-        "days_since_last_order": customers["days_since_last_order"].to_numpy(float),
-        "tenure_days": customers["tenure_days"].to_numpy(float),
-    }, index=pd.Index(customers["customer_id"], name="customer_id"))
+    out = pd.DataFrame(
+        {
+            "orders": customers["n_orders"].to_numpy(float),
+            "avg_order_value": customers["avg_order_value"].to_numpy(float),
+            "days_since_last_order": customers["days_since_last_order"].to_numpy(float),
+            "tenure_days": customers["tenure_days"].to_numpy(float),
+        },
+        index=pd.Index(customers["customer_id"], name="customer_id"),
+    )
     if "discount_share" in customers:
         out["discount_share"] = customers["discount_share"].to_numpy(float)
     if removed is not None and "reason" in removed and (removed["reason"] == "return_netted").any():
@@ -92,8 +95,15 @@ class SegmentClusterer:
     when the data do not allow clustering).
     """
 
-    def __init__(self, k: int | None = None, method: str = "kmeans", k_range: tuple[int, int] = (2, 8),
-                 tolerance: float = 0.05, n_bootstrap: int = 20, random_state: int = 0):
+    def __init__(
+        self,
+        k: int | None = None,
+        method: str = "kmeans",
+        k_range: tuple[int, int] = (2, 8),
+        tolerance: float = 0.05,
+        n_bootstrap: int = 20,
+        random_state: int = 0,
+    ):
         self.k = k
         self.method = method
         self.k_range = k_range
@@ -108,7 +118,7 @@ class SegmentClusterer:
             return GaussianMixture(n_components=k, n_init=3, random_state=self.random_state)
         raise ConfigError(f"method must be 'kmeans' or 'gmm', got {self.method!r}.")
 
-    def fit(self, features: pd.DataFrame) -> "SegmentClusterer":
+    def fit(self, features: pd.DataFrame) -> SegmentClusterer:
         X = transform(features).to_numpy(float)
         self.feature_names_ = list(features.columns)
         distinct = len(np.unique(X, axis=0))
@@ -118,8 +128,10 @@ class SegmentClusterer:
         if distinct < 3:
             self.k_ = 1
             self.labels_ = np.zeros(len(X), dtype=int)
-            self.message_ = (f"Only {distinct} distinct customer profile(s): no clustering possible, "
-                             "every customer is in one segment.")
+            self.message_ = (
+                f"Only {distinct} distinct customer profile(s): no clustering possible, "
+                "every customer is in one segment."
+            )
             self.scaler_, self.model_ = None, None
             return self
         self.scaler_ = StandardScaler().fit(X)
@@ -135,7 +147,11 @@ class SegmentClusterer:
             for k_try in range(self.k_range[0], largest + 1):
                 model = fitted[k_try] = self._model(k_try).fit(Z)
                 labels = model.predict(Z)
-                sil = silhouette_score(Z, labels, sample_size=min(len(Z), 5000), random_state=self.random_state) if len(set(labels)) > 1 else float("nan")
+                sil = (
+                    silhouette_score(Z, labels, sample_size=min(len(Z), 5000), random_state=self.random_state)
+                    if len(set(labels)) > 1
+                    else float("nan")
+                )
                 bic = model.bic(Z) if self.method == "gmm" else float("nan")
                 rows.append({"k": k_try, "silhouette": sil, "bic": bic})
             self.selection_ = pd.DataFrame(rows)
@@ -170,10 +186,18 @@ class SegmentClusterer:
 NAME_RULES = [
     ("One-time buyers", lambda m, all_: m["orders"] <= 1),
     ("New regulars", lambda m, all_: m["tenure_days"] <= 120 and m["orders"] >= 2),
-    ("Lapsed regulars", lambda m, all_: m["days_since_last_order"] >= max(180, 2 * all_["days_since_last_order"]) and m["orders"] >= 3),
+    (
+        "Lapsed regulars",
+        lambda m, all_: m["days_since_last_order"] >= max(180, 2 * all_["days_since_last_order"]) and m["orders"] >= 3,
+    ),
     ("Big spenders", lambda m, all_: m["avg_order_value"] >= 1.5 * all_["avg_order_value"]),
-    ("Bargain hunters", lambda m, all_: m.get("discount_share", 0) >= max(0.08, 2 * all_.get("discount_share", 0))
-                                        or m["avg_order_value"] <= 0.6 * all_["avg_order_value"]),
+    (
+        "Bargain hunters",
+        lambda m, all_: (
+            m.get("discount_share", 0) >= max(0.08, 2 * all_.get("discount_share", 0))
+            or m["avg_order_value"] <= 0.6 * all_["avg_order_value"]
+        ),
+    ),
     ("Frequent buyers", lambda m, all_: m["orders"] >= 1.5 * all_["orders"]),
     ("Fading customers", lambda m, all_: m["days_since_last_order"] >= 1.5 * all_["days_since_last_order"]),
     ("Occasional buyers", lambda m, all_: True),
@@ -191,14 +215,18 @@ QUALIFIERS = {
 }
 
 
-def name_clusters(features: pd.DataFrame, labels: np.ndarray, overrides: dict[str, str] | None = None) -> dict[int, str]:
+def name_clusters(
+    features: pd.DataFrame, labels: np.ndarray, overrides: dict[str, str] | None = None
+) -> dict[int, str]:
     """A descriptive, unique name per cluster. Clusters that get the same name are told apart by
     the feature whose medians differ most between them (in standard deviations of the
     transformed feature), e.g. "One-time buyers (discount-driven)" and "(full price)"; more
     than two are numbered along it. ``overrides`` maps a generated name to the analyst's."""
     overall = features.median()
-    names = {label: next(name for name, rule in NAME_RULES if rule(features[labels == label].median(), overall))
-             for label in sorted(set(labels))}
+    names = {
+        label: next(name for name, rule in NAME_RULES if rule(features[labels == label].median(), overall))
+        for label in sorted(set(labels))
+    }
     scaled = transform(features)
     scaled = (scaled - scaled.mean()) / scaled.std(ddof=0).replace(0, 1)
     by_name: dict[str, list[int]] = {}
@@ -245,8 +273,9 @@ def _leaf_paths(tree: DecisionTreeClassifier, columns: list[str]) -> dict[int, l
     return paths
 
 
-def surrogate_rules(features: pd.DataFrame, segments: pd.Series, max_depth: int = 3, max_rules: int = 3,
-                    random_state: int = 0) -> pd.DataFrame:
+def surrogate_rules(
+    features: pd.DataFrame, segments: pd.Series, max_depth: int = 3, max_rules: int = 3, random_state: int = 0
+) -> pd.DataFrame:
     """Readable rules per segment: for each segment a shallow decision tree separates it from
     all other customers (one against the rest), on the readable features.
 
@@ -261,11 +290,23 @@ def surrogate_rules(features: pd.DataFrame, segments: pd.Series, max_depth: int 
     for segment in pd.unique(y):
         target = y == segment
         if target.all():
-            rows.append({"segment": segment, "rule": "all customers", "customers": len(y), "precision": 1.0,
-                         "recall": 1.0, "fidelity": 1.0})
+            rows.append(
+                {
+                    "segment": segment,
+                    "rule": "all customers",
+                    "customers": len(y),
+                    "precision": 1.0,
+                    "recall": 1.0,
+                    "fidelity": 1.0,
+                }
+            )
             continue
-        tree = DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=max(1, len(y) // 100),
-                                      class_weight="balanced", random_state=random_state).fit(X, target)
+        tree = DecisionTreeClassifier(
+            max_depth=max_depth,
+            min_samples_leaf=max(1, len(y) // 100),
+            class_weight="balanced",
+            random_state=random_state,
+        ).fit(X, target)
         fidelity = float((tree.predict(X) == target).mean())
         leaves = tree.apply(X)
         candidates = []
@@ -273,11 +314,25 @@ def surrogate_rules(features: pd.DataFrame, segments: pd.Series, max_depth: int 
             in_leaf = leaves == leaf
             hits = int((in_leaf & target).sum())
             if hits and hits / in_leaf.sum() > 0.5:
-                candidates.append({"segment": segment, "rule": " and ".join(conditions) or "all customers",
-                                   "customers": int(in_leaf.sum()), "precision": hits / in_leaf.sum(),
-                                   "recall": hits / target.sum(), "fidelity": fidelity})
+                candidates.append(
+                    {
+                        "segment": segment,
+                        "rule": " and ".join(conditions) or "all customers",
+                        "customers": int(in_leaf.sum()),
+                        "precision": hits / in_leaf.sum(),
+                        "recall": hits / target.sum(),
+                        "fidelity": fidelity,
+                    }
+                )
         candidates.sort(key=lambda r: -r["recall"])
-        rows += candidates[:max_rules] or [{"segment": segment, "rule": "(no simple rule separates this segment)",
-                                            "customers": int(target.sum()), "precision": float("nan"),
-                                            "recall": float("nan"), "fidelity": fidelity}]
+        rows += candidates[:max_rules] or [
+            {
+                "segment": segment,
+                "rule": "(no simple rule separates this segment)",
+                "customers": int(target.sum()),
+                "precision": float("nan"),
+                "recall": float("nan"),
+                "fidelity": fidelity,
+            }
+        ]
     return pd.DataFrame(rows)

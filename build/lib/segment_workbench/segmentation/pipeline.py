@@ -48,15 +48,25 @@ class Segmentation:
 DEFAULT_FEATURES = ["orders", "avg_order_value", "days_since_last_order", "tenure_days", "discount_share"]
 
 
-def segment_customers(customers: pd.DataFrame, removed: pd.DataFrame | None, *, k: int | None = None,
-                      method: str = "kmeans", k_range: tuple[int, int] = (2, 8), features: list[str] | None = None,
-                      names: dict[str, str] | None = None, rfm_map: list[dict] | None = None,
-                      random_state: int = 0) -> Segmentation:
+def segment_customers(
+    customers: pd.DataFrame,
+    removed: pd.DataFrame | None,
+    *,
+    k: int | None = None,
+    method: str = "kmeans",
+    k_range: tuple[int, int] = (2, 8),
+    features: list[str] | None = None,
+    names: dict[str, str] | None = None,
+    rfm_map: list[dict] | None = None,
+    time_unit: str = "weeks",
+    random_state: int = 0,
+) -> Segmentation:
     """RFM scores and segments, and behavioural clusters with names and readable rules.
 
     ``k``: number of clusters (None = chosen by silhouette within ``k_range``); ``method``:
     kmeans or gmm; ``features``: behaviour columns to cluster on (None = ``DEFAULT_FEATURES``
-    present); ``names``: generated name -> your name; ``rfm_map``: None = the default map.
+    present); ``names``: generated name -> your name; ``rfm_map``: None = the default map;
+    ``time_unit``: the customer table's, kept by the model to place customers at other dates.
     Every customer gets exactly one RFM segment and one cluster.
     """
     scores = rfm.rfm_scores(customers)
@@ -64,10 +74,14 @@ def segment_customers(customers: pd.DataFrame, removed: pd.DataFrame | None, *, 
     all_features = clustering.behaviour_features(customers, removed)
     wanted = features or DEFAULT_FEATURES
     chosen = all_features[[c for c in wanted if c in all_features]]
-    clusterer = clustering.SegmentClusterer(k=k, method=method, k_range=tuple(k_range), random_state=random_state).fit(chosen)
+    clusterer = clustering.SegmentClusterer(k=k, method=method, k_range=tuple(k_range), random_state=random_state).fit(
+        chosen
+    )
     named = clustering.name_clusters(chosen, clusterer.labels_, names) if clusterer.k_ > 1 else {0: "All customers"}
     scores["cluster"] = clusterer.labels_
     scores["cluster_name"] = [named[label] for label in clusterer.labels_]
     rules = clustering.surrogate_rules(chosen, scores["cluster_name"], random_state=random_state)
-    model = SegmentModel(clusterer, named, customers.attrs.get("time_unit", "weeks"))
-    return Segmentation(segments=scores, features=all_features.reset_index(drop=True), clusterer=clusterer, rules=rules, model=model)
+    model = SegmentModel(clusterer, named, time_unit)
+    return Segmentation(
+        segments=scores, features=all_features.reset_index(drop=True), clusterer=clusterer, rules=rules, model=model
+    )

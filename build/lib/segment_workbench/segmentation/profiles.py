@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 
-def segment_profiles(customers: pd.DataFrame, segment: pd.Series, features: pd.DataFrame,
-                     cost_per_order: float = 0.0) -> pd.DataFrame:
+def segment_profiles(
+    customers: pd.DataFrame, segment: pd.Series, features: pd.DataFrame, cost_per_order: float = 0.0
+) -> pd.DataFrame:
     """One row per segment, largest revenue first.
 
     ``segment`` and ``features`` are aligned with ``customers`` rows. Net value per customer =
@@ -15,23 +16,32 @@ def segment_profiles(customers: pd.DataFrame, segment: pd.Series, features: pd.D
     not positive is flagged ``not_our_customer``: it costs more than it brings. (CLV per segment
     is 05_cltv's ``clv_by_segment.csv``: segmentation runs before the models.)
     """
-    df = pd.DataFrame({
-        "segment": segment.to_numpy(),
-        "revenue": customers["revenue_total"].to_numpy(),
-        "orders": customers["n_orders"].to_numpy(),
-        "days_since_last_order": customers["days_since_last_order"].to_numpy(),
-        "avg_order_value": customers["avg_order_value"].to_numpy(),
-        "margin": (customers["margin_total"] if "margin_total" in customers else customers["revenue_total"]).to_numpy(),
-    })
+    df = pd.DataFrame(
+        {
+            "segment": segment.to_numpy(),
+            "revenue": customers["revenue_total"].to_numpy(),
+            "orders": customers["n_orders"].to_numpy(),
+            "days_since_last_order": customers["days_since_last_order"].to_numpy(),
+            "avg_order_value": customers["avg_order_value"].to_numpy(),
+            "margin": (
+                customers["margin_total"] if "margin_total" in customers else customers["revenue_total"]
+            ).to_numpy(),
+        }
+    )
     for col in ("discount_share", "return_rate"):
         if col in features:
             df[col] = features[col].to_numpy()
     grouped = df.groupby("segment", sort=False)
-    out = grouped.agg(customers=("revenue", "size"), revenue=("revenue", "sum"),
-                      orders_mean=("orders", "mean"), orders_median=("orders", "median"),
-                      days_since_last_order_median=("days_since_last_order", "median"),
-                      avg_order_value_median=("avg_order_value", "median"),
-                      revenue_per_customer=("revenue", "mean"), margin_per_customer=("margin", "mean"))
+    out = grouped.agg(
+        customers=("revenue", "size"),
+        revenue=("revenue", "sum"),
+        orders_mean=("orders", "mean"),
+        orders_median=("orders", "median"),
+        days_since_last_order_median=("days_since_last_order", "median"),
+        avg_order_value_median=("avg_order_value", "median"),
+        revenue_per_customer=("revenue", "mean"),
+        margin_per_customer=("margin", "mean"),
+    )
     for col in ("discount_share", "return_rate"):
         if col in df:
             out[f"{col}_mean"] = grouped[col].mean()

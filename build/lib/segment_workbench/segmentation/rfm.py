@@ -48,12 +48,14 @@ def quintile_score(values: pd.Series, higher_is_better: bool = True) -> pd.Serie
 
 def rfm_scores(customers: pd.DataFrame) -> pd.DataFrame:
     """customer_id, r_score, f_score, m_score and the cell label (e.g. ``"545"``)."""
-    out = pd.DataFrame({
-        "customer_id": customers["customer_id"].to_numpy(),
-        "r_score": quintile_score(customers["days_since_last_order"], higher_is_better=False).to_numpy(),
-        "f_score": quintile_score(customers["n_orders"]).to_numpy(),
-        "m_score": quintile_score(customers["revenue_total"]).to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "customer_id": customers["customer_id"].to_numpy(),
+            "r_score": quintile_score(customers["days_since_last_order"], higher_is_better=False).to_numpy(),
+            "f_score": quintile_score(customers["n_orders"]).to_numpy(),
+            "m_score": quintile_score(customers["revenue_total"]).to_numpy(),
+        }
+    )
     out["rfm_cell"] = out["r_score"].astype(str) + out["f_score"].astype(str) + out["m_score"].astype(str)
     return out
 
@@ -63,11 +65,17 @@ def check_segment_map(segment_map: list[dict]) -> None:
     for rule in segment_map:
         if not {"segment", "r", "f"} <= set(rule):
             raise ConfigError(f"Each RFM map rule needs segment, r and f; got {rule}.")
-    uncovered = [(r, f) for r in range(1, 6) for f in range(1, 6)
-                 if not any(rule["r"][0] <= r <= rule["r"][1] and rule["f"][0] <= f <= rule["f"][1] for rule in segment_map)]
+    uncovered = [
+        (r, f)
+        for r in range(1, 6)
+        for f in range(1, 6)
+        if not any(rule["r"][0] <= r <= rule["r"][1] and rule["f"][0] <= f <= rule["f"][1] for rule in segment_map)
+    ]
     if uncovered:
-        raise ConfigError(f"The RFM segment map leaves (R, F) cells without a segment: {uncovered}. "
-                          "Add rules so every cell from (1, 1) to (5, 5) is covered.")
+        raise ConfigError(
+            f"The RFM segment map leaves (R, F) cells without a segment: {uncovered}. "
+            "Add rules so every cell from (1, 1) to (5, 5) is covered."
+        )
 
 
 def assign_segments(scores: pd.DataFrame, segment_map: list[dict] | None = None) -> pd.Series:
@@ -75,15 +83,20 @@ def assign_segments(scores: pd.DataFrame, segment_map: list[dict] | None = None)
     segment_map = segment_map or DEFAULT_SEGMENT_MAP
     check_segment_map(segment_map)
     r, f = scores["r_score"].to_numpy(), scores["f_score"].to_numpy()
-    conditions = [(rule["r"][0] <= r) & (r <= rule["r"][1]) & (rule["f"][0] <= f) & (f <= rule["f"][1]) for rule in segment_map]
+    conditions = [
+        (rule["r"][0] <= r) & (r <= rule["r"][1]) & (rule["f"][0] <= f) & (f <= rule["f"][1]) for rule in segment_map
+    ]
     labels = np.select(conditions, [rule["segment"] for rule in segment_map], default="")
     return pd.Series(labels, index=scores.index, name="rfm_segment")
 
 
-def segment_migration(transactions: pd.DataFrame, as_of, earlier_as_of, segment_map: list[dict] | None = None) -> pd.DataFrame:
+def segment_migration(
+    transactions: pd.DataFrame, as_of, earlier_as_of, segment_map: list[dict] | None = None
+) -> pd.DataFrame:
     """Customers moving between RFM segments from ``earlier_as_of`` to ``as_of``: a count matrix,
     rows = segment then (or "(not yet a customer)"), columns = segment now. Scores are computed
     afresh at each date from the transactions up to that date."""
+
     def segments_at(date):
         date = pd.Timestamp(date).normalize()
         table = build_customer_table(transactions[transactions["order_date"].dt.normalize() <= date], date)

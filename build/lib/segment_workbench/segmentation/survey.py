@@ -18,7 +18,9 @@ def question_label(column: str) -> str:
     return " ".join(part for part in column.split("_") if not (part[:1] == "q" and part[1:].isdigit()))
 
 
-def factor_analysis(survey: pd.DataFrame, n_factors: int = 2, random_state: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def factor_analysis(
+    survey: pd.DataFrame, n_factors: int = 2, random_state: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Varimax-rotated factor analysis of the answers (all columns but customer_id).
 
     Returns (loadings: question x factor, scores: customer_id x factor). Each factor is named
@@ -34,9 +36,13 @@ def factor_analysis(survey: pd.DataFrame, n_factors: int = 2, random_state: int 
     # Orient each factor so its largest loading is positive (a factor's sign is arbitrary).
     signs = np.sign(loadings[np.abs(loadings).argmax(axis=0), np.arange(loadings.shape[1])])
     loadings = loadings * signs
-    names = [" / ".join(question_label(q) for q in answers.columns[np.argsort(-loadings[:, j])[:2]])
-             for j in range(loadings.shape[1])]
-    scores = pd.DataFrame(fa.transform(X) * signs, columns=names, index=pd.Index(survey["customer_id"], name="customer_id"))
+    names = [
+        " / ".join(question_label(q) for q in answers.columns[np.argsort(-loadings[:, j])[:2]])
+        for j in range(loadings.shape[1])
+    ]
+    scores = pd.DataFrame(
+        fa.transform(X) * signs, columns=names, index=pd.Index(survey["customer_id"], name="customer_id")
+    )
     return pd.DataFrame(loadings, index=answers.columns, columns=names), scores
 
 
@@ -71,4 +77,8 @@ def needs_segments(survey: pd.DataFrame, n_factors: int = 2, random_state: int =
     loadings, scores = factor_analysis(survey, n_factors, random_state)
     clusterer = SegmentClusterer(k_range=(2, 5), n_bootstrap=0, random_state=random_state).fit(scores)
     names = name_needs_clusters(scores, clusterer.labels_)
-    return Needs(loadings=loadings, groups=pd.Series([names[label] for label in clusterer.labels_], index=scores.index), k=clusterer.k_)
+    return Needs(
+        loadings=loadings,
+        groups=pd.Series([names[label] for label in clusterer.labels_], index=scores.index),
+        k=clusterer.k_,
+    )

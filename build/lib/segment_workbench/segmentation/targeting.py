@@ -19,13 +19,37 @@ DEFAULT_WEIGHTS = {"size": 0.2, "value": 0.35, "growth": 0.2, "margin": 0.25}
 #: Recommended action, channel and KPI per segment name (generated and RFM names). The config's
 #: ``segmentation.playbook`` adds to or replaces entries.
 DEFAULT_PLAYBOOK = {
-    "Big spenders": ("Reward and retain: early access, personal thank-you, premium bundles", "email + personal contact", "repeat rate, revenue per customer"),
-    "Bargain hunters": ("Sell on value: bundles and thresholds for free delivery rather than deeper discounts", "app push + email", "margin per order, discount share"),
-    "New regulars": ("Make it a habit: onboarding series, second-purchase incentive, loyalty sign-up", "email + app", "90-day retention"),
-    "Lapsed regulars": ("Win back: a reason to return (what's new, a one-time offer), then stop if no reaction", "email", "reactivation rate"),
-    "One-time buyers": ("Convert to a second order within 60 days: recommendations based on the first order", "email", "second-order rate"),
+    "Big spenders": (
+        "Reward and retain: early access, personal thank-you, premium bundles",
+        "email + personal contact",
+        "repeat rate, revenue per customer",
+    ),
+    "Bargain hunters": (
+        "Sell on value: bundles and thresholds for free delivery rather than deeper discounts",
+        "app push + email",
+        "margin per order, discount share",
+    ),
+    "New regulars": (
+        "Make it a habit: onboarding series, second-purchase incentive, loyalty sign-up",
+        "email + app",
+        "90-day retention",
+    ),
+    "Lapsed regulars": (
+        "Win back: a reason to return (what's new, a one-time offer), then stop if no reaction",
+        "email",
+        "reactivation rate",
+    ),
+    "One-time buyers": (
+        "Convert to a second order within 60 days: recommendations based on the first order",
+        "email",
+        "second-order rate",
+    ),
     "Frequent buyers": ("Grow basket size: cross-sell and subscriptions", "app + email", "average order value"),
-    "Fading customers": ("Re-engage before they lapse: reminder and personal recommendation", "email", "orders in the next 60 days"),
+    "Fading customers": (
+        "Re-engage before they lapse: reminder and personal recommendation",
+        "email",
+        "orders in the next 60 days",
+    ),
     "Occasional buyers": ("Stay top of mind: seasonal campaigns", "email", "orders per customer"),
     "Champions": ("Reward: loyalty perks, referrals, reviews", "email + personal contact", "referrals, repeat rate"),
     "Loyal": ("Upsell and ask for reviews", "email", "average order value"),
@@ -50,7 +74,9 @@ def recent_and_previous(order_dates: pd.Series, as_of: pd.Timestamp, days: int) 
     return recent, before
 
 
-def segment_growth(transactions: pd.DataFrame, segment_of: pd.Series, as_of: pd.Timestamp, growth_days: int = 90) -> pd.Series:
+def segment_growth(
+    transactions: pd.DataFrame, segment_of: pd.Series, as_of: pd.Timestamp, growth_days: int = 90
+) -> pd.Series:
     """Relative revenue change per segment: last ``growth_days`` up to as_of vs the period before.
     ``segment_of`` maps customer_id -> segment. NaN where the earlier period had no revenue."""
     recent, before = recent_and_previous(transactions["order_date"], as_of, growth_days)
@@ -68,25 +94,34 @@ def _scaled(values: pd.Series) -> pd.Series:
     return (values - values.min()) / span if span > 0 else pd.Series(0.5, index=values.index)
 
 
-def rank_segments(profiles: pd.DataFrame, growth: pd.Series, weights: dict[str, float] | None = None,
-                  playbook: dict[str, list | tuple] | None = None) -> pd.DataFrame:
+def rank_segments(
+    profiles: pd.DataFrame,
+    growth: pd.Series,
+    weights: dict[str, float] | None = None,
+    playbook: dict[str, list | tuple] | None = None,
+) -> pd.DataFrame:
     """Segments ranked by attractiveness, with the criteria, their scaled values, and the
     playbook's action, channel and KPI. A segment flagged ``not_our_customer`` is ranked last."""
     weights = {**DEFAULT_WEIGHTS, **(weights or {})}
     table = profiles.set_index("segment")
-    criteria = pd.DataFrame({
-        "size": table["share_customers"],
-        "value": table["share_revenue"],
-        "growth": growth.reindex(table.index),
-        "margin": table["net_value_per_customer"],
-    })
+    criteria = pd.DataFrame(
+        {
+            "size": table["share_customers"],
+            "value": table["share_revenue"],
+            "growth": growth.reindex(table.index),
+            "margin": table["net_value_per_customer"],
+        }
+    )
     score = sum(weights[c] * _scaled(criteria[c]) for c in criteria) / sum(weights.values())
     out = criteria.assign(score=score, not_our_customer=table["not_our_customer"])
     out = out.sort_values(["not_our_customer", "score"], ascending=[True, False])
     out["rank"] = np.arange(1, len(out) + 1)
     book = {**DEFAULT_PLAYBOOK, **{k: tuple(v) for k, v in (playbook or {}).items()}}
     base = out.index.str.replace(r" \(.*\)$", "", regex=True)
-    entries = [book.get(name, book.get(b, ("(no playbook entry: add one in segmentation.playbook)", "", ""))) for name, b in zip(out.index, base)]
+    entries = [
+        book.get(name, book.get(b, ("(no playbook entry: add one in segmentation.playbook)", "", "")))
+        for name, b in zip(out.index, base)
+    ]
     out["action"], out["channel"], out["kpi"] = zip(*entries) if entries else ([], [], [])
     return out.reset_index().rename(columns={"index": "segment"})
 
@@ -105,8 +140,9 @@ def with_consented_email(customers: pd.DataFrame, contacts: pd.DataFrame) -> pd.
     return data.drop(columns="consent")
 
 
-def write_audiences(segments: pd.DataFrame, contacts: pd.DataFrame, out_dir: str | Path,
-                    segment_column: str = "cluster_name") -> pd.DataFrame:
+def write_audiences(
+    segments: pd.DataFrame, contacts: pd.DataFrame, out_dir: str | Path, segment_column: str = "cluster_name"
+) -> pd.DataFrame:
     """One CSV per segment (customer_id, segment, rfm_segment, scores, email). E-mail only for
     customers who consented (opt-outs and deletion requests never get this far: the exclusion list
     is applied at collection). Returns a summary: segment, file, customers, with_email."""
@@ -120,7 +156,9 @@ def write_audiences(segments: pd.DataFrame, contacts: pd.DataFrame, out_dir: str
     for name, part in data.groupby(segment_column, sort=True):
         path = out_dir / f"{slug(str(name))}.csv"
         part[[c for c in columns if c in part]].rename(columns={segment_column: "segment"}).to_csv(path, index=False)
-        rows.append({"segment": name, "file": path.name, "customers": len(part), "with_email": int(part["email"].notna().sum())})
+        rows.append(
+            {"segment": name, "file": path.name, "customers": len(part), "with_email": int(part["email"].notna().sum())}
+        )
     return pd.DataFrame(rows)
 
 

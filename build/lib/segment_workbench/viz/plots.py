@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -13,14 +14,27 @@ from matplotlib.ticker import StrMethodFormatter
 
 #: The charts' look (seaborn's whitegrid style, notebook context, deep palette), applied inside
 #: each plotting call only: importing this module leaves the user's matplotlib settings alone.
-STYLE = {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook"), "axes.prop_cycle": cycler(color=sns.color_palette("deep"))}
+STYLE = {
+    **sns.axes_style("whitegrid"),
+    **sns.plotting_context("notebook"),
+    "axes.prop_cycle": cycler(color=sns.color_palette("deep")),
+}
 
 
 def _styled(plot):
+    """Run ``plot`` with ``STYLE`` set, then put back only those settings (``plt.rc_context``
+    would restore every setting, undoing what the notebook backend sets on the first figure,
+    and the later figures of a cell would not be shown)."""
+
     @functools.wraps(plot)
     def styled_plot(*args, **kwargs):
-        with plt.rc_context(STYLE):
+        before = {key: mpl.rcParams[key] for key in STYLE}
+        mpl.rcParams.update(STYLE)
+        try:
             return plot(*args, **kwargs)
+        finally:
+            mpl.rcParams.update(before)
+
     return styled_plot
 
 
@@ -91,16 +105,15 @@ def holdout_by_frequency(table: pd.DataFrame, ax=None):
 
 
 @_styled
-def tracking(track: pd.DataFrame, cumulative: bool = False, ax=None):
-    """Lines: actual vs expected repeat purchases per period (or cumulative), with the end of
-    calibration marked."""
+def tracking(track: pd.DataFrame, calibration_end: pd.Timestamp, time_unit: str, cumulative: bool = False, ax=None):
+    """Lines: actual vs expected repeat purchases per period of ``time_unit`` (or cumulative),
+    with the end of calibration marked."""
     ax = _axes(ax, (9, 3.4))
     suffix = "_cumulative" if cumulative else ""
     ax.plot(track["period_start"], track["actual" + suffix], color="#334155", label="actual")
     ax.plot(track["period_start"], track["expected" + suffix], color="#f59e0b", ls="--", label="model")
-    ax.axvline(pd.Timestamp(track.attrs["calibration_end"]), color="#64748b", ls=":", label="end of calibration")
-    unit = track.attrs["time_unit"]
-    ax.set_ylabel(f"repeat purchases{' (cumulative)' if cumulative else f' per {unit[:-1]}'}")
+    ax.axvline(pd.Timestamp(calibration_end), color="#64748b", ls=":", label="end of calibration")
+    ax.set_ylabel(f"repeat purchases{' (cumulative)' if cumulative else f' per {time_unit[:-1]}'}")
     ax.set_title(("Cumulative r" if cumulative else "R") + "epeat purchases: actual vs model")
     ax.legend()
     return ax
@@ -126,8 +139,7 @@ def value_bands(table: pd.DataFrame, label: str, ax=None):
     # The analytic mean can sit just outside a narrow simulated interval: whiskers start at the bar.
     below = (table["clv_mean"] - table["clv_mean_low"]).clip(lower=0)
     above = (table["clv_mean_high"] - table["clv_mean"]).clip(lower=0)
-    ax.errorbar(table["clv_mean"], list(y), xerr=[below, above],
-                fmt="none", ecolor="#1e293b", capsize=4)
+    ax.errorbar(table["clv_mean"], list(y), xerr=[below, above], fmt="none", ecolor="#1e293b", capsize=4)
     ax.set_yticks(list(y), table[label])
     ax.invert_yaxis()
     ax.set_xlabel("expected value per customer over the horizon (with interval)")
@@ -158,7 +170,9 @@ def segment_shares(profiles: pd.DataFrame, ax=None):
     """Paired horizontal bars: each segment's share of customers and of revenue."""
     ax = _axes(ax, (8, 0.5 * len(profiles) + 1.2))
     y = range(len(profiles))
-    ax.barh([i - 0.2 for i in y], profiles["share_customers"] * 100, height=0.4, color="#94a3b8", label="% of customers")
+    ax.barh(
+        [i - 0.2 for i in y], profiles["share_customers"] * 100, height=0.4, color="#94a3b8", label="% of customers"
+    )
     ax.barh([i + 0.2 for i in y], profiles["share_revenue"] * 100, height=0.4, color="#0f766e", label="% of revenue")
     ax.set_yticks(list(y), profiles["segment"])
     ax.invert_yaxis()
@@ -193,14 +207,25 @@ def heatmap(matrix: pd.DataFrame, title: str, xlabel: str, ylabel: str, fmt: str
 
 
 @_styled
-def cohort_heatmap(matrix: pd.DataFrame, partial: pd.DataFrame, sizes: pd.Series, title: str, fmt: str = ".0%", ax=None):
+def cohort_heatmap(
+    matrix: pd.DataFrame, partial: pd.DataFrame, sizes: pd.Series, title: str, fmt: str = ".0%", ax=None
+):
     """Cohort x period heatmap; cells of a period not complete at as_of are hatched and
     labelled "partial"; cohort sizes are shown in the row labels."""
     ax = _axes(ax, (min(0.55 * matrix.shape[1] + 3, 16), 0.32 * matrix.shape[0] + 1.5))
     labels = [f"{c} (n={sizes[c]:,})" for c in matrix.index]
     shown = matrix.where(~partial)
-    sns.heatmap(shown, annot=matrix.shape[1] <= 26, fmt=fmt, cmap="YlGnBu", cbar=False, ax=ax,
-                yticklabels=labels, linewidths=0.3, annot_kws={"fontsize": 7})
+    sns.heatmap(
+        shown,
+        annot=matrix.shape[1] <= 26,
+        fmt=fmt,
+        cmap="YlGnBu",
+        cbar=False,
+        ax=ax,
+        yticklabels=labels,
+        linewidths=0.3,
+        annot_kws={"fontsize": 7},
+    )
     for i, j in zip(*np.nonzero(partial.to_numpy())):
         ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, hatch="///", edgecolor="#94a3b8", lw=0))
         ax.text(j + 0.5, i + 0.5, "partial", ha="center", va="center", fontsize=6, color="#475569")
@@ -231,8 +256,14 @@ def forest(drivers: pd.DataFrame, ax=None):
     ax = _axes(ax, (8, 0.32 * len(drivers) + 1.2))
     y = range(len(drivers))
     colors = ["#dc2626" if p < 0.05 else "#94a3b8" for p in drivers["p_value"]]
-    ax.errorbar(drivers["hazard_ratio"], list(y), xerr=[drivers["hazard_ratio"] - drivers["lower"], drivers["upper"] - drivers["hazard_ratio"]],
-                fmt="none", ecolor="#475569", capsize=3)
+    ax.errorbar(
+        drivers["hazard_ratio"],
+        list(y),
+        xerr=[drivers["hazard_ratio"] - drivers["lower"], drivers["upper"] - drivers["hazard_ratio"]],
+        fmt="none",
+        ecolor="#475569",
+        capsize=3,
+    )
     ax.scatter(drivers["hazard_ratio"], list(y), color=colors, zorder=3)
     ax.axvline(1, color="#64748b", ls="--")
     ax.set_xscale("log")
@@ -247,8 +278,14 @@ def forest(drivers: pd.DataFrame, ax=None):
 def segment_kpis(kpis: pd.DataFrame, metrics: dict[str, str]):
     """Small multiples: one panel per KPI (``metrics`` maps column -> title), one line per
     segment over the periods; periods not complete at as_of are drawn dotted."""
-    fig, axes = plt.subplots(int(np.ceil(len(metrics) / 2)), 2, figsize=(11, 2.9 * np.ceil(len(metrics) / 2)),
-                             layout="constrained", sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        int(np.ceil(len(metrics) / 2)),
+        2,
+        figsize=(11, 2.9 * np.ceil(len(metrics) / 2)),
+        layout="constrained",
+        sharex=True,
+        squeeze=False,
+    )
     palette = dict(zip(sorted(kpis["segment"].unique()), sns.color_palette("tab10", kpis["segment"].nunique())))
     for ax, (column, title) in zip(axes.flat, metrics.items()):
         for segment, part in kpis.groupby("segment", sort=True):
@@ -259,7 +296,7 @@ def segment_kpis(kpis: pd.DataFrame, metrics: dict[str, str]):
                 ax.plot(part["period_start"].iloc[-2:], part[column].iloc[-2:], color=palette[segment], ls=":", lw=1.6)
         ax.set_title(title)
         ax.tick_params(axis="x", labelrotation=30)
-    for ax in axes.flat[len(metrics):]:
+    for ax in axes.flat[len(metrics) :]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), frameon=False)
@@ -269,11 +306,18 @@ def segment_kpis(kpis: pd.DataFrame, metrics: dict[str, str]):
 @_styled
 def lift_intervals(results: pd.DataFrame, ax=None):
     """Conversion lift (points) per segment with its interval; 0 = no effect; colour = verdict."""
-    colors = {"worked": "#1a7f37", "backfired": "#cf222e", "no clear effect": "#6e7781", "not enough customers to tell": "#d0d7de"}
+    colors = {
+        "worked": "#1a7f37",
+        "backfired": "#cf222e",
+        "no clear effect": "#6e7781",
+        "not enough customers to tell": "#d0d7de",
+    }
     ax = _axes(ax, (8, 0.5 * len(results) + 1.4))
     y = np.arange(len(results))
     lift = 100 * results["lift"].to_numpy(float)
-    err = np.vstack([lift - 100 * results["lift_low"].to_numpy(float), 100 * results["lift_high"].to_numpy(float) - lift])
+    err = np.vstack(
+        [lift - 100 * results["lift_low"].to_numpy(float), 100 * results["lift_high"].to_numpy(float) - lift]
+    )
     for i, verdict in enumerate(results["verdict"]):
         ax.errorbar(lift[i], y[i], xerr=err[:, [i]], fmt="o", color=colors.get(verdict, "#6e7781"), capsize=4)
     ax.axvline(0, color="#57606a", lw=1)
