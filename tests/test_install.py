@@ -3,6 +3,7 @@ scaffolds a project folder with ``init`` and runs its example config there."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("runner")]
 
 
 def _wheel(tmp_path: Path) -> Path:
+    """A wheel built from a copy of the tree (a build in place would leave build/ behind)."""
+    tree = tmp_path / "tree"
+    for name in ("src", "notebooks"):
+        shutil.copytree(
+            REPO / name, tree / name, symlinks=True, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__")
+        )
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, tree / name)
     out = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(tree)],
         check=True,
         capture_output=True,
         text=True,

@@ -83,8 +83,9 @@ def test_coerce_types_derives_amount_and_unit_price():
     assert out["unit_price"].iloc[0] == 2.5
 
 
-def test_no_parseable_dates_names_file_column_and_rows():
-    df = pd.DataFrame(
+def _undated() -> pd.DataFrame:
+    """Two order lines, as read, whose dates cannot be read."""
+    return pd.DataFrame(
         {
             "source_row": [1, 2],
             "customer_id": ["1", "2"],
@@ -94,6 +95,10 @@ def test_no_parseable_dates_names_file_column_and_rows():
             "unit_price": ["1", "1"],
         }
     )
+
+
+def test_no_parseable_dates_names_file_column_and_rows():
+    df = _undated()
     with pytest.raises(InputError) as err:
         schema.coerce_types(df, "orders.csv")
     text = str(err.value)
@@ -220,16 +225,7 @@ def test_coerce_types_consuming_its_input_gives_the_same_table_and_empties_the_i
 
 
 def test_no_parseable_dates_shows_the_rows_when_consuming_the_input():
-    df = pd.DataFrame(
-        {
-            "source_row": [1, 2],
-            "customer_id": ["1", "2"],
-            "order_id": ["a", "b"],
-            "order_date": ["yesterday", "soon"],
-            "quantity": ["1", "1"],
-            "unit_price": ["1", "1"],
-        }
-    )
+    df = _undated()
     with pytest.raises(InputError) as err:
         schema.coerce_types(df, "orders.csv", consume=True)
     assert "yesterday" in str(err.value) and "soon" in str(err.value)

@@ -12,19 +12,14 @@ import pandas as pd
 
 from segment_workbench.errors import InputError
 from segment_workbench.io import schema
+from segment_workbench.io.detection import existing_file
 
 REQUIRED = ["customer_id", "campaign", "variant", "send_date"]
 
 
 def read_campaign_file(path: str | Path) -> pd.DataFrame:
     """The campaign file (CSV or Excel) as a typed table; see ``parse_campaign``."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(
-            "The campaign file does not exist.",
-            file=str(path),
-            hint="Check campaign.path; relative paths are read from the config file's folder.",
-        )
+    path = existing_file(path, "campaign file", "campaign.path")
     if path.suffix.lower() in (".xlsx", ".xls"):
         raw = pd.read_excel(path, dtype=str)
     else:

@@ -19,6 +19,7 @@ from segment_workbench.errors import ConfigError, InputError
 from segment_workbench.io import schema
 from segment_workbench.io.campaign_file import parse_campaign, read_campaign_file
 from segment_workbench.io.contacts import apply_exclusions, contacts_table
+from segment_workbench.io.detection import existing_file
 from segment_workbench.io.mapping import map_columns
 from segment_workbench.io.presets import PRESETS, Preset
 from segment_workbench.io.readers import read_csv, read_excel, read_parquet, read_sql
@@ -64,13 +65,7 @@ def read_source(
     else:
         if not source.path:
             raise ConfigError(f"A {kind} source needs source.path.")
-        path = Path(source.path)
-        if not path.is_file():
-            raise InputError(
-                "The input file does not exist.",
-                file=str(path),
-                hint="Check source.path; relative paths are read from the config file's folder.",
-            )
+        path = existing_file(source.path, "input file", "source.path")
         label = str(path)
         readers = {"csv": read_csv, "excel": read_excel}
         if kind in readers:

@@ -9,19 +9,14 @@ import pandas as pd
 
 from segment_workbench.errors import InputError
 from segment_workbench.io import schema
+from segment_workbench.io.detection import existing_file
 from segment_workbench.io.mapping import _canonical
 
 
 def read_exclusions(path: str | Path) -> tuple[set[str], set[str]]:
     """Customer ids and e-mail addresses (lower-cased) from an exclusion list: a CSV with a
     ``customer_id`` and/or an ``email`` column (opt-outs, requests to be forgotten)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(
-            "The exclusion list does not exist.",
-            file=str(path),
-            hint="Check source.exclusions; relative paths are read from the config file's folder.",
-        )
+    path = existing_file(path, "exclusion list", "source.exclusions")
     table = pd.read_csv(path, dtype=str, sep=None, engine="python", encoding="utf-8-sig")
     table.columns = [_canonical(c) for c in table.columns]
     if "customer_id" not in table and "email" not in table:

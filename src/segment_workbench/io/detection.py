@@ -19,6 +19,19 @@ CSV_DELIMITERS = [",", ";", "\t", "|"]
 _SAMPLE_BYTES = 64 * 1024
 
 
+def existing_file(path: str | Path, what: str, key: str) -> Path:
+    """``path`` when it is a file; else an InputError naming ``what`` it is and the config ``key``
+    that names it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(
+            f"The {what} does not exist.",
+            file=str(path),
+            hint=f"Check {key}; relative paths are read from the config file's folder.",
+        )
+    return path
+
+
 def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as f:
         return f.read(2) == b"\x1f\x8b"

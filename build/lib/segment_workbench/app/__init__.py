@@ -1,1 +1,0 @@
-"""The application: runner, CLI, owner's report, templates and the step notebooks."""

@@ -1,1 +1,0 @@
-"""The synthetic demo shop (planted customer groups, attributes, survey, campaign and dirt)."""

@@ -1,1 +1,0 @@
-"""Reading sources, mapping them to the transaction contract, and a run's artifacts."""

@@ -1,1 +1,0 @@
-"""Acquisition cohorts and churn as survival."""

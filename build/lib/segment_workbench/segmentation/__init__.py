@@ -1,1 +1,0 @@
-"""RFM, behavioural clusters with names and rules, profiles, survey needs, assignment, targeting."""
