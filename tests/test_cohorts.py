@@ -7,9 +7,7 @@ from lifelines import CoxPHFitter, KaplanMeierFitter
 from support import make_tx
 
 from segment_workbench.cleaning import rules as cleaning
-from segment_workbench.customers import table as customers
 from segment_workbench.errors import InputError
-from segment_workbench.io.collect import collect
 from segment_workbench.lifecycle import survival
 from segment_workbench.lifecycle.cohorts import cohort_tables
 
@@ -99,12 +97,16 @@ def test_suggested_threshold_by_hand():
 
 
 @pytest.fixture(scope="module")
-def demo():
-    collected = collect({"kind": "synthetic", "n_customers": 2000, "seed": 3})
-    tx = cleaning.clean(collected.transactions, "2025-12-31").transactions
-    table = customers.build_customer_table(tx, "2025-12-31")
+def demo(demo_shop):
+    tx = demo_shop.cleaned.transactions
     threshold = survival.suggest_threshold(tx)
-    return collected, tx, table, threshold, survival.survival_data(table, threshold)
+    return (
+        demo_shop.collected,
+        tx,
+        demo_shop.customers,
+        threshold,
+        survival.survival_data(demo_shop.customers, threshold),
+    )
 
 
 def test_kaplan_meier_equals_lifelines(demo):

@@ -2,6 +2,8 @@
 that breaks it fails here, loudly, instead of hanging a run (the versions are pinned)."""
 
 import inspect
+import subprocess
+import sys
 
 from jupyter_client.manager import AsyncKernelManager
 from papermill.clientwrap import PapermillNotebookClient
@@ -33,13 +35,10 @@ def test_papermill_takes_a_started_kernel_through_our_engine():
 
 
 def test_importing_the_kernels_module_registers_nothing():
-    from papermill.engines import papermill_engines
-
+    code = (
+        "from papermill.engines import papermill_engines; import segment_workbench.app.runner; "
+        "print('segment_workbench' in papermill_engines._engines)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert done.stdout.strip() == "False"  # the runner registers its engine when it runs, not on import
     assert kernels.StartedKernelEngine.name == "segment_workbench"
-    papermill_engines._engines.pop("segment_workbench", None)
-    import importlib
-
-    importlib.reload(kernels)
-    assert "segment_workbench" not in papermill_engines._engines
-    kernels.register_engine()
-    assert papermill_engines.get_engine("segment_workbench") is kernels.StartedKernelEngine
