@@ -82,3 +82,27 @@ def test_reading_some_columns_of_an_artifact(tmp_path):
     pd.testing.assert_frame_equal(
         customers.build_customer_table(lines, AS_OF), customers.build_customer_table(TX, AS_OF)
     )
+
+
+def test_an_as_of_far_past_the_last_order_stops_naming_both_dates():
+    customers.check_as_of(TX, pd.Timestamp("2024-04-30"))  # a month after: fine
+    with pytest.raises(
+        InputError, match=r"^as_of 2025-06-30 is 456 days after the last order in the data \(2024-03-31\)"
+    ):
+        customers.check_as_of(TX, pd.Timestamp("2025-06-30"))
+    weekly = make_tx(
+        [
+            {
+                "customer_id": c,
+                "order_id": f"{c}{i}",
+                "order_date": f"2024-01-{1 + 7 * i:02d}",
+                "quantity": 1,
+                "unit_price": 1.0,
+            }
+            for c in "ab"
+            for i in range(4)
+        ]
+    )  # one purchase a week, the last on 22 January: three gaps are 21 days
+    customers.check_as_of(weekly, pd.Timestamp("2024-02-12"))
+    with pytest.raises(InputError, match="more than 21 days"):
+        customers.check_as_of(weekly, pd.Timestamp("2024-02-13"))

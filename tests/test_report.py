@@ -239,3 +239,24 @@ def test_refresh_with_as_of_shows_migration_since_the_last_report(tmp_path):
     assert "The biggest move since the last report" in (run_dir / "owner_report.html").read_text()
     migration = pd.read_csv(run_dir / "data" / "segment_migration.csv").set_index("segment_before")
     assert migration.to_numpy().sum() == len(pd.read_parquet(run_dir / "data" / "customers.parquet"))
+
+
+def test_without_as_of_the_run_is_as_of_the_last_order_day(tmp_path):
+    """CDNOW ends on 1998-06-30: a config that leaves as_of out runs as of that day (not a
+    default date 27 years later), and the run page says which day was used."""
+    from support import TEST_DATA
+
+    config = tmp_path / "cdnow.yaml"
+    config.write_text(
+        f"source: {{kind: csv, path: {TEST_DATA / 'cdnow_sample.txt'}, preset: cdnow}}\nsteps: [01_collect, 02_clean]\n"
+    )
+    result = runner.run(config, reports_root=tmp_path / "reports")
+    assert artifacts.run_meta(result.run_dir).as_of == pd.Timestamp("1998-06-30")
+    assert json.loads((result.run_dir / "run.json").read_text())["as_of"] == "1998-06-30"
+    assert "as of 1998-06-30 (the last order day in the data)" in (result.run_dir / "index.html").read_text()
+    stale = tmp_path / "stale.yaml"
+    stale.write_text(config.read_text() + 'as_of: "2025-12-31"\n')
+    with pytest.raises(
+        StepFailed, match=r"as_of 2025-12-31 is 10,046 days after the last order in the data \(1998-06-30\)"
+    ):
+        runner.run(stale, reports_root=tmp_path / "reports")

@@ -167,7 +167,7 @@ class Config(_Section):
     their defaults."""
 
     run_name: str | None = None  # reports land in <project>/reports/<run_name>/; default: the config file's name
-    as_of: str | None = "2025-12-31"  # "now": the last calendar day included; None = the day of the last order
+    as_of: str | None = None  # "now": the last calendar day included; None = the day of the last order
     time_unit: TimeUnit = "weeks"  # unit of recency, T and horizons
     random_state: int = 42  # seed for every random step
     shop_name: str | None = None  # shown in the owner's report

@@ -31,6 +31,7 @@ from segment_workbench.app.resources import notebook_path, templates_dir
 from segment_workbench.app.scheduler import default_step_jobs, execute_steps
 from segment_workbench.config import Config, default_project_dir, load_config, project_dir
 from segment_workbench.errors import WorkbenchError
+from segment_workbench.io import artifacts
 from segment_workbench.io.runs import gather_summaries
 
 
@@ -234,6 +235,7 @@ def _execute(
         "status": status,
         "config_file": str(Path(config_path).resolve()),
         "parameters": parameters,
+        "as_of": _resolved_as_of(tmp, cfg),
         "input": input_fingerprint(cfg.source),
         "versions": package_versions(),
         "workbench_version": __version__,
@@ -257,6 +259,14 @@ def _execute(
         )
     _swap_into_place(tmp, final)
     return RunResult(run_name=run_name, status=status, run_dir=final, steps=results)
+
+
+def _resolved_as_of(run_dir: Path, cfg: Config) -> str | None:
+    """The run's "now": as 02_clean resolved it (the last order day when the config leaves it
+    out), else as configured."""
+    if artifacts.exists(run_dir, artifacts.CUSTOMERS):
+        return f"{artifacts.run_meta(run_dir).as_of:%Y-%m-%d}"
+    return cfg.as_of
 
 
 def _run_one(config: str, reports_root: str | None, step_jobs: int | None) -> dict[str, Any]:

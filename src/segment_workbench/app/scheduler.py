@@ -27,12 +27,15 @@ def execute_steps(steps: list[str], execute: Callable[[str, IPCKernelManager], A
     it re-raises. ``execute(step, kernel)`` runs one step and returns its result (an object
     with a ``status``), shutting the kernel down."""
     jobs = max(1, jobs)
+    # Parsed here, in this thread: CPython 3.11's ast.parse is not thread-safe ("AST constructor
+    # recursion depth mismatch" when two job threads parse at once).
+    imports = {step: notebook_imports(step) for step in steps}
     results: dict[str, Any] = {}
     go = {step: threading.Event() for step in steps}
     cancelled = threading.Event()
 
     def job(step: str) -> Any:
-        kernel = run_sync(start_kernel)(notebook_imports(step))
+        kernel = run_sync(start_kernel)(imports[step])
         go[step].wait()
         if cancelled.is_set():
             run_sync(kernel.shutdown_kernel)(now=True)

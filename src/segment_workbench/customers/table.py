@@ -44,6 +44,29 @@ def purchase_days(transactions: pd.DataFrame) -> pd.DataFrame:
     return days[["customer_id", "day"]].drop_duplicates()
 
 
+def check_as_of(transactions: pd.DataFrame, as_of: pd.Timestamp, file: str = "transactions") -> None:
+    """Stop when ``as_of`` lies far past the last purchase: more than a year, or more than three
+    times the median gap between a customer's purchase days. Every customer would then look
+    lapsed and the repeat-purchase models could not fit: a forgotten ``as_of`` (another data
+    set's date) is the usual cause, and it is named here rather than in a failed model."""
+    days = purchase_days(transactions).sort_values(["customer_id", "day"])
+    if days.empty:
+        return
+    last = days["day"].max()
+    gaps = days.groupby("customer_id", observed=True)["day"].diff().dt.days.dropna()
+    limit = min(365.0, 3 * float(gaps.median())) if len(gaps) else 365.0
+    idle = (pd.Timestamp(as_of).normalize() - last).days
+    if idle > limit:
+        raise InputError(
+            f"as_of {pd.Timestamp(as_of):%Y-%m-%d} is {idle:,} days after the last order in the data "
+            f"({last:%Y-%m-%d}); more than {limit:,.0f} days, so every customer would look lapsed.",
+            file=file,
+            column="order_date",
+            hint="Remove as_of from the config to use the day of the last order, or set it to a date "
+            "at the end of the data (or run on a newer export).",
+        )
+
+
 def repeat_purchase_summary(transactions, as_of: pd.Timestamp | str, time_unit: str = "weeks") -> pd.DataFrame:
     """The purchase-day columns of the customer table (what BTYD models need, and what
     ``lifetimes``' summary computes): customer_id, first_purchase, last_purchase, frequency,
