@@ -242,3 +242,18 @@ def test_contacts_are_the_latest_value_seen_per_customer(lines):
         typed.dropna(subset=["customer_id"]).sort_values(["order_date", "source_row"])["customer_id"].drop_duplicates()
     )
     assert without["customer_id"].tolist() == first_seen.tolist()
+
+
+@pytest.mark.parametrize("header", ["", "customer date cds dollars\r\n", "ID DATE CDs DOLLARS\r\n"])
+def test_preset_cdnow_reads_the_master_layout_with_or_without_a_header(tmp_path, header):
+    """The CDNOW master file: id, date, number of CDs, dollar value (the sample has an extra
+    original id first). Written here from the sample's records, so both must agree."""
+    sample = (TEST_DATA / "cdnow_sample.txt").read_text().splitlines()
+    master = [" ".join(line.split()[1:]) for line in sample]
+    path = tmp_path / "CDNOW_master.txt"
+    path.write_text(header + "\r\n".join(master) + "\r\n")
+    tx = _collect(path, preset="cdnow")
+    expected = _collect(TEST_DATA / "cdnow_sample.txt", preset="cdnow")
+    assert len(tx) == 6919 and tx["customer_id"].nunique() == 2357 and tx["source_row"].iloc[0] == 1
+    cols = ["customer_id", "order_date", "quantity", "amount", "order_id"]
+    pd.testing.assert_frame_equal(tx[cols], expected[cols])

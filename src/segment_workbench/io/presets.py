@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,9 +16,28 @@ class Preset:
     """How a known export maps to the contract: ``columns`` maps contract name -> export column."""
 
     columns: dict[str, str]
-    read_options: dict[str, Any] = field(default_factory=dict)
+    #: pandas read_csv options, or a function of the file's first lines returning them (a layout
+    #: told from the data); empty: the file is read as a plain delimited file with a header.
+    read_options: dict[str, Any] | Callable[[str], dict[str, Any]] = field(default_factory=dict)
     date_format: str | None = None
     prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+
+    def options(self, sample: str) -> dict[str, Any]:
+        """The read options for a file whose first lines are ``sample``."""
+        return self.read_options(sample) if callable(self.read_options) else dict(self.read_options)
+
+
+def _cdnow_options(sample: str) -> dict[str, Any]:
+    """Fader & Hardie's CDNOW files, whitespace-separated: the 1/10 sample (original id, sample
+    id, date, CDs, dollars) or the master file (id, date, CDs, dollars), each with or without a
+    header line (a first line with letters)."""
+    lines = [line for line in sample.splitlines() if line.strip()][:2]
+    header = bool(lines) and re.search(r"[A-Za-z]", lines[0]) is not None
+    first_data = lines[1] if header and len(lines) > 1 else (lines[0] if lines else "")
+    names = ["customer", "date", "cds", "dollars"]
+    if len(first_data.split()) == 5:
+        names = ["original_id", *names]
+    return {"sep": r"\s+", "header": None, "names": names, "skiprows": int(header), "engine": "python"}
 
 
 def pseudonymize(values: pd.Series, prefix: str = "c_") -> pd.Series:
@@ -67,17 +87,12 @@ PRESETS: dict[str, Preset] = {
         },
     ),
     "cdnow": Preset(
-        # Fader & Hardie's CDNOW files: no header, whitespace-separated fixed-width fields.
-        columns={"customer_id": "sample_id", "order_date": "date", "quantity": "cds", "amount": "dollars"},
-        read_options={
-            "sep": r"\s+",
-            "header": None,
-            "names": ["original_id", "sample_id", "date", "cds", "dollars"],
-            "engine": "python",
-        },
+        # Fader & Hardie's CDNOW files: whitespace-separated fixed-width fields, sample or master layout.
+        columns={"customer_id": "customer", "order_date": "date", "quantity": "cds", "amount": "dollars"},
+        read_options=_cdnow_options,
         date_format="%Y%m%d",
         # One record is one purchase: the order id is the record itself.
-        prepare=lambda df: df.assign(order_id=df["sample_id"].astype(str) + "-" + df["source_row"].astype(str)),
+        prepare=lambda df: df.assign(order_id=df["customer"].astype(str) + "-" + df["source_row"].astype(str)),
     ),
     "shopify_orders": Preset(
         columns={

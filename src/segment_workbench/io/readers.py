@@ -37,7 +37,8 @@ def read_csv(path: Path, source: SourceConfig, preset: Preset) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise InputError("The file is empty.", file=str(path), hint="Export the orders again; the file has no bytes.")
     encoding = source.encoding or detect_encoding(path)
-    options = preset.read_options or {"sep": source.delimiter or detect_delimiter(_read_sample(path, encoding))}
+    sample = _read_sample(path, encoding)
+    options = preset.options(sample) or {"sep": source.delimiter or detect_delimiter(sample)}
     by_duckdb = encoding.lower().replace("_", "-") in ("utf-8", "utf-8-sig", "utf8") and not preset.read_options
     check_memory(path, DUCKDB_MEMORY_FACTOR if by_duckdb else TEXT_MEMORY_FACTOR)
     try:
