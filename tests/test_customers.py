@@ -102,7 +102,16 @@ def test_an_as_of_far_past_the_last_order_stops_naming_both_dates():
             for c in "ab"
             for i in range(4)
         ]
-    )  # one purchase a week, the last on 22 January: three gaps are 21 days
-    customers.check_as_of(weekly, pd.Timestamp("2024-02-12"))
-    with pytest.raises(InputError, match="more than 21 days"):
-        customers.check_as_of(weekly, pd.Timestamp("2024-02-13"))
+    )  # one purchase a week, the last on 22 January: three gaps are 21 days, below the 90-day floor
+    customers.check_as_of(weekly, pd.Timestamp("2024-04-21"))
+    with pytest.raises(InputError, match="more than 90 days"):
+        customers.check_as_of(weekly, pd.Timestamp("2024-04-22"))
+    quarterly = make_tx(
+        [
+            {"customer_id": "a", "order_id": str(i), "order_date": d, "quantity": 1, "unit_price": 1.0}
+            for i, d in enumerate(["2023-01-01", "2023-03-02", "2023-05-01"])
+        ]
+    )  # gaps of 60 days: three of them, 180
+    customers.check_as_of(quarterly, pd.Timestamp("2023-10-28"))
+    with pytest.raises(InputError, match="more than 180 days"):
+        customers.check_as_of(quarterly, pd.Timestamp("2023-10-29"))

@@ -46,15 +46,17 @@ def purchase_days(transactions: pd.DataFrame) -> pd.DataFrame:
 
 def check_as_of(transactions: pd.DataFrame, as_of: pd.Timestamp, file: str = "transactions") -> None:
     """Stop when ``as_of`` lies far past the last purchase: more than a year, or more than three
-    times the median gap between a customer's purchase days. Every customer would then look
-    lapsed and the repeat-purchase models could not fit: a forgotten ``as_of`` (another data
-    set's date) is the usual cause, and it is named here rather than in a failed model."""
+    times the median gap between a customer's purchase days (and at least 90 days, so a shop
+    whose customers buy every few days can still report a few weeks after its export). Every
+    customer would then look lapsed and the repeat-purchase models could not fit: a forgotten
+    ``as_of`` (another data set's date) is the usual cause, and it is named here rather than in a
+    failed model."""
     days = purchase_days(transactions).sort_values(["customer_id", "day"])
     if days.empty:
         return
     last = days["day"].max()
     gaps = days.groupby("customer_id", observed=True)["day"].diff().dt.days.dropna()
-    limit = min(365.0, 3 * float(gaps.median())) if len(gaps) else 365.0
+    limit = min(365.0, max(90.0, 3 * float(gaps.median()))) if len(gaps) else 365.0
     idle = (pd.Timestamp(as_of).normalize() - last).days
     if idle > limit:
         raise InputError(
