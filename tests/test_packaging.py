@@ -23,3 +23,9 @@ def test_environment_yml_matches_pyproject():
     conda_deps = dict(_normalize(d) for d in conda)
     assert conda_deps == pip_deps
     assert {"pip": ["-e ."]} in env["dependencies"]
+
+
+def test_the_package_says_the_version_pyproject_does():
+    import segment_workbench
+
+    assert segment_workbench.__version__ == tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
