@@ -3,6 +3,7 @@
 Expected counts are those in ../shared/data/PROVENANCE.md.
 """
 
+import pandas as pd
 import pytest
 from support import REPO
 
@@ -33,3 +34,21 @@ def test_uci_online_retail_collect_and_clean(shared_data):
     assert not result.transactions["order_id"].str.startswith("C").any()
     table = customers.build_customer_table(result.transactions, cfg.as_of, cfg.time_unit)
     assert 4_000 < len(table) <= 4_372 and table["customer_id"].is_unique
+
+
+@pytest.mark.xdist_group("runner")
+def test_uci_online_retail_end_to_end_without_warnings(shared_data, tmp_path):
+    """The whole config on the real data: facts checked by hand, and no Python warning on any page."""
+    import re
+
+    from segment_workbench.app import runner
+    from segment_workbench.io import artifacts
+
+    result = runner.run(REPO / "configs" / "uci_online_retail.yaml", reports_root=tmp_path)
+    assert all(step.status == "complete" for step in result.steps)
+    log = artifacts.read(result.run_dir, artifacts.CLEANING_LOG)
+    assert log["rows_removed"].sum() == 153_603 and int(log.iloc[-1]["rows_remaining"]) == 388_306
+    assert len(artifacts.read(result.run_dir, artifacts.CUSTOMERS)) == 4_324
+    assert artifacts.run_meta(result.run_dir).as_of == pd.Timestamp("2011-12-09")
+    for page in result.run_dir.glob("*.html"):
+        assert not re.search(r"(Runtime|Future|Deprecation|User|SettingWithCopy)Warning", page.read_text()), page.name

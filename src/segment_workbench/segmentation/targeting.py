@@ -133,10 +133,13 @@ def slug(name: str) -> str:
 
 def with_consented_email(customers: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:
     """``customers`` with an ``email`` column filled only for customers who consented."""
-    if "email" not in contacts:
-        contacts = contacts.assign(email=pd.NA, consent=pd.NA)
+    if "email" not in contacts:  # the source has no e-mails: no one can be contacted by e-mail
+        contacts = contacts.assign(
+            email=pd.Series(pd.NA, index=contacts.index, dtype="string"),
+            consent=pd.Series(pd.NA, index=contacts.index, dtype="boolean"),
+        )
     data = customers.merge(contacts[["customer_id", "email", "consent"]], on="customer_id", how="left")
-    data["email"] = data["email"].where(data["consent"].fillna(False).astype(bool))
+    data["email"] = data["email"].where(data["consent"].astype("boolean").fillna(False).to_numpy(bool))
     return data.drop(columns="consent")
 
 
