@@ -67,13 +67,12 @@ def read_source(
             raise ConfigError(f"A {kind} source needs source.path.")
         path = existing_file(source.path, "input file", "source.path")
         label = str(path)
-        readers = {"csv": read_csv, "excel": read_excel}
-        if kind in readers:
-            df = readers[kind](path, source, preset)
-        elif kind == "parquet":
-            df = read_parquet(path)
-        else:
-            raise ConfigError(f"Unknown source.kind {kind!r}; use csv, excel, parquet, sql or synthetic.")
+        # the kind was checked with the config: csv, excel or parquet here
+        df = (
+            read_parquet(path)
+            if kind == "parquet"
+            else {"csv": read_csv, "excel": read_excel}[kind](path, source, preset)
+        )
     if len(df) == 0:
         raise InputError(
             "The source has a header but no data rows.",
