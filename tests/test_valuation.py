@@ -1,6 +1,7 @@
 """Calibration/holdout split, diagnostics, simulation intervals and the CLV tables."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -222,6 +223,8 @@ def test_cdnow_config_runs_through_cltv(tmp_path):
     assert len(values) == 2349 and values["p_alive"].between(0, 1).all()
     html = (result.run_dir / "05_cltv.html").read_text()
     assert "calibration frequency" in html and "Chosen model" in html
+    for page in result.run_dir.glob("*.html"):  # one churn driver once made matplotlib warn on 04's page
+        assert not re.search(r"(Runtime|Future|Deprecation|User)Warning", page.read_text()), page.name
 
 
 def test_spend_falls_back_to_the_mean_when_gamma_gamma_runs_to_a_limit():

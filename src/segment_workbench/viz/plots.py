@@ -135,11 +135,11 @@ def value_bands(table: pd.DataFrame, label: str, ax=None):
     """Horizontal bars with interval whiskers: mean CLV per group with its prediction interval."""
     ax = _axes(ax, (8, 0.45 * len(table) + 1.2))
     y = range(len(table))
-    ax.barh(list(y), table["clv_mean"], color="#7aa6c2")
+    mean, low, high = (table[c].to_numpy(float) for c in ("clv_mean", "clv_mean_low", "clv_mean_high"))
+    ax.barh(list(y), mean, color="#7aa6c2")
     # The analytic mean can sit just outside a narrow simulated interval: whiskers start at the bar.
-    below = (table["clv_mean"] - table["clv_mean_low"]).clip(lower=0)
-    above = (table["clv_mean_high"] - table["clv_mean"]).clip(lower=0)
-    ax.errorbar(table["clv_mean"], list(y), xerr=[below, above], fmt="none", ecolor="#1e293b", capsize=4)
+    whiskers = np.vstack([mean - low, high - mean]).clip(min=0)
+    ax.errorbar(mean, list(y), xerr=whiskers, fmt="none", ecolor="#1e293b", capsize=4)
     ax.set_yticks(list(y), table[label])
     ax.invert_yaxis()
     ax.set_xlabel("expected value per customer over the horizon (with interval)")
@@ -256,15 +256,18 @@ def forest(drivers: pd.DataFrame, ax=None):
     ax = _axes(ax, (8, 0.32 * len(drivers) + 1.2))
     y = range(len(drivers))
     colors = ["#dc2626" if p < 0.05 else "#94a3b8" for p in drivers["p_value"]]
+    ratio, lower, upper = (drivers[c].to_numpy(float) for c in ("hazard_ratio", "lower", "upper"))
     ax.errorbar(
-        drivers["hazard_ratio"],
+        ratio,
         list(y),
-        xerr=[drivers["hazard_ratio"] - drivers["lower"], drivers["upper"] - drivers["hazard_ratio"]],
+        xerr=np.vstack(
+            [ratio - lower, upper - ratio]
+        ),  # arrays: a one-driver Series made matplotlib call float() on it
         fmt="none",
         ecolor="#475569",
         capsize=3,
     )
-    ax.scatter(drivers["hazard_ratio"], list(y), color=colors, zorder=3)
+    ax.scatter(ratio, list(y), color=colors, zorder=3)
     ax.axvline(1, color="#64748b", ls="--")
     ax.set_xscale("log")
     ax.set_yticks(list(y), drivers["covariate"])
