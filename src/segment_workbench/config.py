@@ -61,7 +61,6 @@ CleaningRule = Literal[
 ]
 #: Column presets of known exports (``segment_workbench.io.presets.PRESETS``; a test checks them).
 PresetName = Literal["generic", "uci_online_retail", "cdnow", "shopify_orders"]
-Share = float
 
 
 class _Section(BaseModel):
@@ -208,7 +207,11 @@ class Config(_Section):
         return self.model_dump(mode="json")
 
 
-_SECTIONS = {"source", "cleaning", "segmentation", "campaign", "cohorts", "clv"}
+_SECTIONS = {
+    name
+    for name, f in Config.model_fields.items()
+    if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)
+}
 
 
 def _suggest(name: Any, known: list[str]) -> str:
