@@ -64,10 +64,12 @@ def assert_clear(
 
 
 def test_missing_required_column(tmp_path):
-    path = write(tmp_path, csv("c1,2024-03-01,2,10", header="customer_id,order_date,quantity,unit_price"))
+    """Only customer and date are required (a visit log has nothing else); without a date there
+    is nothing to analyse."""
+    path = write(tmp_path, csv("c1,A1,2,10", header="customer_id,order_id,quantity,unit_price"))
     with pytest.raises(InputError) as err:
         collect_and_clean(path)
-    assert_clear(err, path, "order_id", "Required column(s) missing: order_id", "source.columns")
+    assert_clear(err, path, "order_date", "Required column(s) missing: order_date", "source.columns")
 
 
 def test_misspelled_header_gets_a_suggestion(tmp_path):

@@ -125,7 +125,7 @@ def test_kaplan_meier_equals_lifelines(demo):
 
 def test_cox_equals_lifelines_and_sentences(demo):
     collected, tx, _, _, data = demo
-    covariates = survival.early_covariates(tx, collected.extras["attributes"])
+    covariates = survival.early_covariates(tx, collected.attributes.table)
     drivers, summary, notes = survival.cox_drivers(data, covariates)
     design = pd.get_dummies(
         covariates.reindex(data["customer_id"])["channel"], prefix="channel", prefix_sep="=", dtype=float
@@ -149,7 +149,7 @@ def test_cox_equals_lifelines_and_sentences(demo):
 
 def test_large_shops_test_proportional_hazards_on_a_sample(demo, monkeypatch):
     collected, tx, _, _, data = demo
-    covariates = survival.early_covariates(tx, collected.extras["attributes"])[["channel"]]
+    covariates = survival.early_covariates(tx, collected.attributes.table)[["channel"]]
     full, _, _ = survival.cox_drivers(data, covariates)
     monkeypatch.setattr(survival, "PH_TEST_SAMPLE", 500)
     sampled, _, notes = survival.cox_drivers(data, covariates)

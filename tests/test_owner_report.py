@@ -17,7 +17,10 @@ def test_rules_in_words():
         owner_report.rule_in_words("orders > 2 and days since last order ≤ 60")
         == "more than 2 orders, last order at most 60 days ago"
     )
-    assert owner_report.rule_in_words("average order value > 179.18", "£") == "average order more than £179"
+    assert (
+        owner_report.rule_in_words("average order value > 179.18", owner_report.Units("£"))
+        == "average order more than £179"
+    )
 
 
 def test_change_words():
@@ -39,14 +42,14 @@ def test_comparison_with_the_previous_run(demo_run, tmp_path):
     profile = artifacts.read(previous, "segment_profiles.csv")
     profile.loc[0, "customers"] -= 10  # that segment grew by 10 since
     artifacts.write(profile, previous, "segment_profiles.csv")
-    sentences = owner_report.comparison(result.run_dir, previous, "£")
+    sentences = owner_report.comparison(result.run_dir, previous, owner_report.Units("£"))
     assert sentences[0].startswith("Since the last report (as of 2025-09-30): customers up")
     assert f"({len(older):,} to {len(customers):,})" in sentences[0]
     first = profile.loc[0]
     assert any(s.startswith(f"{first['segment']}: up") for s in sentences)
     assert sentences[-1].startswith("The biggest move since the last report")
     # the same as_of is not a previous report: only the migration headline remains
-    only = owner_report.comparison(result.run_dir, result.run_dir, "£")
+    only = owner_report.comparison(result.run_dir, result.run_dir, owner_report.Units("£"))
     assert len(only) == 1 and only[0].startswith("The biggest move in the last months")
 
 
@@ -60,15 +63,15 @@ def test_campaign_result_in_one_sentence(tmp_path):
     results = pd.DataFrame(rows, columns=["segment", "verdict", "lift", "incremental_revenue", "cost"]).assign(
         campaign="Autumn offer", variant="offer"
     )
-    assert owner_report.campaign_result(tmp_path, "£") is None  # no campaign analysed: no sentence
+    assert owner_report.campaign_result(tmp_path, owner_report.Units("£")) is None  # no campaign analysed: no sentence
     artifacts.write(results, tmp_path, "campaign_results.csv")
-    assert owner_report.campaign_result(tmp_path, "£") == (
+    assert owner_report.campaign_result(tmp_path, owner_report.Units("£")) == (
         "“Autumn offer” worked for Bargain hunters: 14 more buyers per 100 contacted, about £2,779 of extra sales for £38 "
         "spent on sending it; it made no clear difference for the other groups."
     )
     artifacts.write(results.assign(verdict="no clear effect", variant="10% off"), tmp_path, "campaign_results.csv")
     assert (
-        owner_report.campaign_result(tmp_path, "£")
+        owner_report.campaign_result(tmp_path, owner_report.Units("£"))
         == "“Autumn offer” (10% off) made no clear difference to who bought, in any group."
     )
 
@@ -82,7 +85,7 @@ def test_owner_report_links_the_demo_campaign(demo_run):
 def test_data_notes_account_for_every_removed_line(demo_run):
     _, result = demo_run
     log = pd.read_csv(result.run_dir / "data" / "cleaning_log.csv")
-    notes = owner_report.data_notes(result.run_dir, "£")
+    notes = owner_report.data_notes(result.run_dir, owner_report.Units("£"))
     removed = int(log["rows_removed"].sum())
     assert f"{removed:,}" in notes and "without a customer" in notes
     numbers = [

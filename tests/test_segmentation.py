@@ -216,8 +216,10 @@ def test_factor_analysis_recovers_the_planted_factors(demo):
 def test_assignment_beats_guessing_the_largest_segment(demo):
     collected, _, _, result = demo
     segment_of = pd.Series(result.segments["cluster_name"].to_numpy(), index=result.segments["customer_id"])
-    columns = ["age_band", "region", "channel", "acquisition_source"]
-    model, accuracy, baseline = assignment.fit_assigner(collected.extras["attributes"], segment_of, columns)
-    assert accuracy > baseline + 0.1
-    scored = assignment.assign_new(model, collected.extras["attributes"].head(5))
+    attributes, kinds = collected.attributes.table, collected.attributes.kinds()
+    columns = assignment.usable_attributes(attributes, kinds)
+    assert columns == ["age_band", "channel", "acquisition_source", "region"]
+    assigner = assignment.fit_assigner(attributes, segment_of, columns, kinds)
+    assert assigner.accuracy > assigner.baseline + 0.1 and assigner.useful
+    scored = assignment.assign_new(assigner, attributes.head(5), kinds)
     assert scored["predicted_segment"].isin(segment_of.unique()).all() and scored["probability"].between(0, 1).all()

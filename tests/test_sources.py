@@ -119,8 +119,10 @@ def test_sql_errors_never_show_the_url(tmp_path, monkeypatch):
 
 def test_synthetic_source_has_extras_without_personal_data():
     collected = collect({"kind": "synthetic", "n_customers": 200, "seed": 3})
-    assert set(collected.extras) == {"attributes", "survey", "ground_truth", "campaign"}
-    assert "email" not in collected.transactions and "name" not in collected.extras["attributes"]
+    assert set(collected.extras) == {"survey", "ground_truth", "campaign"}
+    attributes = collected.attributes.table
+    assert "email" not in collected.transactions and not {"name", "email", "consent"} & set(attributes)
+    assert list(attributes["age_band"].cat.categories) == ["18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
     assert collected.contacts["email"].str.endswith("@example.com").all()
 
 

@@ -67,24 +67,72 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class SourceConfig(_Section):
-    """Where the order lines come from and how to read them."""
+class _TableSource(_Section):
+    """A table read from a file or a database: the order source, the customers file, the survey."""
 
-    kind: Literal["synthetic", "csv", "excel", "parquet", "sql"] = "synthetic"
     path: str | None = None  # csv/excel/parquet: the file, relative to the config file
-    preset: PresetName = "generic"  # a known export's column names and formats
-    columns: dict[str, str] = {}  # generic preset: contract column -> column in your file
+    columns: dict[str, str] = {}  # contract column -> column in your file
     sheet: str | int | None = None  # excel: sheet name or 0-based index; None = the first with the required columns
     encoding: str | None = None  # None = detect (UTF-8, UTF-8 with BOM, cp1252/latin-1)
     delimiter: str | None = None  # None = detect among , ; tab |
     decimal: Literal[".", ","] | None = None  # None = detect per column
+    url_env: str | None = None  # sql: name of the environment variable holding the SQLAlchemy URL
+    query: str | None = None  # sql: the query returning the rows
+
+
+class SourceConfig(_TableSource):
+    """Where the purchases come from and how to read them: order lines, a visit log (customer
+    and date only) or a customer table (``level: customers``, one row per customer)."""
+
+    kind: Literal["synthetic", "csv", "excel", "parquet", "sql"] = "synthetic"
+    level: Literal["lines", "customers"] = "lines"  # customers: one row per customer with totals
+    preset: PresetName = "generic"  # a known export's column names and formats
     date_format: str | None = None  # e.g. "%d/%m/%Y"; None = ISO 8601, then mixed formats
     dayfirst: bool | None = None  # 03/04/2024: true = 3 April; None = read from the data (a day above 12)
-    url_env: str | None = None  # sql: name of the environment variable holding the SQLAlchemy URL
-    query: str | None = None  # sql: the query returning one row per order line
     n_customers: int = Field(3000, ge=1)  # synthetic
     seed: int = 42  # synthetic
     exclusions: str | None = None  # CSV of customers who opted out (customer_id and/or email): never collected
+    # A log without order ids: one order per customer per "day" or per "timestamp".
+    order_per: Literal["day", "timestamp"] = "day"
+    # A log without prices (visits): value of one visit in the shop's currency; None = count visits.
+    value_per_visit: float | None = Field(None, gt=0)
+    # level: customers — columns holding spend per category and purchases per channel
+    # ({label: column}); the totals are their sums unless revenue_total / n_orders are mapped.
+    spend_by_category: dict[str, str] = {}
+    purchases_by_channel: dict[str, str] = {}
+    responses: dict[str, str] = {}  # level: customers — {campaign label: 0/1 column}: responses to past campaigns
+    behaviour: list[str] = []  # level: customers — other numeric behaviour columns to cluster on
+    ignore: list[str] = []  # level: customers — columns to leave out (constants, internal codes)
+
+    @model_validator(mode="after")
+    def _customer_level(self) -> SourceConfig:
+        if self.level == "lines" and (self.spend_by_category or self.purchases_by_channel or self.responses):
+            raise ValueError(
+                "spend_by_category, purchases_by_channel and responses describe a customer table: set level: customers"
+            )
+        return self
+
+
+class CustomersFileConfig(_TableSource):
+    """An optional file with one row per customer and any attributes (demographics, geography,
+    sign-up channel), joined to the orders on customer_id."""
+
+    kind: Literal["csv", "excel", "parquet", "sql"] | None = None  # None = no customers file
+    labels: dict[str, dict[str, str]] = {}  # column -> {code: label}, e.g. {Gender: {"0": male, "1": female}}
+    drop: list[str] = []  # columns to leave out
+    duplicates: Literal["error", "first", "last"] = "error"  # several rows for one customer id
+    implausible: Literal["missing", "error"] = "missing"  # odd values: logged and set missing, or stop
+    rare_share: float = Field(0.005, ge=0, lt=1)  # category values rarer than this are grouped as "Other"
+
+
+class SurveyConfig(_TableSource):
+    """An optional survey file: one row per respondent (customer_id) with Likert items."""
+
+    kind: Literal["csv", "excel", "parquet", "sql"] | None = None  # None = no survey file
+    scale: tuple[float, float] | None = None  # lowest and highest answer; None = read from the answers
+    reverse: list[str] = []  # items worded the other way round: answered x counts as low + high - x
+    n_factors: int | None = Field(None, ge=1)  # None = parallel analysis chooses
+    max_missing: float = Field(0.5, ge=0, le=1)  # respondents missing more items than this share are left out
 
 
 class CleaningConfig(_Section):
@@ -114,8 +162,7 @@ class SegmentationConfig(_Section):
     cost_per_order: float = Field(0.0, ge=0)  # cost to serve one order (currency)
     growth_days: int = Field(90, ge=1)  # growth = revenue in the last N days vs the N days before
     migration_days: int = Field(90, ge=1)  # migration matrix from as_of minus N days to as_of
-    n_factors: int = Field(2, ge=1)  # survey factors
-    signup_attributes: list[str] = ["age_band", "region", "channel", "acquisition_source"]
+    signup_attributes: list[str] | None = None  # attributes that predict a new customer's segment; None = all usable
 
     @field_validator("k_range")
     @classmethod
@@ -173,6 +220,8 @@ class Config(_Section):
     currency: str = ""  # symbol shown before amounts
     project_dir: str | None = None  # reports/ and .env live here; None = the folder holding configs/
     source: SourceConfig = SourceConfig()
+    customers: CustomersFileConfig = CustomersFileConfig()
+    survey: SurveyConfig = SurveyConfig()
     cleaning: CleaningConfig = CleaningConfig()
     segmentation: SegmentationConfig = SegmentationConfig()
     campaign: CampaignConfig = CampaignConfig()
@@ -205,6 +254,25 @@ class Config(_Section):
     def parameters(self) -> dict[str, Any]:
         """The config as JSON-ready notebook parameters."""
         return self.model_dump(mode="json")
+
+
+#: Why each step that needs dated purchases is skipped for a customer-level source.
+NEEDS_DATED_PURCHASES = {
+    "04_cohorts": "Skipped: a customer table has no purchase dates; an export of orders with their dates "
+    "would give acquisition cohorts and how long customers stay.",
+    "05_cltv": "Skipped: the lifetime-value models need each customer's purchase dates; an export of orders "
+    "with their dates would enable them.",
+    "06_campaign": "Skipped: monthly KPIs and campaign read-outs need dated orders; the response rates to past "
+    "campaigns per segment are in 03_segment.",
+}
+
+
+def skipped_steps(cfg: Config) -> dict[str, str]:
+    """Steps of ``cfg`` its data cannot support, each with the sentence saying why and what
+    data would enable it."""
+    if cfg.source.level != "customers":
+        return {}
+    return {step: why for step, why in NEEDS_DATED_PURCHASES.items() if step in cfg.steps}
 
 
 _SECTIONS = {
@@ -311,8 +379,14 @@ def project_dir(cfg: Config, config_path: str | Path) -> Path:
 
 
 def _resolve_paths(cfg: Config, base_dir: Path) -> Config:
-    """``cfg`` with its file paths (source.path, source.exclusions, campaign.path) made absolute."""
-    for section, key in (("source", "path"), ("source", "exclusions"), ("campaign", "path")):
+    """``cfg`` with its file paths made absolute."""
+    for section, key in (
+        ("source", "path"),
+        ("source", "exclusions"),
+        ("customers", "path"),
+        ("survey", "path"),
+        ("campaign", "path"),
+    ):
         part = getattr(cfg, section)
         path = getattr(part, key)
         if path:

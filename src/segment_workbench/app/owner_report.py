@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 import matplotlib.pyplot as plt
 import pandas as pd
 
@@ -20,14 +22,45 @@ from segment_workbench.app.resources import templates_dir
 from segment_workbench.campaigns.campaign import ALL, join_words
 from segment_workbench.io import artifacts
 from segment_workbench.lifecycle.cohorts import second_period_return
+from segment_workbench.segmentation.clustering import MIX_FEATURES
+from segment_workbench.segmentation.profiles import distinctive_traits
 from segment_workbench.segmentation.targeting import recent_and_previous, worth_targeting
 from segment_workbench.viz import plots
 
 RECENT_DAYS = 90  # "active" = bought in the last 90 days; change = last 90 days vs the 90 before
 
 
-def money(value: float, currency: str = "") -> str:
-    return f"{currency}{value:,.0f}"
+@dataclass(frozen=True)
+class Units:
+    """The words of a report: money (``currency`` before amounts) or, for a visit log without
+    prices, visits (no currency, no money words); and what the data are."""
+
+    currency: str = ""
+    in_visits: bool = False
+    dated: bool = True  # False: a customer table (no purchase dates)
+
+    def amount(self, value: float) -> str:
+        if self.in_visits:
+            shown = f"{value:,.0f}" if abs(value) >= 10 else f"{value:.1f}".removesuffix(".0")
+            return f"{shown} visit{'' if shown == '1' else 's'}"
+        return f"{self.currency}{value:,.0f}"
+
+    @property
+    def sales(self) -> str:
+        return "visits" if self.in_visits else "sales"
+
+    @property
+    def bought(self) -> str:
+        return "visited" if self.in_visits else "bought"
+
+    @property
+    def source(self) -> str:
+        return "visit log" if self.in_visits else "order history" if self.dated else "customer table"
+
+
+def money(value: float, unit: Units) -> str:
+    """An amount for the owner: ``£1,234``, or ``1,234 visits`` with visit ``Units``."""
+    return unit.amount(value)
 
 
 def percent(value: float) -> str:
@@ -43,23 +76,28 @@ def change_words(change: float) -> str:
     return f"{'up' if change > 0 else 'down'} {abs(change):.0%}"
 
 
-def rule_in_words(rule: str, currency: str = "") -> str:
+def rule_in_words(rule: str, unit: Units = Units()) -> str:
     """ "orders > 2 and days since last order ≤ 60" -> "more than 2 orders, last order at most 60 days ago"."""
     words = []
     for part in rule.split(" and "):
         for symbol, phrase in ((" ≤ ", "at most"), (" > ", "more than")):
             if symbol in part:
                 feature, value = part.split(symbol)
-                words.append(_feature_phrase(feature.strip(), phrase, value.strip(), currency))
+                words.append(_feature_phrase(feature.strip(), phrase, value.strip(), unit))
                 break
         else:
             words.append(part)
     return ", ".join(words)
 
 
-def _feature_phrase(feature: str, phrase: str, value: str, currency: str = "") -> str:
+def _feature_phrase(feature: str, phrase: str, value: str, unit: Units) -> str:
     if feature == "average order value":
-        value = money(float(value.replace(",", "")), currency)
+        value = money(float(value.replace(",", "")), unit)
+    for template in MIX_FEATURES.values():
+        head = template.split("{}")[0]  # "share of spend on "
+        if feature.startswith(head):
+            what = feature.removeprefix("share of ")
+            return f"{phrase} {value} of their {what}"
     templates = {
         "orders": "{phrase} {value} orders",
         "average order value": "average order {phrase} {value}",
@@ -80,63 +118,93 @@ def figure_uri(ax, dpi: int = 90) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def headline(run_dir: Path, currency: str) -> dict[str, Any]:
+def headline(run_dir: Path, unit: Units) -> dict[str, Any]:
     customers = artifacts.read(run_dir, artifacts.CUSTOMERS)
-    tx = artifacts.read(run_dir, artifacts.TRANSACTIONS)
     as_of = artifacts.run_meta(run_dir).as_of
+    active = int((customers["days_since_last_order"] < RECENT_DAYS).sum())
+    repeat = float((customers["n_orders"] >= 2).mean())
+    total = customers["revenue_total"].sum()
+    head = {
+        "as_of": as_of,
+        "customers": len(customers),
+        "revenue": unit.amount(total),
+        "revenue_label": "visits" if unit.in_visits else "total spent",
+        "active": active,
+        "active_label": f"{unit.bought} in the last {RECENT_DAYS} days",
+        "repeat_rate": repeat,
+        "repeat_label": "came more than once" if unit.in_visits else "ordered more than once",
+        "top_products": [],
+    }
+    came_back = f"{repeat:.0%} of all customers have {'come' if unit.in_visits else 'ordered'} more than once."
+    if not unit.dated:
+        head["sentences"] = [
+            f"{len(customers):,} customers spent {unit.amount(total)} with you in the period your table covers.",
+            f"{active:,} of them ({active / len(customers):.0%}) bought in the {RECENT_DAYS} days before "
+            f"{_date(as_of)}; {came_back}",
+        ]
+        return head
+    tx = artifacts.read(run_dir, artifacts.TRANSACTIONS)
     recent, before = recent_and_previous(tx["order_date"], as_of, RECENT_DAYS)
     revenue_recent, revenue_before = tx.loc[recent, "amount"].sum(), tx.loc[before, "amount"].sum()
     change = (revenue_recent - revenue_before) / revenue_before if revenue_before else float("nan")
-    active = int((customers["days_since_last_order"] < RECENT_DAYS).sum())
-    repeat = float((customers["n_orders"] >= 2).mean())
-    top = []
     if "product_name" in tx:
-        top = tx.groupby("product_name", observed=True)["amount"].sum().nlargest(3).index.tolist()
+        head["top_products"] = tx.groupby("product_name", observed=True)["amount"].sum().nlargest(3).index.tolist()
     first, last = tx["order_date"].min(), tx["order_date"].max()
+    what = f"made {unit.amount(total)}" if unit.in_visits else f"spent {unit.amount(total)} with you"
+    head["sentences"] = [
+        f"From {_date(first)} to {_date(last)}, {len(customers):,} customers {what}.",
+        f"{active:,} of them ({active / len(customers):.0%}) {unit.bought} in the last {RECENT_DAYS} days; {came_back}",
+        f"{unit.sales.capitalize()} in the last {RECENT_DAYS} days: {unit.amount(revenue_recent)}, "
+        f"{change_words(change)} on the {RECENT_DAYS} days before.",
+    ]
+    return head
+
+
+def _responses(run_dir: Path) -> dict[str, str]:
+    """Per segment, its response to the most recent past campaign vs all customers (a
+    customer table's response columns), as a phrase."""
+    rates = artifacts.read_optional(run_dir, artifacts.RESPONSE_RATES)
+    if rates is None:
+        return {}
+    last = rates.columns[-2]  # the columns: segment, campaigns in the config's order, customers
+    overall = rates.loc[rates["segment"] == "All customers", last].iloc[0]
     return {
-        "as_of": as_of,
-        "customers": len(customers),
-        "revenue": customers["revenue_total"].sum(),
-        "active": active,
-        "repeat_rate": repeat,
-        "revenue_recent": revenue_recent,
-        "change": change,
-        "top_products": top,
-        "sentences": [
-            f"From {_date(first)} to {_date(last)}, {len(customers):,} customers spent "
-            f"{money(customers['revenue_total'].sum(), currency)} with you.",
-            f"{active:,} of them ({active / len(customers):.0%}) bought in the last {RECENT_DAYS} days; "
-            f"{repeat:.0%} of all customers have ordered more than once.",
-            f"Sales in the last {RECENT_DAYS} days: {money(revenue_recent, currency)}, "
-            f"{change_words(change)} on the {RECENT_DAYS} days before.",
-        ],
+        r["segment"]: f"{r[last]:.0%} accepted the {last} offer (all customers: {overall:.0%})"
+        for _, r in rates.iterrows()
+        if r["segment"] != "All customers"
     }
 
 
-def customer_groups(run_dir: Path, currency: str) -> dict[str, Any] | None:
+def customer_groups(run_dir: Path, unit: Units) -> dict[str, Any] | None:
     profile = artifacts.read_optional(run_dir, artifacts.SEGMENT_PROFILES)
     rules = artifacts.read_optional(run_dir, artifacts.SEGMENT_RULES)
     if profile is None or rules is None:
         return None
+    mix = artifacts.read_optional(run_dir, artifacts.ATTRIBUTE_MIX)
+    who = distinctive_traits(mix) if mix is not None else {}
+    responses = _responses(run_dir)
     groups = []
     for row in profile.itertuples():
         best = rules[rules["segment"] == row.segment].sort_values("recall", ascending=False).head(2)
+        traits = [rule_in_words(r, unit) for r in best["rule"]]
+        traits += [t[0].upper() + t[1:] for t in who.get(row.segment, [])[:2]]
+        traits += [responses[row.segment]] if row.segment in responses else []
         groups.append(
             {
                 "name": row.segment,
                 "customers": int(row.customers),
                 "share_customers": row.share_customers,
                 "share_revenue": row.share_revenue,
-                "per_customer": money(row.revenue_per_customer, currency),
-                "traits": [rule_in_words(r, currency) for r in best["rule"]],
-                "not_ours": bool(row.not_our_customer),
+                "per_customer": money(row.revenue_per_customer, unit),
+                "traits": traits,
+                "not_ours": bool(row.not_our_customer) and not unit.in_visits,
             }
         )
-    chart = figure_uri(plots.segment_shares(profile))
+    chart = figure_uri(plots.segment_shares(profile, unit.sales))
     return {"groups": groups, "chart": chart}
 
 
-def focus(run_dir: Path) -> list[dict[str, Any]] | None:
+def focus(run_dir: Path, unit: Units) -> list[dict[str, Any]] | None:
     ranking = artifacts.read_optional(run_dir, artifacts.TARGET_RANKING)
     if ranking is None:
         return None
@@ -147,14 +215,18 @@ def focus(run_dir: Path) -> list[dict[str, Any]] | None:
             "action": r.action,
             "channel": r.channel,
             "kpi": r.kpi,
-            "why": f"{r.size:.0%} of customers, {r.value:.0%} of revenue"
-            + (f", sales {change_words(r.growth)} in the last {RECENT_DAYS} days" if r.growth == r.growth else ""),
+            "why": f"{r.size:.0%} of customers, {r.value:.0%} of {unit.sales}"
+            + (
+                f", {unit.sales} {change_words(r.growth)} in the last {RECENT_DAYS} days"
+                if r.growth == r.growth
+                else ""
+            ),
         }
         for r in top.itertuples()
     ]
 
 
-def campaign_result(run_dir: Path, currency: str) -> str | None:
+def campaign_result(run_dir: Path, unit: Units) -> str | None:
     """One sentence per campaign variant from 06_campaign's read-out, in the owner's words."""
     results = artifacts.read_optional(run_dir, artifacts.CAMPAIGN_RESULTS)
     if results is None:
@@ -167,8 +239,8 @@ def campaign_result(run_dir: Path, currency: str) -> str | None:
         if len(worked):
             parts.append(
                 f"worked for {join_words(list(worked['segment']))}: {100 * worked['lift'].mean():.0f} more buyers per 100 contacted, "
-                f"about {money(worked['incremental_revenue'].sum(), currency)} of extra sales for "
-                f"{money(worked['cost'].sum(), currency)} spent on sending it"
+                f"about {money(worked['incremental_revenue'].sum(), unit)} of extra sales for "
+                f"{money(worked['cost'].sum(), unit)} spent on sending it"
             )
         if len(backfired):
             parts.append(f"put off {join_words(list(backfired['segment']))}")
@@ -193,7 +265,7 @@ def _clv_horizon(run_dir: Path) -> str | None:
     return f"{params['settings']['horizon_periods']} {params['time_unit']}"
 
 
-def losing(run_dir: Path, currency: str) -> dict[str, Any] | None:
+def losing(run_dir: Path, unit: Units) -> dict[str, Any] | None:
     retention = artifacts.read_optional(run_dir, artifacts.COHORT_RETENTION)
     survival = artifacts.read_optional(run_dir, artifacts.SURVIVAL_BY_SEGMENT)
     if retention is None or survival is None:
@@ -209,14 +281,17 @@ def losing(run_dir: Path, currency: str) -> dict[str, Any] | None:
         value = ""
         if worth is not None and row.group in set(worth.iloc[:, 0]):
             still = worth[worth.iloc[:, 0] == row.group].iloc[0]
-            value = f"; the model still expects {money(still['clv_total'], currency)} from this group over the next {horizon}"
+            value = (
+                f"; the model still expects {money(still['clv_total'], unit)} from this group over the next {horizon}"
+            )
         days = row.median_days
         median = (
             ""
             if days == float("inf")
             else f" half of them had stopped after {days:,.0f} day{'s' if days != 1 else ''};"
         )
-        at_risk.append(f"{row.group}: {row.share:.0%} have stopped buying;{median}".rstrip(";") + value + ".")
+        stopped = "coming" if unit.in_visits else "buying"
+        at_risk.append(f"{row.group}: {row.share:.0%} have stopped {stopped};{median}".rstrip(";") + value + ".")
     sentence = (
         f"On average {back:.0%} of new customers come back in the month after their first purchase."
         if back == back
@@ -225,7 +300,7 @@ def losing(run_dir: Path, currency: str) -> dict[str, Any] | None:
     return {"sentence": sentence, "at_risk": at_risk}
 
 
-def worth(run_dir: Path, currency: str) -> dict[str, Any] | None:
+def worth(run_dir: Path, unit: Units) -> dict[str, Any] | None:
     table = artifacts.read_optional(run_dir, artifacts.CLV_BY_SEGMENT)
     horizon = _clv_horizon(run_dir)
     if table is None or horizon is None:
@@ -235,23 +310,29 @@ def worth(run_dir: Path, currency: str) -> dict[str, Any] | None:
         {
             "name": r[label],
             "customers": int(r["customers"]),
-            "mean": money(r["clv_mean"], currency),
-            "low": money(r["clv_mean_low"], currency),
-            "high": money(r["clv_mean_high"], currency),
-            "total": money(r["clv_total"], currency),
+            "mean": money(r["clv_mean"], unit),
+            "low": money(r["clv_mean_low"], unit),
+            "high": money(r["clv_mean_high"], unit),
+            "total": money(r["clv_total"], unit),
         }
         for _, r in table.iterrows()
     ]
-    total = table["clv_total"].sum()
+    total = money(table["clv_total"].sum(), unit)
+    intro = (
+        f"Your current customers are expected to make about <b>{total}</b> over the next {horizon}"
+        if unit.in_visits
+        else f"Your current customers are expected to bring about <b>{total}</b> over the next {horizon}"
+    )
     return {
         "horizon": horizon,
         "rows": rows,
-        "total": money(total, currency),
-        "chart": figure_uri(plots.value_bands(table, label)),
+        "intro": markupsafe.Markup(intro.replace(total, str(markupsafe.escape(total)))),
+        "total": total,
+        "chart": figure_uri(plots.value_bands(table, label, "expected visits" if unit.in_visits else "expected value")),
     }
 
 
-def data_notes(run_dir: Path, currency: str) -> str:
+def data_notes(run_dir: Path, unit: Units) -> str:
     log = artifacts.read(run_dir, artifacts.CLEANING_LOG)
     removed = int(log["rows_removed"].sum())
     kept = int(log["rows_remaining"].iloc[-1])
@@ -259,12 +340,28 @@ def data_notes(run_dir: Path, currency: str) -> str:
     no_id = log[log["rule"] == "missing_customer_id"]
     returns = log[log["reason"] == "return_netted"]["rows_removed"].sum()
     duplicates = log[log["reason"] == "exact_duplicate"]["rows_removed"].sum()
-    parts = [f"Of {total:,} order lines, {removed:,} ({removed / total:.1%}) were set aside before the analysis"]
+    rows = "visits" if unit.in_visits else "order lines" if unit.dated else "customers in your table"
+    parts = [f"Of {total:,} {rows}, {removed:,} ({removed / total:.1%}) were set aside before the analysis"]
     details = []
-    if int(no_id["rows_removed"].sum()):
+    if not unit.dated:
+        reasons = {
+            "missing_customer_id": "without a customer number",
+            "missing_recency_orders_or_spend": "with the last purchase, purchases or spend missing",
+            "negative_value": "with a negative amount",
+            "no_purchases": "who never bought",
+        }
+        details = [
+            f"{int(r.rows_removed):,} {reasons.get(r.reason, r.reason)}" for r in log.itertuples() if r.rows_removed
+        ]
+        return parts[0] + (": " + "; ".join(details) if details else "") + "."
+    if unit.in_visits and int(no_id["rows_removed"].sum()):
+        details.append(
+            f"{int(no_id['rows_removed'].sum()):,} without a customer, which no customer figure here includes"
+        )
+    elif int(no_id["rows_removed"].sum()):
         details.append(
             f"{int(no_id['rows_removed'].sum()):,} without a customer (guest orders, worth "
-            f"{money(no_id['revenue_removed'].sum(), currency)}), which no customer figure here includes"
+            f"{money(no_id['revenue_removed'].sum(), unit)}), which no customer figure here includes"
         )
     if returns:
         details.append(f"{int(returns):,} returns, subtracted from the orders they belong to")
@@ -273,12 +370,14 @@ def data_notes(run_dir: Path, currency: str) -> str:
     other = removed - int(no_id["rows_removed"].sum()) - int(returns) - int(duplicates)
     if other > 0:
         details.append(
-            f"{other:,} other lines (tests, unreadable dates or prices, lines after the report date, fully returned items)"
+            f"{other:,} other visits (unreadable dates, visits after the report date)"
+            if unit.in_visits
+            else f"{other:,} other lines (tests, unreadable dates or prices, lines after the report date, fully returned items)"
         )
     return parts[0] + (": " + "; ".join(details) if details else "") + "."
 
 
-def comparison(run_dir: Path, previous_dir: Path | None, currency: str) -> list[str]:
+def comparison(run_dir: Path, previous_dir: Path | None, unit: Units) -> list[str]:
     """Sentences comparing with the previous complete run of the same config, and the
     segment-migration headline of this run."""
     sentences = []
@@ -292,7 +391,7 @@ def comparison(run_dir: Path, previous_dir: Path | None, currency: str) -> list[
         if then_as_of != now_as_of:
             sentences.append(
                 f"Since the last report (as of {then_as_of:%Y-%m-%d}): customers {change_words(len(now) / len(then) - 1)} "
-                f"({len(then):,} to {len(now):,}), revenue {change_words(now['revenue_total'].sum() / then['revenue_total'].sum() - 1)}."
+                f"({len(then):,} to {len(now):,}), {unit.sales} {change_words(now['revenue_total'].sum() / then['revenue_total'].sum() - 1)}."
             )
         before, after = (
             artifacts.read_optional(previous_dir, artifacts.SEGMENT_PROFILES),
@@ -331,20 +430,30 @@ STEP_NEEDED = {
 }
 
 
+NEEDS_DATES = {"losing": "who you are losing", "worth": "what your customers are worth"}
+
+
 def build(run_dir: str | Path, previous_dir: str | Path | None = None, currency: str = "", shop: str = "") -> str:
     """The owner report's HTML for a run directory."""
     run_dir = Path(run_dir)
     previous = Path(previous_dir) if previous_dir else None
-    head = headline(run_dir, currency)
+    meta = artifacts.run_meta(run_dir)
+    unit = Units(currency="" if meta.in_visits else currency, in_visits=meta.in_visits, dated=meta.dated)
+    head = headline(run_dir, unit)
     sections = {
-        "groups": customer_groups(run_dir, currency),
-        "focus": focus(run_dir),
-        "losing": losing(run_dir, currency),
-        "worth": worth(run_dir, currency),
+        "groups": customer_groups(run_dir, unit),
+        "focus": focus(run_dir, unit),
+        "losing": losing(run_dir, unit),
+        "worth": worth(run_dir, unit),
     }
     missing = {
-        name: f"Not in this report: this part needs {STEP_NEEDED[name]}, which was not part of this run. "
-        "Ask your analyst to add it to the run's steps."
+        name: (
+            f"Not in this report: {NEEDS_DATES[name]} needs the date of each purchase, and your data has one row "
+            "per customer. An export of your orders with their dates would add it."
+            if not meta.dated and name in NEEDS_DATES
+            else f"Not in this report: this part needs {STEP_NEEDED[name]}, which was not part of this run. "
+            "Ask your analyst to add it to the run's steps."
+        )
         for name, value in sections.items()
         if value is None
     }
@@ -352,12 +461,12 @@ def build(run_dir: str | Path, previous_dir: str | Path | None = None, currency:
     return env.get_template("owner_report.html.j2").render(
         shop=shop,
         head=head,
-        currency=currency,
+        unit=unit,
         missing=missing,
-        notes=data_notes(run_dir, currency),
-        comparison=comparison(run_dir, previous, currency),
+        notes=data_notes(run_dir, unit),
+        comparison=comparison(run_dir, previous, unit),
         recent_days=RECENT_DAYS,
-        campaign=campaign_result(run_dir, currency),
+        campaign=campaign_result(run_dir, unit),
         **sections,
     )
 

@@ -9,7 +9,7 @@ import jinja2
 
 from segment_workbench.app.resources import templates_dir
 
-MARKS = {"complete": "✔", "failed": "✘", "not run": "–"}
+MARKS = {"complete": "✔", "failed": "✘", "skipped": "○", "not run": "–"}
 
 
 def _render(template: str, **context: Any) -> str:

@@ -29,7 +29,7 @@ from segment_workbench.app.pages import write_batch_page, write_index
 from segment_workbench.app.provenance import input_fingerprint, package_versions
 from segment_workbench.app.resources import notebook_path, templates_dir
 from segment_workbench.app.scheduler import default_step_jobs, execute_steps
-from segment_workbench.config import Config, default_project_dir, load_config, project_dir
+from segment_workbench.config import Config, default_project_dir, load_config, project_dir, skipped_steps
 from segment_workbench.errors import WorkbenchError
 from segment_workbench.io import artifacts
 from segment_workbench.io.runs import gather_summaries
@@ -42,7 +42,7 @@ class StepFailed(WorkbenchError):
 @dataclass
 class StepResult:
     step: str
-    status: str  # "complete" | "failed" | "not run"
+    status: str  # "complete" | "failed" | "skipped" (the data cannot support it) | "not run"
     seconds: float = 0.0
     html_seconds: float = 0.0
     summary: str = ""
@@ -66,22 +66,28 @@ def notebook_parameters(step: str) -> list[str]:
     return list(papermill.inspect_notebook(str(notebook_path(step))))
 
 
-def _html_exporter() -> HTMLExporter:
+#: Markdown cells tagged for one kind of data: "money" (order lines with prices) and "visits"
+#: (a visit log); the HTML of a run keeps the ones for its data. JupyterLab shows both.
+VALUE_TAGS = {"currency": "visits", "visits": "money"}  # value unit -> the tag removed
+
+
+def _html_exporter(remove: frozenset[str] = frozenset()) -> HTMLExporter:
     c = TraitletsConfig()
     c.HTMLExporter.exclude_input = True
     c.HTMLExporter.exclude_input_prompt = True
     c.HTMLExporter.exclude_output_prompt = True
     c.HTMLExporter.embed_images = True
     c.TagRemovePreprocessor.enabled = True
-    c.TagRemovePreprocessor.remove_cell_tags = {"parameters", "injected-parameters"}
+    c.TagRemovePreprocessor.remove_cell_tags = {"parameters", "injected-parameters", *remove}
     return HTMLExporter(config=c, template_name="workbench", extra_template_basedirs=[str(templates_dir())])
 
 
-def notebook_to_html(notebook_path: Path, html_path: Path, title: str) -> None:
-    """Render an executed notebook to self-contained HTML without code cells."""
+def notebook_to_html(notebook_path: Path, html_path: Path, title: str, value_unit: str = "currency") -> None:
+    """Render an executed notebook to self-contained HTML without code cells, keeping the
+    markdown written for the run's ``value_unit`` (``VALUE_TAGS``)."""
     nb = nbformat.read(notebook_path, as_version=4)
     nb.metadata["title"] = title
-    body, _ = _html_exporter().from_notebook_node(nb)
+    body, _ = _html_exporter(frozenset({VALUE_TAGS[value_unit]})).from_notebook_node(nb)
     html_path.write_text(body, encoding="utf-8")
 
 
@@ -109,8 +115,16 @@ def execute_step(
     seconds = time.perf_counter() - started
     started = time.perf_counter()
     if output.is_file():
+        value_unit = (
+            artifacts.read_meta(run_dir, artifacts.RAW).get("value_unit", "currency")
+            if artifacts.exists(run_dir, artifacts.RAW)
+            else "currency"
+        )
         notebook_to_html(
-            output, run_dir / f"{step}.html", title=f"{step} — {parameters.get('run_name', '')}".strip(" —")
+            output,
+            run_dir / f"{step}.html",
+            title=f"{step} — {parameters.get('run_name', '')}".strip(" —"),
+            value_unit=value_unit,
         )
     html_seconds = time.perf_counter() - started
     return StepResult(
@@ -176,7 +190,8 @@ def run(
     final = reports_root / run_name
     tmp = reports_root / f".{run_name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    steps = list(cfg.steps)
+    skipped = skipped_steps(cfg)
+    steps = [s for s in cfg.steps if s not in skipped]
     previous: dict[str, Any] = {}
     if only:
         if only not in steps:
@@ -227,7 +242,15 @@ def _execute(
         kept.update({r.step: r for r in results})
         results = [kept[s] for s in cfg.steps if s in kept]
     ran = {r.step for r in results}
-    results += [StepResult(step=s, status="not run") for s in cfg.steps if s not in ran]
+    skipped = skipped_steps(cfg)
+    results += [
+        StepResult(step=s, status="skipped", summary=skipped[s])
+        if s in skipped
+        else StepResult(step=s, status="not run")
+        for s in cfg.steps
+        if s not in ran
+    ]
+    results.sort(key=lambda r: cfg.steps.index(r.step))
     failed = next((r for r in results if r.status == "failed"), None)
     status = "failed" if failed else "complete"
     run_info = {

@@ -7,7 +7,8 @@ import pandas as pd
 
 
 def overview(raw: pd.DataFrame) -> pd.DataFrame:
-    """Headline counts as a two-column table (measure, value) for display."""
+    """Headline counts as a two-column table (measure, value) for display; the value rows only
+    when ``raw`` has ``amount`` and ``quantity`` (a visit log shown without them has neither)."""
     dates = raw["order_date"].dropna()
     rows = [
         ("Rows (order lines)", f"{len(raw):,}"),
@@ -16,9 +17,11 @@ def overview(raw: pd.DataFrame) -> pd.DataFrame:
         ("Products (distinct ids)", f"{raw['product_id'].nunique():,}" if "product_id" in raw else "no product column"),
         ("First order date", f"{dates.min():%Y-%m-%d}" if len(dates) else "none"),
         ("Last order date", f"{dates.max():%Y-%m-%d}" if len(dates) else "none"),
-        ("Revenue, all lines incl. returns", f"{raw['amount'].sum():,.2f}"),
-        ("Lines with a negative quantity (returns)", f"{int((raw['quantity'] < 0).sum()):,}"),
     ]
+    if "amount" in raw:
+        rows.append(("Revenue, all lines incl. returns", f"{raw['amount'].sum():,.2f}"))
+    if "quantity" in raw:
+        rows.append(("Lines with a negative quantity (returns)", f"{int((raw['quantity'] < 0).sum()):,}"))
     return pd.DataFrame(rows, columns=["measure", "value"])
 
 

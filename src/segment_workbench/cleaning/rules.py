@@ -70,7 +70,7 @@ class CleaningResult:
     def summary(self) -> dict[str, float]:
         """Rows and revenue in, kept and removed; shares are fractions of the input."""
         removed = int(self.log["rows_removed"].sum())
-        revenue_kept = float(self.transactions["amount"].sum())
+        revenue_kept = float(line_revenue(self.transactions).sum())
         return {
             "rows_in": self.rows_in,
             "rows_kept": len(self.transactions),
@@ -83,8 +83,9 @@ class CleaningResult:
 
 
 def line_revenue(df: pd.DataFrame) -> pd.Series:
-    """Revenue of each line (``amount``); unparseable values count as 0."""
-    return df["amount"].fillna(0.0)
+    """Revenue of each line (``amount``; of each row of a customer table, ``revenue_total``);
+    unparseable values count as 0."""
+    return df["amount" if "amount" in df else "revenue_total"].fillna(0.0)
 
 
 def _no_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -275,6 +276,61 @@ RULES: list[Rule] = [
     Rule("cancellations", "Returns/cancellations netted against the matching purchases.", _cancellations),
 ]
 RULE_NAMES = [r.name for r in RULES]
+#: Rules about prices, quantities and returns: a visit log (whose quantity and value are
+#: derived, 1 per visit) never meets them, and its report does not list them.
+PRICE_RULES = [
+    "cancelled_status",
+    "invalid_quantity",
+    "invalid_price",
+    "non_product_lines",
+    "extreme_amount",
+    "cancellations",
+]
+
+
+def _duplicate_customer_id(df, params, as_of):
+    repeated = df["customer_id"].duplicated(keep=False)
+    if repeated.any():
+        raise InputError(
+            f"{int(df.loc[repeated, 'customer_id'].nunique())} customer id(s) appear on more than one row of the customer table.",
+            file=params.get("file"),
+            column="customer_id",
+            rows=df[repeated].drop(columns="source_row").head(6),
+            hint="A customer table has one row per customer: remove or merge the repeated rows.",
+        )
+    return _drop(df, repeated, "duplicate_customer_id")
+
+
+def _behaviour_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if c not in ("source_row", "customer_id") and pd.api.types.is_float_dtype(df[c])]
+
+
+def _missing_totals(df, params, as_of):
+    recency = "days_since_last_order" if "days_since_last_order" in df else "last_purchase"
+    return _drop(df, df[[recency, "n_orders", "revenue_total"]].isna().any(axis=1), "missing_recency_orders_or_spend")
+
+
+def _negative_values(df, params, as_of):
+    values = df[_behaviour_columns(df)]
+    return _drop(df, (values < 0).any(axis=1), "negative_value")
+
+
+def _no_purchases(df, params, as_of):
+    return _drop(df, df["n_orders"] <= 0, "no_purchases")
+
+
+#: The rules for a customer table (``source.level: customers``), in order.
+CUSTOMER_RULES: list[Rule] = [
+    Rule("missing_customer_id", "Rows without a customer id.", _missing_customer_id),
+    Rule("duplicate_customer_id", "Several rows for one customer id (stops with a message).", _duplicate_customer_id),
+    Rule(
+        "missing_totals",
+        "Rows whose recency, number of purchases or spend is missing or unreadable.",
+        _missing_totals,
+    ),
+    Rule("negative_values", "Rows with a negative spend, count or recency (an export error).", _negative_values),
+    Rule("no_purchases", "Customers with no purchase: nothing to segment by behaviour.", _no_purchases),
+]
 
 
 def clean(
@@ -284,8 +340,10 @@ def clean(
     *,
     source_columns: dict[str, str] | None = None,
     file: str = "transactions",
+    rules: list[Rule] | None = None,
 ) -> CleaningResult:
     """Apply the rules in order; return kept rows, the accounting log and the removed rows.
+    ``rules``: None = ``RULES`` (order lines); ``CUSTOMER_RULES`` for a customer table.
 
     ``settings``: the rules' parameters (a ``CleaningConfig`` or its keys as a dict; unknown
     rule names fail here). ``source_columns``: the source's name of each contract column (from
@@ -294,12 +352,13 @@ def clean(
     """
     if not isinstance(settings, CleaningConfig):
         settings = validated({"cleaning": settings or {}}).cleaning
-    params = {**settings.model_dump(), "source_columns": dict(source_columns or {})}
+    params = {**settings.model_dump(), "source_columns": dict(source_columns or {}), "file": file}
+    lines = rules is None
     as_of = pd.Timestamp(as_of).normalize()
     df = transactions.reset_index(drop=True)
     rows_in, revenue_in = len(df), float(line_revenue(df).clip(lower=0).sum())
     log_rows, removed_parts = [], []
-    for step, rule in enumerate(RULES, start=1):
+    for step, rule in enumerate(RULES if lines else rules, start=1):
         if rule.name in (params.get("skip") or []):
             continue
         before = len(df)
@@ -351,7 +410,8 @@ def clean(
         df = df.sort_values("source_row", kind="stable")
     df = df.set_axis(pd.RangeIndex(len(df)), copy=False)  # df is clean()'s own, no need to copy it
     try:
-        df = CLEAN_TRANSACTIONS.validate(df)  # ids coerced to Arrow-backed text
+        if lines:
+            df = CLEAN_TRANSACTIONS.validate(df)  # ids coerced to Arrow-backed text
     except pandera.errors.SchemaError as exc:
         raise InputError(
             f"Cleaned transactions break the contract: {exc}",

@@ -133,6 +133,6 @@ def frequency_spend_correlation(frequency, monetary_value) -> float:
     assumes it is near 0; above ~0.3 the CLV of frequent buyers is biased)."""
     x, m = np.asarray(frequency, float), np.asarray(monetary_value, float)
     usable = (x > 0) & (m > 0)
-    if usable.sum() < 3:
+    if usable.sum() < 3 or np.ptp(x[usable]) == 0 or np.ptp(m[usable]) == 0:  # no correlation without variation
         return float("nan")
     return float(np.corrcoef(x[usable], m[usable])[0, 1])

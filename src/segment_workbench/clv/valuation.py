@@ -82,10 +82,21 @@ def fit_final(
     )
 
 
-def fit_spend(customers: pd.DataFrame, random_state: int = 0) -> tuple[clv.GammaGammaModel | clv.MeanSpendModel, str]:
-    """Gamma-Gamma on the repeat customers; if it does not converge, the mean spend per order
-    for everyone. The note says which, and why."""
+def fit_spend(
+    customers: pd.DataFrame, random_state: int = 0, in_visits: bool = False
+) -> tuple[clv.GammaGammaModel | clv.MeanSpendModel, str]:
+    """Gamma-Gamma on the repeat customers; if it does not converge, or every purchase has the
+    same value (a visit log: each visit counts 1, or ``value_per_visit``), the mean value per
+    order for everyone. The note says which, and why."""
     args = (customers["frequency"], customers["monetary_value"])
+    repeat_values = customers.loc[customers["frequency"] > 0, "monetary_value"]
+    if repeat_values.nunique() <= 1:
+        constant = clv.MeanSpendModel().fit(*args, customers["revenue_total"], customers["n_orders"])
+        return constant, (
+            "A visit log: the measure is the expected number of visits (no model of amounts)."
+            if in_visits
+            else f"Every purchase has the same value ({constant.mean_:,.2f}): no spend model is needed."
+        )
     try:
         spend = clv.GammaGammaModel(random_state=random_state).fit(*args)
     except InputError as exc:

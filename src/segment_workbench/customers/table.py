@@ -33,6 +33,20 @@ COLUMNS = {
     "discount_share": "discount / (revenue + discount), when the data has a discount column",
     "margin_total": "revenue minus cost, when the data has a cost column (cost of the line, currency)",
 }
+#: Columns of a customer table given at customer level (``source.level: customers``), by prefix.
+PREFIXED = {
+    "spend_share_": "share of spend on {}",
+    "channel_share_": "share of purchases via {}",
+    "spend_": "spend on {}, in the shop's currency",
+    "purchases_": "purchases via {}",
+    "response_": "responded to {} (1 = yes)",
+}
+#: What the value columns mean in a visit log without prices (``RunMeta.value_unit`` visits).
+IN_VISITS = {
+    "revenue_total": "number of visits (a visit log: each visit counts 1)",
+    "avg_order_value": "1 (a visit log: each order is one visit)",
+    "monetary_value": "1 for repeat visitors (a visit log)",
+}
 
 
 LINE_COLUMNS = ["source_row", "customer_id", "order_id", "order_date", "quantity", "amount", "discount", "cost"]
@@ -149,7 +163,48 @@ def build_customer_table(transactions, as_of: pd.Timestamp | str, time_unit: str
     return out[columns]
 
 
-def data_dictionary(customers: pd.DataFrame, time_unit: str) -> pd.DataFrame:
-    """The table's columns with their meaning, ``time_unit`` filled in, for display."""
-    rows = [(c, COLUMNS[c].replace("the time unit", time_unit)) for c in customers.columns if c in COLUMNS]
+def _meaning(column: str, in_visits: bool) -> str | None:
+    if in_visits and column in IN_VISITS:
+        return IN_VISITS[column]
+    if column in COLUMNS:
+        return COLUMNS[column]
+    prefix = next((p for p in PREFIXED if column.startswith(p)), None)
+    return PREFIXED[prefix].format(column.removeprefix(prefix).replace("_", " ")) if prefix else None
+
+
+def data_dictionary(customers: pd.DataFrame, time_unit: str, in_visits: bool = False) -> pd.DataFrame:
+    """The table's columns with their meaning, ``time_unit`` filled in, for display; the value
+    columns in visits when ``in_visits``."""
+    rows = [
+        (c, meaning.replace("the time unit", time_unit))
+        for c in customers.columns
+        if (meaning := _meaning(c, in_visits)) is not None
+    ]
     return pd.DataFrame(rows, columns=["column", "meaning"])
+
+
+def from_customer_level(rows: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The customer table from a cleaned customer-level source (``segment_workbench.io.customer_level``):
+    recency in days and as a date, tenure (from the first purchase or sign-up, when given;
+    never shorter than the recency), average order value, and each customer's shares of spend
+    per category and of purchases per channel. Columns: ``COLUMNS`` and ``PREFIXED``."""
+    as_of = pd.Timestamp(as_of).normalize()
+    out = rows.drop(columns="source_row").reset_index(drop=True)
+    if "days_since_last_order" not in out:
+        out["days_since_last_order"] = (as_of - out["last_purchase"].dt.normalize()).dt.days.astype(float)
+    out["last_purchase"] = as_of - pd.to_timedelta(out["days_since_last_order"], unit="D")
+    if "first_purchase" in out:
+        tenure = (as_of - out["first_purchase"].dt.normalize()).dt.days.astype(float)
+        out["tenure_days"] = np.fmax(tenure, out["days_since_last_order"])
+    out["avg_order_value"] = out["revenue_total"] / out["n_orders"]
+    for prefix, share, total in (("spend_", "spend_share_", "revenue_total"), ("purchases_", "channel_share_", None)):
+        parts = [c for c in out.columns if c.startswith(prefix) and not c.startswith(share)]
+        if not parts:
+            continue
+        denominator = out[total] if total else out[parts].sum(axis=1)
+        for column in parts:
+            out[share + column.removeprefix(prefix)] = (out[column] / denominator.replace(0, np.nan)).fillna(0.0)
+    first = ["customer_id", "first_purchase", "last_purchase", "n_orders", "days_since_last_order", "tenure_days"]
+    first += ["revenue_total", "avg_order_value"]
+    ordered = [c for c in first if c in out] + [c for c in out.columns if c not in first]
+    return out[ordered]

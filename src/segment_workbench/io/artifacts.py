@@ -24,6 +24,7 @@ from segment_workbench.errors import ConfigError, InputError
 RAW = "raw.parquet"
 CONTACTS = "contacts.parquet"
 ATTRIBUTES = "attributes.parquet"
+ATTRIBUTE_INFO = "attribute_info.csv"
 SURVEY = "survey.parquet"
 GROUND_TRUTH = "ground_truth.parquet"
 CAMPAIGN = "campaign.parquet"
@@ -39,6 +40,9 @@ SEGMENT_MODEL = "segment_model.joblib"
 SEGMENT_PROFILES = "segment_profiles.csv"
 TARGET_RANKING = "target_ranking.csv"
 SEGMENT_MIGRATION = "segment_migration.csv"
+ATTRIBUTE_MIX = "attribute_mix.csv"
+RESPONSE_RATES = "response_rates.csv"
+NEEDS_GROUPS = "needs_groups.csv"
 # 04_cohorts
 COHORT_RETENTION = "cohort_retention.csv"
 COHORT_REVENUE = "cohort_revenue.csv"
@@ -58,14 +62,33 @@ META_KEY = b"segment_workbench"
 
 @dataclass(frozen=True)
 class RunMeta:
-    """What every step after 02_clean needs besides the tables: "now" (the last day included)
-    and the unit of the customer table's durations. Written with ``customers.parquet``."""
+    """What every step after 02_clean needs besides the tables: "now" (the last day included),
+    the unit of the customer table's durations, what the data measure value in (``currency``,
+    or ``visits`` for a visit log without prices: each visit counts 1) and the input's level
+    (``lines``: dated purchases; ``customers``: one row per customer, no dates of purchases).
+    Written with ``customers.parquet``."""
 
     as_of: pd.Timestamp
     time_unit: str
+    value_unit: str = "currency"
+    level: str = "lines"
+
+    @property
+    def in_visits(self) -> bool:
+        return self.value_unit == "visits"
+
+    @property
+    def dated(self) -> bool:
+        """True when the data hold dated purchases (not a customer-level table)."""
+        return self.level == "lines"
 
     def to_json(self) -> dict[str, str]:
-        return {"as_of": f"{self.as_of:%Y-%m-%d}", "time_unit": self.time_unit}
+        return {
+            "as_of": f"{self.as_of:%Y-%m-%d}",
+            "time_unit": self.time_unit,
+            "value_unit": self.value_unit,
+            "level": self.level,
+        }
 
     def check_time_unit(self, time_unit: str) -> None:
         """Raise ConfigError when a step is asked for another unit than the table's."""
@@ -88,7 +111,12 @@ def run_meta(run_dir: str | Path) -> RunMeta:
             f"{CUSTOMERS} in {run_dir} does not say its as_of and time unit.",
             hint="It was written by an older version: re-run the whole config.",
         )
-    return RunMeta(pd.Timestamp(meta["as_of"]), meta["time_unit"])
+    return RunMeta(
+        pd.Timestamp(meta["as_of"]),
+        meta["time_unit"],
+        meta.get("value_unit", "currency"),
+        meta.get("level", "lines"),
+    )
 
 
 def data_dir(run_dir: str | Path) -> Path:

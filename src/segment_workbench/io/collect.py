@@ -1,8 +1,11 @@
 """01_collect's entry point: read the source named by the config, map it to the contract, type
-its values and split personal data off into a contacts table.
+its values and split personal data off into a contacts table; read the optional customers file
+(attributes) and survey file.
 
 Every row read is kept (parsing failures become NaN/NaT and are removed, with a logged
 reason, by the cleaning step). ``source_row`` is the 1-based record number in the source.
+A customer-level source (``source.level: customers``) gives one row per customer instead of
+order lines (``segment_workbench.io.customer_level``); its descriptive columns become attributes.
 """
 
 from __future__ import annotations
@@ -13,22 +16,26 @@ from typing import Any
 
 import pandas as pd
 
-from segment_workbench.config import SourceConfig, validated
+from segment_workbench.config import CustomersFileConfig, SourceConfig, SurveyConfig, resolve_as_of, validated
 from segment_workbench.datasets import synthetic
 from segment_workbench.errors import ConfigError, InputError
 from segment_workbench.io import schema
+from segment_workbench.io.attributes import AttributeTable, type_attributes
 from segment_workbench.io.campaign_file import parse_campaign, read_campaign_file
-from segment_workbench.io.contacts import apply_exclusions, contacts_table
+from segment_workbench.io.contacts import add_contacts, apply_exclusions, contacts_table
+from segment_workbench.io.customer_level import split_customer_table
 from segment_workbench.io.detection import existing_file
 from segment_workbench.io.mapping import map_columns
 from segment_workbench.io.presets import PRESETS, Preset
-from segment_workbench.io.readers import read_csv, read_excel, read_parquet, read_sql
+from segment_workbench.io.readers import read_csv, read_excel, read_parquet, read_sql, read_table
+from segment_workbench.io.survey_file import prepare_answers
 
 
 @dataclass
 class Collected:
-    """What 01_collect writes: typed transactions (no personal data), contacts, extras, and how
-    many customers and order lines the exclusion list kept out."""
+    """What 01_collect writes: typed transactions (or, at ``level`` customers, the typed customer
+    table; no personal data), contacts, attributes, extras, how many customers and order lines
+    the exclusion list kept out, and a sentence per thing derived or left out (``notes``)."""
 
     transactions: pd.DataFrame
     contacts: pd.DataFrame
@@ -37,6 +44,14 @@ class Collected:
     excluded_customers: int = 0
     excluded_lines: int = 0
     source_columns: dict[str, str] = field(default_factory=dict)  # contract name -> the source's name
+    attributes: AttributeTable | None = None
+    level: str = "lines"
+    value_unit: str = "currency"  # or "visits": a log without prices
+    notes: list[str] = field(default_factory=list)
+
+    def meta(self) -> dict[str, Any]:
+        """What 02_clean needs to know about the source, stored with raw.parquet."""
+        return {"source_columns": self.source_columns, "level": self.level, "value_unit": self.value_unit}
 
 
 def read_source(
@@ -89,21 +104,55 @@ def preset_of(source: SourceConfig) -> Preset:
 
 
 def collect(
-    source: SourceConfig | dict[str, Any], campaign_path: str | Path | None = None, env_file: Path | None = None
+    source: SourceConfig | dict[str, Any],
+    campaign_path: str | Path | None = None,
+    env_file: Path | None = None,
+    *,
+    customers: CustomersFileConfig | None = None,
+    survey: SurveyConfig | None = None,
+    as_of: str | None = None,
 ) -> Collected:
-    """Read, map and type the source (a ``SourceConfig`` or its keys as a dict), and the campaign
-    file when given; personal data goes to ``contacts`` (one row per customer: latest e-mail and
-    consent seen), never into the transactions; customers on ``source.exclusions`` are dropped
-    from everything. ``env_file``: the project's ``.env`` (a sql source's URL)."""
+    """Read, map and type the source (a ``SourceConfig`` or its keys as a dict), the customers
+    file, the survey file and the campaign file when given; personal data goes to ``contacts``
+    (one row per customer: latest e-mail and consent seen), never into the transactions or
+    attributes; customers on ``source.exclusions`` are dropped from everything. ``env_file``:
+    the project's ``.env`` (a sql source's URL); ``as_of``: the config's (ages are computed at it)."""
     if not isinstance(source, SourceConfig):
         source = validated({"source": source}).source
-    typed, label, extras, source_columns = _typed_source(source, env_file)
+    notes: list[str] = []
+    if source.level == "customers":
+        df, label, extras = read_source(source, env_file)
+        typed, attribute_columns = split_customer_table(df, source, label)
+        del df
+        source_columns, value_unit = {}, "currency"
+        dates = pd.concat([typed[c] for c in ("last_purchase", "first_purchase") if c in typed])
+        when = resolve_as_of(as_of, dates) if len(dates) and dates.notna().any() else None
+        attributes = type_attributes(attribute_columns, label, CustomersFileConfig(), when)
+    else:
+        typed, label, extras, source_columns = _typed_source(source, env_file)
+        typed, value_unit, notes = schema.complete_orders(typed, source.order_per, source.value_per_visit)
+        when = resolve_as_of(as_of, typed["order_date"])
+        attributes = None
+        if "attributes" in extras:  # the synthetic demo's
+            attributes = type_attributes(extras.pop("attributes"), label, CustomersFileConfig(), when)
+    if customers is not None and customers.kind is not None:
+        attributes = _customers_file(customers, typed["customer_id"], env_file, when, notes)
+    if survey is not None and survey.kind is not None:
+        answers, file = read_table(survey, "survey file", "survey", env_file)
+        extras["survey"], survey_notes = prepare_answers(answers, survey, file)
+        notes += survey_notes
     if campaign_path:
         extras["campaign"] = read_campaign_file(campaign_path)
     excluded = (0, 0)
     if source.exclusions:
+        if attributes is not None:
+            extras["attributes"], extras["emails"] = attributes.table, attributes.emails
         typed, extras, *excluded = apply_exclusions(typed, extras, source.exclusions)
+        if attributes is not None:
+            attributes.table, attributes.emails = extras.pop("attributes"), extras.pop("emails")
     contacts = contacts_table(typed)
+    if attributes is not None:
+        contacts = add_contacts(contacts, attributes.emails)
     transactions = typed.drop(columns=[c for c in schema.PII + ["consent"] if c in typed])
     return Collected(
         transactions=transactions,
@@ -113,7 +162,46 @@ def collect(
         excluded_customers=excluded[0],
         excluded_lines=excluded[1],
         source_columns=source_columns,
+        attributes=attributes,
+        level=source.level,
+        value_unit=value_unit,
+        notes=notes,
     )
+
+
+def _customers_file(
+    settings: CustomersFileConfig,
+    order_ids: pd.Series,
+    env_file: Path | None,
+    as_of: pd.Timestamp | None,
+    notes: list[str],
+) -> AttributeTable:
+    """The customers file typed, restricted to customers in the orders (the others are counted
+    in ``notes``); InputError when no id matches any order (a wrong id column, or another shop)."""
+    df, file = read_table(settings, "customers file", "customers", env_file)
+    attributes = type_attributes(df, file, settings, as_of)
+    known = attributes.table["customer_id"].isin(set(order_ids.dropna()))
+    if not known.any():
+        raise InputError(
+            f"None of the {len(known):,} customer ids in the customers file matches a customer in the orders.",
+            file=file,
+            column="customer_id",
+            rows=pd.DataFrame(
+                {
+                    "customers file id": attributes.table["customer_id"].head(3).to_numpy(),
+                    "an id in the orders": order_ids.dropna().drop_duplicates().head(3).to_numpy(),
+                }
+            ),
+            hint="Check that customers.columns.customer_id names the column holding the same ids as the orders.",
+        )
+    if not known.all():
+        notes.append(
+            f"Customers file: {int(known.sum()):,} of {len(known):,} customers have orders; the attributes of the "
+            f"{int((~known).sum()):,} without orders are kept out."
+        )
+    attributes.table = attributes.table[known.to_numpy()].reset_index(drop=True)
+    attributes.emails = attributes.emails[attributes.emails["customer_id"].isin(set(order_ids.dropna()))]
+    return attributes
 
 
 def _typed_source(

@@ -55,7 +55,8 @@ def contacts_table(typed: pd.DataFrame) -> pd.DataFrame:
     by id. Works on positions, so no text column is copied (at 10M lines that is gigabytes)."""
     cols = [c for c in ("email", "consent") if c in typed]
     codes, customers = pd.factorize(typed["customer_id"], sort=True)  # -1: no customer id
-    order = np.lexsort((typed["source_row"].to_numpy(), typed["order_date"].to_numpy()))  # NaT last
+    dates = typed["order_date"].to_numpy() if "order_date" in typed else np.zeros(len(typed))  # a customer table
+    order = np.lexsort((typed["source_row"].to_numpy(), dates))  # NaT last
     order = order[codes[order] >= 0]
     if not cols:  # in order of first purchase
         return pd.DataFrame({"customer_id": customers.take(pd.unique(codes[order]))})
@@ -70,3 +71,17 @@ def contacts_table(typed: pd.DataFrame) -> pd.DataFrame:
     if "consent" not in contacts:
         contacts["consent"] = pd.array([pd.NA] * len(contacts), dtype="boolean")
     return contacts
+
+
+def add_contacts(contacts: pd.DataFrame, more: pd.DataFrame) -> pd.DataFrame:
+    """``contacts`` with the e-mail and consent of ``more`` (customer_id, email and/or consent:
+    from a customers file) where the orders had none."""
+    out = contacts.set_index("customer_id")
+    extra = more.drop_duplicates("customer_id").set_index("customer_id").reindex(out.index)
+    for column in ("email", "consent"):
+        if column in extra:
+            present = out[column] if column in out else pd.Series(pd.NA, index=out.index, dtype=extra[column].dtype)
+            out[column] = present.where(present.notna(), extra[column])
+    if "consent" in out:
+        out["consent"] = out["consent"].astype("boolean")
+    return out.reset_index()

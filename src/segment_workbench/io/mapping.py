@@ -50,8 +50,6 @@ def map_columns(
                 hint=f"The file's columns are {list(df.columns)}.{_close(wanted, df.columns)}",
             )
     missing = [c for c in schema.REQUIRED if c not in out]
-    if not any(c in out for c in schema.PRICE_COLUMNS):
-        missing.append("unit_price or amount")
     if missing:
         available = [c for c in df.columns if c != "source_row"]
         suggestions = "".join(

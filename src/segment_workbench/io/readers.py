@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from segment_workbench.config import SourceConfig
+from segment_workbench.config import SourceConfig, _TableSource
 from segment_workbench.customers import engine
 from segment_workbench.errors import ConfigError, InputError
 from segment_workbench.io import schema
@@ -24,13 +24,14 @@ from segment_workbench.io.detection import (
     check_memory,
     detect_delimiter,
     detect_encoding,
+    existing_file,
 )
 from segment_workbench.io.dtypes import TEXT
 from segment_workbench.io.mapping import _canonical, column_mapping
-from segment_workbench.io.presets import Preset
+from segment_workbench.io.presets import PRESETS, Preset
 
 
-def read_csv(path: Path, source: SourceConfig, preset: Preset) -> pd.DataFrame:
+def read_csv(path: Path, source: _TableSource, preset: Preset) -> pd.DataFrame:
     """Read a delimited text file as text columns (values are parsed later, per column).
     UTF-8 files are read by DuckDB into Arrow strings; other encodings and presets with
     their own read options by pandas."""
@@ -140,7 +141,33 @@ def _has_contract(columns: pd.Index, source: SourceConfig, preset: Preset) -> bo
     mapped = column_mapping(source, preset)
     names = {_canonical(c) for c in columns}
     have = {c for c in schema.CONTRACT if _canonical(mapped.get(c, c)) in names}
-    return set(schema.REQUIRED) <= have and bool(have & set(schema.PRICE_COLUMNS))
+    return set(schema.REQUIRED) <= have
+
+
+def read_table(section: _TableSource, what: str, key: str, env_file: Path | None = None) -> tuple[pd.DataFrame, str]:
+    """A side table (the customers file, the survey) as read, every value as text where the
+    format has text, and a label naming it. ``what`` names it in messages ("customers file"),
+    ``key`` is its config section."""
+    if section.kind == "sql":
+        return read_sql(section, env_file), f"sql via ${section.url_env}"
+    if not section.path:
+        raise ConfigError(f"A {section.kind} {what} needs {key}.path.")
+    path = existing_file(section.path, what, f"{key}.path")
+    if section.kind == "parquet":
+        df = read_parquet(path)
+    elif section.kind == "excel":
+        sheets = pd.read_excel(path, sheet_name=None, dtype=object)
+        names = list(sheets)
+        wanted = section.sheet if section.sheet is not None else 0
+        sheet = names[wanted] if isinstance(wanted, int) and wanted < len(names) else wanted
+        if sheet not in sheets:
+            raise InputError(f"Sheet {wanted!r} not found; the workbook has sheets {names}.", file=str(path))
+        df = sheets[sheet]
+    else:
+        df = read_csv(path, section, PRESETS["generic"])
+    if len(df) == 0:
+        raise InputError(f"The {what} has a header but no data rows.", file=str(path))
+    return df.reset_index(drop=True), str(path)
 
 
 def dotenv(path: Path) -> dict[str, str]:
@@ -155,7 +182,7 @@ def dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def read_sql(source: SourceConfig, env_file: Path | None = None) -> pd.DataFrame:
+def read_sql(source: _TableSource, env_file: Path | None = None) -> pd.DataFrame:
     """Run ``source.query`` against the database whose SQLAlchemy URL is in the environment
     variable named by ``source.url_env`` (or in ``env_file``, the project's git-ignored ``.env``). The URL
     is never printed or stored."""

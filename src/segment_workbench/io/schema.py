@@ -4,6 +4,12 @@ One row is one order line. ``unit_price`` is the price actually paid per unit (a
 discount); ``amount = quantity * unit_price`` is the line's revenue in the shop's currency;
 ``discount`` (optional) is the currency amount knocked off the line, for reporting only.
 Negative quantities are returns/cancellations (netted by the cleaning step).
+
+Only ``customer_id`` and ``order_date`` are required: a visit log (a grocery panel, a gym, a
+loyalty card) has nothing else. Without ``order_id`` an order is a customer's day (or
+timestamp, ``source.order_per``); without ``quantity`` each line is one unit; without any price
+the data are counted in **visits**: each order is worth 1 (or ``source.value_per_visit`` in
+the shop's currency), and every step speaks in visits (``complete_orders``).
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ from segment_workbench.customers.engine import no_progress_bar
 from segment_workbench.errors import InputError
 from segment_workbench.io.dtypes import TEXT
 
-REQUIRED = ["customer_id", "order_id", "order_date", "quantity"]
-PRICE_COLUMNS = ["unit_price", "amount"]  # at least one of them
+REQUIRED = ["customer_id", "order_date"]
+ORDER_COLUMNS = ["order_id", "quantity"]  # derived when missing (a visit log)
+PRICE_COLUMNS = ["unit_price", "amount"]  # one of them, or the data are counted in visits
 OPTIONAL = [
     "product_id",
     "product_name",
@@ -35,7 +42,7 @@ OPTIONAL = [
     "email",
     "consent",
 ]
-CONTRACT = REQUIRED + PRICE_COLUMNS + OPTIONAL
+CONTRACT = REQUIRED + ORDER_COLUMNS + PRICE_COLUMNS + OPTIONAL
 NUMERIC = ["quantity", "unit_price", "amount", "discount", "cost"]
 #: Text with few distinct values, typed as pandas categoricals: each value is stored once and
 #: each line holds a small code (at 10M lines, a twentieth of the memory of the text), and
@@ -259,11 +266,43 @@ def coerce_types(
             out[col] = _as_labels(values, _as_text)
         else:
             out[col] = _as_text(values)
-    if "amount" not in out:
+    if "amount" not in out and "unit_price" in out and "quantity" in out:
         out["amount"] = out["quantity"] * out["unit_price"]
-    if "unit_price" not in out:
+    if "unit_price" not in out and "amount" in out and "quantity" in out:
         out["unit_price"] = out["amount"] / out["quantity"]
     return out
+
+
+def complete_orders(
+    typed: pd.DataFrame, order_per: str = "day", value_per_visit: float | None = None
+) -> tuple[pd.DataFrame, str, list[str]]:
+    """Typed lines with the order columns a visit log lacks (see the module docstring), the
+    unit value is measured in (``currency`` or ``visits``) and a sentence per derived column."""
+    notes = []
+    if "order_id" not in typed:
+        when = typed["order_date"].dt.strftime("%Y-%m-%d" if order_per == "day" else "%Y-%m-%d %H:%M:%S")
+        typed["order_id"] = (typed["customer_id"] + "@" + when).astype(TEXT)
+        notes.append(f"No order id column: one order per customer per {order_per}.")
+    if "quantity" not in typed:
+        typed["quantity"] = 1.0
+        notes.append("No quantity column: each line counts as one unit.")
+    value_unit = "currency"
+    if "amount" not in typed and "unit_price" in typed:
+        typed["amount"] = typed["quantity"] * typed["unit_price"]
+    elif "unit_price" not in typed and "amount" in typed:
+        typed["unit_price"] = typed["amount"] / typed["quantity"]
+    if "amount" not in typed:
+        lines_per_order = typed.groupby("order_id", observed=True, dropna=False)["order_id"].transform("size")
+        typed["amount"] = (value_per_visit or 1.0) / lines_per_order.to_numpy(float)
+        typed["unit_price"] = typed["amount"] / typed["quantity"]
+        if value_per_visit is None:
+            value_unit = "visits"
+            notes.append("A visit log (customer and date only): counted in visits, each order is one visit.")
+        else:
+            notes.append(
+                f"No price or amount column: each visit is worth {value_per_visit:,.2f} (source.value_per_visit)."
+            )
+    return typed, value_unit, notes
 
 
 #: What every cleaned transaction satisfies (checked at the end of the cleaning step).

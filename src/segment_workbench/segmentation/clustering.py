@@ -39,23 +39,40 @@ FEATURES = {
 }
 
 
+#: Features of a customer-level table, by prefix: (label for people, with the category or channel).
+MIX_FEATURES = {"spend_share_": "share of spend on {}", "channel_share_": "share of purchases via {}"}
+
+
+def feature_label(feature: str) -> str:
+    """A feature's name for people ("share of spend on wines")."""
+    if feature in FEATURES:
+        return FEATURES[feature][0]
+    prefix = next((p for p in MIX_FEATURES if feature.startswith(p)), None)
+    return (
+        MIX_FEATURES[prefix].format(feature.removeprefix(prefix).replace("_", " "))
+        if prefix
+        else feature.replace("_", " ")
+    )
+
+
 def behaviour_features(customers: pd.DataFrame, removed: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per-customer features in readable units, indexed by customer_id.
 
     ``return_rate`` (netted return lines per order) is added when the cleaning step's removed
-    rows show returns; ``discount_share`` when the customer table has it.
+    rows show returns; ``discount_share`` and ``tenure_days`` when the customer table has them;
+    a customer-level table adds its shares of spend per category and of purchases per channel.
     """
     out = pd.DataFrame(
         {
             "orders": customers["n_orders"].to_numpy(float),
             "avg_order_value": customers["avg_order_value"].to_numpy(float),
             "days_since_last_order": customers["days_since_last_order"].to_numpy(float),
-            "tenure_days": customers["tenure_days"].to_numpy(float),
         },
         index=pd.Index(customers["customer_id"], name="customer_id"),
     )
-    if "discount_share" in customers:
-        out["discount_share"] = customers["discount_share"].to_numpy(float)
+    for column in ["tenure_days", "discount_share"] + [c for c in customers if c.startswith(tuple(MIX_FEATURES))]:
+        if column in customers:
+            out[column] = customers[column].to_numpy(float)
     if removed is not None and "reason" in removed and (removed["reason"] == "return_netted").any():
         returns = removed[removed["reason"] == "return_netted"].groupby("customer_id", observed=True).size()
         out["return_rate"] = returns.reindex(out.index).fillna(0).to_numpy() / out["orders"].to_numpy()
@@ -182,20 +199,28 @@ class SegmentClusterer:
         return self.model_.predict(self.scaler_.transform(transform(features[self.feature_names_]).to_numpy(float)))
 
 
-#: Naming rules, tried in order against a cluster's medians (m) and all customers' medians (all).
+#: Naming rules, tried in order against a cluster's medians (m) and all customers' medians (all);
+#: a feature the data lack (a visit log has no order value) is NaN, and a comparison with it fails.
 NAME_RULES = [
     ("One-time buyers", lambda m, all_: m["orders"] <= 1),
-    ("New regulars", lambda m, all_: m["tenure_days"] <= 120 and m["orders"] >= 2),
+    ("New regulars", lambda m, all_: m.get("tenure_days", np.nan) <= 120 and m["orders"] >= 2),
     (
         "Lapsed regulars",
         lambda m, all_: m["days_since_last_order"] >= max(180, 2 * all_["days_since_last_order"]) and m["orders"] >= 3,
     ),
-    ("Big spenders", lambda m, all_: m["avg_order_value"] >= 1.5 * all_["avg_order_value"]),
+    ("Big spenders", lambda m, all_: m.get("avg_order_value", np.nan) >= 1.5 * all_.get("avg_order_value", np.nan)),
     (
         "Bargain hunters",
         lambda m, all_: (
             m.get("discount_share", 0) >= max(0.08, 2 * all_.get("discount_share", 0))
-            or m["avg_order_value"] <= 0.6 * all_["avg_order_value"]
+            or m.get("avg_order_value", np.nan) <= 0.6 * all_.get("avg_order_value", np.nan)
+        ),
+    ),
+    (
+        "Best customers",
+        lambda m, all_: (
+            m["orders"] >= 1.3 * all_["orders"]
+            and m.get("avg_order_value", np.nan) >= 1.3 * all_.get("avg_order_value", np.nan)
         ),
     ),
     ("Frequent buyers", lambda m, all_: m["orders"] >= 1.5 * all_["orders"]),
@@ -215,18 +240,37 @@ QUALIFIERS = {
 }
 
 
+def mix_phrase(features: pd.DataFrame, in_cluster: np.ndarray, min_ratio: float = 1.2) -> str:
+    """What a cluster buys more of, and where, than customers overall: the spend category and
+    the channel whose mean share is most above the overall mean (by ratio, at least
+    ``min_ratio``), e.g. "wines, catalogue"; "" without such columns or differences."""
+    words = []
+    for prefix in MIX_FEATURES:
+        columns = [c for c in features.columns if c.startswith(prefix)]
+        if not columns:
+            continue
+        overall = features[columns].mean().replace(0, np.nan)
+        ratio = features.loc[in_cluster, columns].mean() / overall
+        if ratio.notna().any() and ratio.max() >= min_ratio:
+            words.append(ratio.idxmax().removeprefix(prefix).replace("_", " "))
+    return ", ".join(words)
+
+
 def name_clusters(
     features: pd.DataFrame, labels: np.ndarray, overrides: dict[str, str] | None = None
 ) -> dict[int, str]:
-    """A descriptive, unique name per cluster. Clusters that get the same name are told apart by
-    the feature whose medians differ most between them (in standard deviations of the
-    transformed feature), e.g. "One-time buyers (discount-driven)" and "(full price)"; more
-    than two are numbered along it. ``overrides`` maps a generated name to the analyst's."""
+    """A descriptive, unique name per cluster. A customer-level table's spend and channel mix
+    is added where a cluster stands out ("Big spenders: wines, catalogue"). Clusters that get
+    the same name are told apart by the feature whose medians differ most between them (in
+    standard deviations of the transformed feature), e.g. "One-time buyers (discount-driven)"
+    and "(full price)"; more than two are numbered along it. ``overrides`` maps a generated
+    name to the analyst's."""
     overall = features.median()
-    names = {
-        label: next(name for name, rule in NAME_RULES if rule(features[labels == label].median(), overall))
-        for label in sorted(set(labels))
-    }
+    names = {}
+    for label in sorted(set(labels)):
+        base = next(name for name, rule in NAME_RULES if rule(features[labels == label].median(), overall))
+        mix = mix_phrase(features, labels == label)
+        names[label] = f"{base}: {mix}" if mix else base
     scaled = transform(features)
     scaled = (scaled - scaled.mean()) / scaled.std(ddof=0).replace(0, 1)
     by_name: dict[str, list[int]] = {}
@@ -247,9 +291,11 @@ def name_clusters(
 
 
 def _describe(feature: str, op: str, threshold: float) -> str:
-    label = FEATURES.get(feature, (feature, None))[0]
-    if feature in ("discount_share", "return_rate"):
-        value = f"{threshold:.0%}" if feature == "discount_share" else f"{threshold:.2f}"
+    label = feature_label(feature)
+    if feature == "discount_share" or feature.startswith(tuple(MIX_FEATURES)):
+        value = f"{threshold:.0%}"
+    elif feature == "return_rate":
+        value = f"{threshold:.2f}"
     elif feature == "avg_order_value":
         value = f"{threshold:,.2f}"
     else:
@@ -258,18 +304,22 @@ def _describe(feature: str, op: str, threshold: float) -> str:
 
 
 def _leaf_paths(tree: DecisionTreeClassifier, columns: list[str]) -> dict[int, list[str]]:
-    """Each leaf of a fitted tree with the readable conditions on the way to it."""
+    """Each leaf of a fitted tree with the readable conditions on the way to it; of several
+    conditions on one feature in one direction only the tightest is kept ("≤ 25 and ≤ 17" is
+    "≤ 17")."""
     t = tree.tree_
     paths: dict[int, list[str]] = {}
-    stack = [(0, [])]
+    stack: list[tuple[int, dict[tuple[str, str], float]]] = [(0, {})]
     while stack:
-        node, conditions = stack.pop()
+        node, bounds = stack.pop()
         if t.children_left[node] == -1:
-            paths[node] = conditions
+            paths[node] = [_describe(feature, op, value) for (feature, op), value in bounds.items()]
             continue
-        name = columns[t.feature[node]]
-        stack.append((t.children_right[node], conditions + [_describe(name, ">", t.threshold[node])]))
-        stack.append((t.children_left[node], conditions + [_describe(name, "≤", t.threshold[node])]))
+        name, threshold = columns[t.feature[node]], t.threshold[node]
+        upper = {**bounds, (name, "≤"): min(threshold, bounds.get((name, "≤"), np.inf))}
+        lower = {**bounds, (name, ">"): max(threshold, bounds.get((name, ">"), -np.inf))}
+        stack.append((t.children_right[node], lower))
+        stack.append((t.children_left[node], upper))
     return paths
 
 

@@ -48,6 +48,15 @@ class Segmentation:
 DEFAULT_FEATURES = ["orders", "avg_order_value", "days_since_last_order", "tenure_days", "discount_share"]
 
 
+def default_features(features: pd.DataFrame) -> list[str]:
+    """``DEFAULT_FEATURES`` the data have, and a customer-level table's spend and channel shares;
+    a feature other than orders, recency and tenure with one value for everyone (a visit log's
+    order value) is left out."""
+    wanted = [c for c in DEFAULT_FEATURES if c in features]
+    wanted += [c for c in features if c.startswith(tuple(clustering.MIX_FEATURES))]
+    return [c for c in wanted if c in ("orders", "days_since_last_order", "tenure_days") or features[c].nunique() > 1]
+
+
 def segment_customers(
     customers: pd.DataFrame,
     removed: pd.DataFrame | None,
@@ -64,15 +73,14 @@ def segment_customers(
     """RFM scores and segments, and behavioural clusters with names and readable rules.
 
     ``k``: number of clusters (None = chosen by silhouette within ``k_range``); ``method``:
-    kmeans or gmm; ``features``: behaviour columns to cluster on (None = ``DEFAULT_FEATURES``
-    present); ``names``: generated name -> your name; ``rfm_map``: None = the default map;
+    kmeans or gmm; ``features``: behaviour columns to cluster on (None = ``default_features``); ``names``: generated name -> your name; ``rfm_map``: None = the default map;
     ``time_unit``: the customer table's, kept by the model to place customers at other dates.
     Every customer gets exactly one RFM segment and one cluster.
     """
     scores = rfm.rfm_scores(customers)
     scores["rfm_segment"] = rfm.assign_segments(scores, rfm_map).to_numpy()
     all_features = clustering.behaviour_features(customers, removed)
-    wanted = features or DEFAULT_FEATURES
+    wanted = features or default_features(all_features)
     chosen = all_features[[c for c in wanted if c in all_features]]
     clusterer = clustering.SegmentClusterer(k=k, method=method, k_range=tuple(k_range), random_state=random_state).fit(
         chosen

@@ -1,4 +1,10 @@
-"""Needs-based segmentation from survey answers: factor analysis, named factors, clusters."""
+"""Needs-based segmentation from survey answers: factor analysis, named factors, clusters.
+
+Answers come prepared by ``segment_workbench.io.survey_file`` (one scale, reverse items recoded,
+missing answers handled). The number of factors is chosen by Horn's parallel analysis unless
+set: the factors kept are those whose eigenvalue of the answers' correlation matrix exceeds the
+95th percentile of the same eigenvalue for random answers of the same shape.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,24 @@ from segment_workbench.segmentation.clustering import SegmentClusterer
 
 
 def question_label(column: str) -> str:
-    """``q1_compare_prices`` -> ``compare prices``."""
-    return " ".join(part for part in column.split("_") if not (part[:1] == "q" and part[1:].isdigit()))
+    """``q1_compare_prices`` -> ``compare prices``; a bare item number (``Q3``) stays as it is."""
+    words = " ".join(part for part in column.split("_") if not (part[:1] in "qQ" and part[1:].isdigit()))
+    return words or column
+
+
+def parallel_analysis(answers: pd.DataFrame, n_draws: int = 50, quantile: float = 0.95, random_state: int = 0) -> int:
+    """Factors to keep by Horn's parallel analysis (module docstring); at least 1."""
+    X = StandardScaler().fit_transform(answers.to_numpy(float))
+    observed = np.sort(np.linalg.eigvalsh(np.corrcoef(X, rowvar=False)))[::-1]
+    rng = np.random.default_rng(random_state)
+    random = np.array(
+        [
+            np.sort(np.linalg.eigvalsh(np.corrcoef(rng.standard_normal(X.shape), rowvar=False)))[::-1]
+            for _ in range(n_draws)
+        ]
+    )
+    above = observed > np.quantile(random, quantile, axis=0)
+    return max(1, int(np.argmin(above)) if not above.all() else len(above))
 
 
 def factor_analysis(
@@ -69,11 +91,17 @@ class Needs:
     loadings: pd.DataFrame
     groups: pd.Series
     k: int
+    n_factors: int
+    chosen_by: str  # "parallel analysis" or "the config"
 
 
-def needs_segments(survey: pd.DataFrame, n_factors: int = 2, random_state: int = 0) -> Needs:
-    """Factor analysis of the answers, then clusters (2 to 5, chosen by silhouette) on the factor
-    scores, each named after its strongest factor."""
+def needs_segments(survey: pd.DataFrame, n_factors: int | None = None, random_state: int = 0) -> Needs:
+    """Factor analysis of the answers (``n_factors`` None: chosen by parallel analysis), then
+    clusters (2 to 5, chosen by silhouette) on the factor scores, each named after its strongest
+    factor."""
+    chosen_by = "the config" if n_factors else "parallel analysis"
+    if n_factors is None:
+        n_factors = parallel_analysis(survey.drop(columns="customer_id"), random_state=random_state)
     loadings, scores = factor_analysis(survey, n_factors, random_state)
     clusterer = SegmentClusterer(k_range=(2, 5), n_bootstrap=0, random_state=random_state).fit(scores)
     names = name_needs_clusters(scores, clusterer.labels_)
@@ -81,4 +109,6 @@ def needs_segments(survey: pd.DataFrame, n_factors: int = 2, random_state: int =
         loadings=loadings,
         groups=pd.Series([names[label] for label in clusterer.labels_], index=scores.index),
         k=clusterer.k_,
+        n_factors=n_factors,
+        chosen_by=chosen_by,
     )

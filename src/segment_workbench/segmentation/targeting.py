@@ -44,6 +44,11 @@ DEFAULT_PLAYBOOK = {
         "email",
         "second-order rate",
     ),
+    "Best customers": (
+        "Keep them close: loyalty perks, early access, ask for referrals",
+        "email + personal contact",
+        "repeat rate, referrals",
+    ),
     "Frequent buyers": ("Grow basket size: cross-sell and subscriptions", "app + email", "average order value"),
     "Fading customers": (
         "Re-engage before they lapse: reminder and personal recommendation",
@@ -62,6 +67,22 @@ DEFAULT_PLAYBOOK = {
     "Can't lose them": ("Win back with a personal offer; ask what went wrong", "personal contact", "reactivation rate"),
     "Hibernating": ("Low-cost reminders only", "email", "reactivation rate"),
     "Lost": ("Do not spend on them; include only in broad campaigns", "none", "—"),
+}
+#: Entries that differ for a visit log (no prices: no basket size, no order value, no margin).
+VISITS_PLAYBOOK = {
+    "Big spenders": ("Reward and retain: early access, personal thank-you", "email + personal contact", "repeat rate"),
+    "Bargain hunters": (
+        "Bring them back more often: reminders at their usual rhythm",
+        "app push + email",
+        "visits per customer",
+    ),
+    "Frequent buyers": (
+        "Keep the habit: reminders, subscriptions, loyalty perks",
+        "app + email",
+        "visits per customer",
+    ),
+    "Loyal": ("Ask for reviews and referrals", "email", "referrals"),
+    "Lost": ("Include only in broad campaigns", "none", "—"),
 }
 
 
@@ -99,9 +120,11 @@ def rank_segments(
     growth: pd.Series,
     weights: dict[str, float] | None = None,
     playbook: dict[str, list | tuple] | None = None,
+    in_visits: bool = False,
 ) -> pd.DataFrame:
     """Segments ranked by attractiveness, with the criteria, their scaled values, and the
-    playbook's action, channel and KPI. A segment flagged ``not_our_customer`` is ranked last."""
+    playbook's action, channel and KPI (``in_visits``: a visit log's entries, ``VISITS_PLAYBOOK``).
+    A segment flagged ``not_our_customer`` is ranked last."""
     weights = {**DEFAULT_WEIGHTS, **(weights or {})}
     table = profiles.set_index("segment")
     criteria = pd.DataFrame(
@@ -116,8 +139,12 @@ def rank_segments(
     out = criteria.assign(score=score, not_our_customer=table["not_our_customer"])
     out = out.sort_values(["not_our_customer", "score"], ascending=[True, False])
     out["rank"] = np.arange(1, len(out) + 1)
-    book = {**DEFAULT_PLAYBOOK, **{k: tuple(v) for k, v in (playbook or {}).items()}}
-    base = out.index.str.replace(r" \(.*\)$", "", regex=True)
+    book = {
+        **DEFAULT_PLAYBOOK,
+        **(VISITS_PLAYBOOK if in_visits else {}),
+        **{k: tuple(v) for k, v in (playbook or {}).items()},
+    }
+    base = out.index.str.replace(r"( \(.*\)|: .*)$", "", regex=True)
     entries = [
         book.get(name, book.get(b, ("(no playbook entry: add one in segmentation.playbook)", "", "")))
         for name, b in zip(out.index, base)

@@ -45,9 +45,16 @@ def _axes(ax, size=(9, 3.6)):
 
 
 @_styled
-def monthly_activity(monthly: pd.DataFrame, ax=None):
-    """Bars: orders per month; line on a second axis: revenue per month."""
+def monthly_activity(monthly: pd.DataFrame, in_visits: bool = False, ax=None):
+    """Bars: orders per month; line on a second axis: revenue per month (``in_visits``: a visit
+    log, bars only)."""
     ax = _axes(ax)
+    if in_visits:
+        ax.bar(monthly["month"], monthly["orders"], width=20, color="#7aa6c2")
+        ax.set_ylabel("visits per month")
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+        ax.set_title("Visits per month (all collected lines)")
+        return ax
     ax.bar(monthly["month"], monthly["orders"], width=20, color="#7aa6c2", label="orders")
     ax.set_ylabel("orders per month")
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
@@ -131,8 +138,9 @@ def histogram(values: pd.Series, title: str, xlabel: str, bins: int = 30, ax=Non
 
 
 @_styled
-def value_bands(table: pd.DataFrame, label: str, ax=None):
-    """Horizontal bars with interval whiskers: mean CLV per group with its prediction interval."""
+def value_bands(table: pd.DataFrame, label: str, worth: str = "expected value", ax=None):
+    """Horizontal bars with interval whiskers: mean CLV per group with its prediction interval
+    (``worth`` names it: "expected visits" for a visit log)."""
     ax = _axes(ax, (8, 0.45 * len(table) + 1.2))
     y = range(len(table))
     mean, low, high = (table[c].to_numpy(float) for c in ("clv_mean", "clv_mean_low", "clv_mean_high"))
@@ -142,8 +150,8 @@ def value_bands(table: pd.DataFrame, label: str, ax=None):
     ax.errorbar(mean, list(y), xerr=whiskers, fmt="none", ecolor="#1e293b", capsize=4)
     ax.set_yticks(list(y), table[label])
     ax.invert_yaxis()
-    ax.set_xlabel("expected value per customer over the horizon (with interval)")
-    ax.set_title("Customer lifetime value by group")
+    ax.set_xlabel(f"{worth} per customer over the horizon (with interval)")
+    ax.set_title(f"{worth.capitalize()} per customer by group")
     return ax
 
 
@@ -166,19 +174,20 @@ def k_selection(selection: pd.DataFrame, chosen: int, ax=None):
 
 
 @_styled
-def segment_shares(profiles: pd.DataFrame, ax=None):
-    """Paired horizontal bars: each segment's share of customers and of revenue."""
+def segment_shares(profiles: pd.DataFrame, value: str = "revenue", ax=None):
+    """Paired horizontal bars: each segment's share of customers and of revenue (``value``
+    names it: "visits" for a visit log)."""
     ax = _axes(ax, (8, 0.5 * len(profiles) + 1.2))
     y = range(len(profiles))
     ax.barh(
         [i - 0.2 for i in y], profiles["share_customers"] * 100, height=0.4, color="#94a3b8", label="% of customers"
     )
-    ax.barh([i + 0.2 for i in y], profiles["share_revenue"] * 100, height=0.4, color="#0f766e", label="% of revenue")
+    ax.barh([i + 0.2 for i in y], profiles["share_revenue"] * 100, height=0.4, color="#0f766e", label=f"% of {value}")
     ax.set_yticks(list(y), profiles["segment"])
     ax.invert_yaxis()
     ax.set_xlabel("%")
     ax.legend(loc="lower right")
-    ax.set_title("Segments: share of customers vs share of revenue")
+    ax.set_title(f"Segments: share of customers vs share of {value}")
     return ax
 
 

@@ -29,3 +29,18 @@ def styled(df: pd.DataFrame, formats: dict[str, str] | None = None, percent: lis
         .set_properties(subset=text, **{"text-align": "left"})
         .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
     )
+
+
+def visits_name(column: str) -> str | None:
+    """A value column's name for a visit log ("revenue" -> "visits", "clv" -> "expected_visits");
+    None for columns without meaning there (order value, margin, net value: always 1 or equal)."""
+    if any(w in column for w in ("order_value", "margin", "net_value", "monetary")):
+        return None
+    return column.replace("revenue", "visits").replace("clv", "expected_visits")
+
+
+def in_visits(df: pd.DataFrame) -> pd.DataFrame:
+    """A table of a visit log (no prices) for display: columns renamed by ``visits_name``, the
+    meaningless ones left out."""
+    names = {c: visits_name(c) for c in df.columns}
+    return df.drop(columns=[c for c, n in names.items() if n is None]).rename(columns=names)
