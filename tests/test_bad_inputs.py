@@ -15,7 +15,7 @@ from segment_workbench.cleaning import quality
 from segment_workbench.cleaning import rules as cleaning
 from segment_workbench.clv import valuation
 from segment_workbench.customers import table as customers
-from segment_workbench.errors import InputError
+from segment_workbench.errors import ConfigError, InputError
 from segment_workbench.io.collect import collect
 from segment_workbench.segmentation.pipeline import segment_customers
 
@@ -399,7 +399,7 @@ def test_a_file_too_large_for_the_memory_is_refused_before_reading(tmp_path):
 import re, resource
 from pathlib import Path
 from segment_workbench.io.collect import collect
-from segment_workbench.errors import InputError
+from segment_workbench.errors import ConfigError, InputError
 used = int(re.search(r"VmSize:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)) * 1024
 resource.setrlimit(resource.RLIMIT_AS, (used + 100_000_000, resource.RLIM_INFINITY))
 try:
@@ -410,3 +410,104 @@ except InputError as e:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("The file is too large to read here: 0.03 GB") and "what to do:" in proc.stdout
+
+
+# --- customers files, surveys, customer tables and visit logs (issue 24) ------------------------
+
+
+def collect_with(tmp_path: Path, orders: Path, **sections):
+    """01_collect with a customers and/or survey section (each a dict with a path)."""
+    from segment_workbench.config import validated
+
+    cfg = validated({"source": {"kind": "csv", "path": str(orders)}, **sections})
+    return collect(cfg.source, customers=cfg.customers, survey=cfg.survey)
+
+
+def test_customers_file_with_duplicate_ids(tmp_path):
+    orders = write(tmp_path, csv(*GOOD))
+    people = write(tmp_path, "customer_id,gender\nc1,female\nc2,male\nc1,male\n", "customers.csv")
+    with pytest.raises(InputError) as err:
+        collect_with(tmp_path, orders, customers={"kind": "csv", "path": str(people)})
+    assert_clear(err, people, "customer_id", "1 customer id(s) appear on more than one row", "customers.duplicates")
+    # with the switch, the first row of each id is kept and the handling logged
+    kept = collect_with(tmp_path, orders, customers={"kind": "csv", "path": str(people), "duplicates": "first"})
+    assert kept.attributes.table.set_index("customer_id")["gender"].to_dict() == {"c1": "female", "c2": "male"}
+    assert "1 duplicate row(s) of 1 id(s) left out" in " ".join(kept.attributes.info["note"])
+
+
+def test_customers_file_whose_ids_match_no_order(tmp_path):
+    orders = write(tmp_path, csv(*GOOD))
+    people = write(tmp_path, "id,gender\n1001,female\n1002,male\n", "customers.csv")
+    with pytest.raises(InputError) as err:
+        collect_with(tmp_path, orders, customers={"kind": "csv", "path": str(people), "columns": {"customer_id": "id"}})
+    assert_clear(err, people, "customer_id", "None of the 2 customer ids", "1001", "c1", "customers.columns")
+    # some matching: the others are counted and kept out
+    people = write(tmp_path, "id,gender\nc1,female\n1002,male\n", "customers.csv")
+    kept = collect_with(
+        tmp_path, orders, customers={"kind": "csv", "path": str(people), "columns": {"customer_id": "id"}}
+    )
+    assert kept.attributes.table["customer_id"].tolist() == ["c1"]
+    assert "1 of 2 customers have orders; the attributes of the 1 without orders are kept out" in kept.notes[-1]
+
+
+def test_customers_file_holding_emails_keeps_them_out_of_the_attributes(tmp_path):
+    orders = write(tmp_path, csv(*GOOD))
+    people = write(
+        tmp_path,
+        "customer_id,Full Name,contact,region,Accepts Marketing\n"
+        "c1,Ann Lee,ann@example.com,North,yes\nc2,Bo Chan,bo@example.org,South,no\n",
+        "customers.csv",
+    )
+    collected = collect_with(tmp_path, orders, customers={"kind": "csv", "path": str(people)})
+    attributes, info = collected.attributes, collected.attributes.info
+    assert list(attributes.table.columns) == ["customer_id", "region"]  # the e-mails found by their content
+    assert info.set_index("column").loc[["full_name", "contact", "accepts_marketing"], "kind"].eq("personal").all()
+    contacts = collected.contacts.set_index("customer_id")
+    assert contacts.loc["c1", "email"] == "ann@example.com" and bool(contacts.loc["c1", "consent"])
+    assert not bool(contacts.loc["c2", "consent"])
+
+
+def test_survey_with_text_answers(tmp_path):
+    orders = write(tmp_path, csv(*GOOD))
+    answers = write(tmp_path, "customer_id,q1_price,q2_quality\nc1,4,2\nc2,5,agree\n", "survey.csv")
+    with pytest.raises(InputError) as err:
+        collect_with(tmp_path, orders, survey={"kind": "csv", "path": str(answers)})
+    assert_clear(err, answers, "q2_quality", "text answers (agree)", "Code the answers as numbers")
+
+
+def test_customer_table_with_negative_spend_is_removed_and_logged(tmp_path):
+    table = write(
+        tmp_path,
+        "id,recency,orders,spend,region\n1,10,3,120.5,North\n2,40,1,-35,South\n3,5,2,80,North\n",
+        "customers.csv",
+    )
+    source = {
+        "kind": "csv",
+        "path": str(table),
+        "level": "customers",
+        "columns": {
+            "customer_id": "id",
+            "days_since_last_order": "recency",
+            "n_orders": "orders",
+            "revenue_total": "spend",
+        },
+    }
+    with pytest.raises(ConfigError, match="set as_of to the day its recency"):  # no date to infer "now" from
+        collect(source)
+    collected = collect(source, as_of=AS_OF)
+    cleaned = cleaning.clean(collected.transactions, AS_OF, file=str(table), rules=cleaning.CUSTOMER_RULES)
+    assert removed(cleaned, "negative_value") == 1
+    assert cleaned.removed.loc[cleaned.removed["reason"] == "negative_value", "customer_id"].tolist() == ["2"]
+    assert cleaned.transactions["customer_id"].tolist() == ["1", "3"]
+    table = customers.from_customer_level(cleaned.transactions, pd.Timestamp(AS_OF))
+    assert table["avg_order_value"].tolist() == [120.5 / 3, 40.0]
+    assert table["last_purchase"].tolist() == [pd.Timestamp("2024-12-21"), pd.Timestamp("2024-12-26")]
+
+
+def test_visit_log_whose_dates_are_all_one_day(tmp_path):
+    path = write(tmp_path, "customer,day\nA,2024-05-01\nB,2024-05-01\nC,2024-05-01\n", "visits.csv")
+    collected, cleaned = collect_and_clean(path, columns={"customer_id": "customer", "order_date": "day"})
+    assert collected.value_unit == "visits"
+    with pytest.raises(InputError) as err:
+        customers.check_span(cleaned.transactions, str(path))
+    assert_clear(err, path, "order_date", "dated 2024-05-01", "nobody can have come back", "Export a longer period")

@@ -346,10 +346,16 @@ def as_of_argument(text: str) -> str:
     return f"{value:%Y-%m-%d}"
 
 
-def resolve_as_of(value: Any, order_dates: pd.Series) -> pd.Timestamp:
-    """``as_of`` from the config, or, when it is None, the day of the last parseable order date."""
+def resolve_as_of(value: Any, order_dates: pd.Series | None) -> pd.Timestamp:
+    """``as_of`` from the config, or, when it is None, the day of the last parseable order date
+    (``order_dates`` None: a customer table without any date column)."""
     if value is not None:
         return parse_as_of(value)
+    if order_dates is None:
+        raise ConfigError(
+            "as_of is not set, and the customer table has no date to infer it from: set as_of to the day its "
+            "recency (days since the last purchase) was counted to, e.g. as_of: 2024-06-30."
+        )
     last = order_dates.max()
     if pd.isna(last):
         raise ConfigError("as_of is not set and no order date could be read to infer it.")

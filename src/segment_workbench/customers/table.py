@@ -83,6 +83,22 @@ def check_as_of(transactions: pd.DataFrame, as_of: pd.Timestamp, file: str = "tr
         )
 
 
+def check_span(transactions: pd.DataFrame, file: str = "transactions") -> None:
+    """Stop when every purchase (or visit) falls on one day: nobody can have come back, so
+    there is nothing to segment by recency or frequency and no repeat-purchase model to fit."""
+    days = transactions["order_date"].dt.normalize()
+    if len(days) and days.nunique() == 1:
+        raise InputError(
+            f"Every one of the {len(days):,} purchases or visits is dated {days.iloc[0]:%Y-%m-%d}: with a single "
+            "day, nobody can have come back.",
+            file=file,
+            column="order_date",
+            rows=transactions[["source_row", "customer_id", "order_date"]].head(3),
+            hint="Export a longer period (at least several weeks), or check that the date column holds the "
+            "date of each purchase rather than the export date.",
+        )
+
+
 def repeat_purchase_summary(transactions, as_of: pd.Timestamp | str, time_unit: str = "weeks") -> pd.DataFrame:
     """The purchase-day columns of the customer table (what BTYD models need, and what
     ``lifetimes``' summary computes): customer_id, first_purchase, last_purchase, frequency,

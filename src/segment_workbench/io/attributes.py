@@ -42,7 +42,7 @@ GEOGRAPHY_NAME = re.compile(r"(^|_)(country|region|state|province|county|city|to
 POSTCODE_NAME = re.compile(r"(^|_)(postcode|post_code|zip|zip_code)$")
 BIRTH_YEAR_NAME = re.compile(r"(year_?(of_?)?birth|birth_?year|yob)")
 CONSENT_NAME = re.compile(r"(consent|accepts?_marketing|opt_?in|marketing_?opt)")
-SIGNUP_NAME = re.compile(r"(sign_?up|joined|registration|customer_since|dt_customer|registered)")
+SIGNUP_NAME = re.compile(r"(sign(ed)?_?up|joined|registration|customer_since|dt_customer|registered)")
 EMAIL_VALUE = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
 BAND_VALUE = re.compile(
     r"^\s*(\d+\)\s*)?([<>≤≥]|under|over|below|above|less than|more than)?\s*[$€£]?\s*\d[\d,.]*\s*[kKmM]?"

@@ -125,8 +125,7 @@ def collect(
         typed, attribute_columns = split_customer_table(df, source, label)
         del df
         source_columns, value_unit = {}, "currency"
-        dates = pd.concat([typed[c] for c in ("last_purchase", "first_purchase") if c in typed])
-        when = resolve_as_of(as_of, dates) if len(dates) and dates.notna().any() else None
+        when = resolve_as_of(as_of, table_dates(typed))
         attributes = type_attributes(attribute_columns, label, CustomersFileConfig(), when)
     else:
         typed, label, extras, source_columns = _typed_source(source, env_file)
@@ -167,6 +166,12 @@ def collect(
         value_unit=value_unit,
         notes=notes,
     )
+
+
+def table_dates(table: pd.DataFrame) -> pd.Series | None:
+    """The dates of a customer table (last and first purchases), or None when it has neither."""
+    present = [table[c] for c in ("last_purchase", "first_purchase") if c in table]
+    return pd.concat(present) if present else None
 
 
 def _customers_file(

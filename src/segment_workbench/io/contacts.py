@@ -80,7 +80,8 @@ def add_contacts(contacts: pd.DataFrame, more: pd.DataFrame) -> pd.DataFrame:
     extra = more.drop_duplicates("customer_id").set_index("customer_id").reindex(out.index)
     for column in ("email", "consent"):
         if column in extra:
-            present = out[column] if column in out else pd.Series(pd.NA, index=out.index, dtype=extra[column].dtype)
+            dtype = "boolean" if column == "consent" else "string"
+            present = out[column] if column in out else pd.Series(pd.NA, index=out.index, dtype=dtype)
             out[column] = present.where(present.notna(), extra[column])
     if "consent" in out:
         out["consent"] = out["consent"].astype("boolean")

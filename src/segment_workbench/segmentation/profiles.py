@@ -110,10 +110,8 @@ def attribute_mix(
         top = values.value_counts().index[:max_values]
         values = values.where(values.isin(top) | values.isna(), "Other")
         ordered = kind == "band" and isinstance(table[column].dtype, pd.CategoricalDtype)
-        order = [
-            *(table[column].cat.categories if ordered else top),
-            "Other",
-        ]  # bands in their order, else commonest first
+        # bands in their order, other values commonest first; "Other" (pooled here or in the data) last
+        order = list(dict.fromkeys([*(table[column].cat.categories if ordered else top), "Other"]))
         for name, part in [(ALL, values), *values.groupby(segment.to_numpy(), sort=False)]:
             shares = part.value_counts(normalize=True)
             shares = shares.reindex(
