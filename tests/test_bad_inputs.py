@@ -511,3 +511,57 @@ def test_visit_log_whose_dates_are_all_one_day(tmp_path):
     with pytest.raises(InputError) as err:
         customers.check_span(cleaned.transactions, str(path))
     assert_clear(err, path, "order_date", "dated 2024-05-01", "nobody can have come back", "Export a longer period")
+
+
+# --- campaign outcome files (issue 25) -----------------------------------------------------------
+
+OUTCOME_HEADER = "arm,visit,spend,area"
+
+
+def outcome_file(tmp_path: Path, *lines: str, header: str = OUTCOME_HEADER, **settings):
+    from segment_workbench.config import validated
+    from segment_workbench.io.outcome_file import read_outcomes
+
+    path = write(tmp_path, "\n".join([header, *lines]) + "\n", "test.csv")
+    section = {"kind": "outcomes", "path": str(path), "arm": "arm", "control": "none", "binary": ["visit"]}
+    section.update(amount="spend", segments=["area"], **settings)
+    return path, lambda: read_outcomes(validated({"campaign": section}).campaign)
+
+
+def test_outcome_file_whose_arms_have_no_control(tmp_path):
+    path, read = outcome_file(tmp_path, "mail,1,10,north", "sms,0,0,south")
+    with pytest.raises(InputError) as err:
+        read()
+    assert_clear(err, path, "arm", "No row has the control arm 'none'", "mail, sms", "campaign.control")
+
+
+def test_outcome_column_with_values_other_than_0_and_1(tmp_path):
+    path, read = outcome_file(tmp_path, "none,1,10,north", "mail,yes,0,south", "mail,2,5,north")
+    with pytest.raises(InputError) as err:
+        read()
+    assert_clear(err, path, "visit", "must be 0 or 1; 2 row(s) hold other values (yes, 2)", "campaign.amount")
+
+
+def test_outcome_file_with_spend_below_zero(tmp_path):
+    path, read = outcome_file(tmp_path, "none,1,10,north", "mail,1,-4.5,south")
+    with pytest.raises(InputError) as err:
+        read()
+    assert_clear(err, path, "spend", "1 value(s) of spend are below zero", "Net refunds out")
+
+
+def test_outcome_file_without_the_arm_column(tmp_path):
+    path, read = outcome_file(tmp_path, "1,10,north", header="visit,spend,area")
+    with pytest.raises(InputError) as err:
+        read()
+    assert_clear(err, path, "arm", "The file has no column 'arm' (campaign.arm)", "visit")
+
+
+def test_outcome_file_with_very_unequal_arms_is_read_with_a_warning_about_the_split(tmp_path):
+    lines = ["none,0,0,north"] * 10 + ["mail,1,5,south"] * 40
+    _, read = outcome_file(tmp_path, *lines)
+    outcomes = read()  # not a stop
+    assert outcomes.arms == ["none", "mail"] and len(outcomes.data) == 50
+    assert outcomes.notes == [
+        "The arms are of very unequal size (mail: 40, none: 10): check that customers were split at random. "
+        "The comparisons stay valid, but the smallest arm limits what can be detected."
+    ]

@@ -173,11 +173,25 @@ class SegmentationConfig(_Section):
 
 
 class CampaignConfig(_Section):
-    """The campaign read-out and the next test's design."""
+    """The campaign read-out and the next test's design. ``kind: contacts`` (a list of contacted
+    customers, judged on the orders) or ``kind: outcomes`` (one row per contacted customer with
+    the arm and the outcomes already measured, read on its own)."""
 
+    kind: Literal["contacts", "outcomes"] = "contacts"
     path: str | None = (
         None  # CSV/Excel: customer_id, campaign, variant ("control" = held back), send_date, cost_per_contact
     )
+    arm: str = "variant"  # outcomes: the column holding each customer's arm
+    control: str | None = None  # outcomes: the arm that got no message
+    binary: list[str] = []  # outcomes: 0/1 outcome columns (visited, converted); the first is the primary
+    amount: str | None = None  # outcomes: the amount outcome (spend in the window)
+    segments: list[str] = []  # outcomes: columns whose values are segments (bands, categories)
+    groups: dict[str, list[str]] = {}  # outcomes: a segment from 0/1 columns, e.g. {product_line: [mens, womens]}
+    bins: dict[str, list[float]] = {}  # outcomes: numbers cut into segments at these edges ([low, high) each)
+    features: list[str] = []  # outcomes: what was known before the send, for the uplift model; [] = the segments'
+    cost_per_contact: float = Field(0.0, ge=0)  # outcomes: the cost of one message, in the shop's currency
+    compare_arms: bool = False  # outcomes: also compare the arms with each other
+    folds: int = Field(5, ge=2)  # outcomes: cross-fitting folds for the targeting rule and the uplift model
     window_days: int = Field(14, ge=1)  # a contact converts by ordering within this many days of the send
     margin: float = Field(1.0, gt=0, le=1)  # profit share of revenue, for the ROI
     alpha: float = Field(0.05, gt=0, lt=1)  # significance level (Holm-adjusted across segments)

@@ -430,6 +430,70 @@ STEP_NEEDED = {
 }
 
 
+def experiment(run_dir: Path, unit: Units) -> dict[str, Any] | None:
+    """The outcome file's test in the owner's words (06_campaign with ``campaign.kind:
+    outcomes``): what each message did, for whom it differed, what it is worth per 1,000
+    customers, and what to do next; None without such a read-out."""
+    lifts = artifacts.read_optional(run_dir, artifacts.OUTCOME_LIFTS)
+    if lifts is None:
+        return None
+    values = artifacts.read_optional(run_dir, artifacts.TARGETING)
+    rule = artifacts.read_optional(run_dir, artifacts.TARGETING_RULE)
+    het = artifacts.read_optional(run_dir, artifacts.HETEROGENEITY)
+    control = lifts["against"].iloc[0]
+    overall = lifts[(lifts["segment"] == "All customers") & (lifts["against"] == control)]
+    amount = next(
+        (
+            o
+            for o in overall["outcome"]
+            if not overall.loc[overall["outcome"] == o, "method"].str.contains("score").any()
+        ),
+        None,
+    )
+    rate = next((o for o in overall["outcome"] if o != amount), None)
+    did = []
+    for arm, rows in overall.groupby("arm", sort=False):
+        rows = rows.set_index("outcome")
+        parts = []
+        if rate is not None:
+            r = rows.loc[rate]
+            parts.append(f"{r['value_arm']:.1%} {rate} against {r['value_against']:.1%} with {control}")
+        if amount is not None:
+            r = rows.loc[amount]
+            worth = "more" if r["lift"] >= 0 else "less"
+            parts.append(
+                f"{money(1000 * abs(r['lift']), unit)} {worth} {amount} per 1,000 customers "
+                f"(somewhere between {money(1000 * r['lift_low'], unit)} and {money(1000 * r['lift_high'], unit)})"
+            )
+        did.append(f"{arm}: " + "; ".join(parts) + ".")
+    for_whom = ""
+    if het is not None and amount in het:
+        differ = het.loc[het[amount] < 0.05, "dimension"].str.replace("_", " ").tolist()
+        for_whom = (
+            f"The gain in {amount} looked different across customers by {join_words(differ)}, but check the advice below: "
+            "only a rule that also pays on customers it was not built from is worth following."
+            if differ
+            else f"The data cannot tell whether the messages work better for some customers than for others ({amount})."
+        )
+    advice = ""
+    if values is not None:
+        v = values.set_index("policy")["value"]
+        best = v.idxmax()
+        if best == "rule" and rule is not None:
+            plan = "; ".join(
+                f"{r.arm} to customers with {r.dimension.replace('_', ' ')} {r.segment}" for r in rule.itertuples()
+            )
+            advice = f"Send by group: {plan}. Worth about {money(v['rule'], unit)} per 1,000 customers, against {money(v['best single arm'], unit)} for the best single message."
+        else:
+            arm = overall.loc[overall["outcome"] == amount].sort_values("lift").iloc[-1]["arm"] if amount else ""
+            advice = (
+                f"Send {arm} to everyone: about {money(v['best single arm'], unit)} more per 1,000 customers than sending "
+                f"nothing. Choosing the message by customer group was worth {money(v['rule'], unit)} when checked on customers "
+                "the choice was not made from: no better, so keep it simple."
+            )
+    return {"did": did, "for_whom": for_whom, "advice": advice, "control": control}
+
+
 NEEDS_DATES = {"losing": "who you are losing", "worth": "what your customers are worth"}
 
 
@@ -437,6 +501,12 @@ def build(run_dir: str | Path, previous_dir: str | Path | None = None, currency:
     """The owner report's HTML for a run directory."""
     run_dir = Path(run_dir)
     previous = Path(previous_dir) if previous_dir else None
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir()), autoescape=True)
+    if not artifacts.exists(run_dir, artifacts.CUSTOMERS):  # an outcome file read on its own
+        unit = Units(currency=currency)
+        return env.get_template("owner_report.html.j2").render(
+            shop=shop, head=None, unit=unit, experiment=experiment(run_dir, unit), missing={}, comparison=[]
+        )
     meta = artifacts.run_meta(run_dir)
     unit = Units(currency="" if meta.in_visits else currency, in_visits=meta.in_visits, dated=meta.dated)
     head = headline(run_dir, unit)
@@ -457,7 +527,6 @@ def build(run_dir: str | Path, previous_dir: str | Path | None = None, currency:
         for name, value in sections.items()
         if value is None
     }
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir()), autoescape=True)
     return env.get_template("owner_report.html.j2").render(
         shop=shop,
         head=head,
@@ -467,6 +536,7 @@ def build(run_dir: str | Path, previous_dir: str | Path | None = None, currency:
         comparison=comparison(run_dir, previous, unit),
         recent_days=RECENT_DAYS,
         campaign=campaign_result(run_dir, unit),
+        experiment=experiment(run_dir, unit),
         **sections,
     )
 

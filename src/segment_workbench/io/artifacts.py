@@ -55,6 +55,10 @@ CLV_PARAMS = "clv_params.json"
 # 06_campaign
 SEGMENT_KPIS = "segment_kpis.csv"
 CAMPAIGN_RESULTS = "campaign_results.csv"
+OUTCOME_LIFTS = "outcome_lifts.csv"  # an outcome file's read-out (campaign.kind: outcomes)
+HETEROGENEITY = "heterogeneity.csv"
+TARGETING = "targeting.csv"  # cross-fitted values of the rule, the best single arm, the uplift model
+TARGETING_RULE = "targeting_rule.csv"
 
 #: The key of the workbench's own entry in a Parquet file's schema metadata.
 META_KEY = b"segment_workbench"

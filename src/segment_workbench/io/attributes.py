@@ -32,7 +32,7 @@ import pandas as pd
 from segment_workbench.config import CustomersFileConfig
 from segment_workbench.errors import InputError
 from segment_workbench.io import schema
-from segment_workbench.io.mapping import _canonical
+from segment_workbench.io.mapping import _canonical, find_column
 
 PERSONAL_NAME = re.compile(
     r"(^|_)(name|first_?name|last_?name|surname|full_?name|e_?mail|email_address|phone|mobile|telephone|tel|"
@@ -170,17 +170,13 @@ def type_attributes(
     Raises InputError for a missing id column, duplicate ids (``duplicates: error``) or, with
     ``implausible: error``, odd values."""
     settings = settings or CustomersFileConfig()
-    by_canonical = {_canonical(c): c for c in df.columns}
-    id_name = settings.columns.get("customer_id", "customer_id")
-    id_column = id_name if id_name in df.columns else by_canonical.get(_canonical(id_name))
-    if id_column is None:
-        raise InputError(
-            f"The customers file has no customer id column '{id_name}'.",
-            file=file,
-            column=id_name,
-            rows=df.head(3),
-            hint=f"Its columns are {list(df.columns)}. Map the id in the config: customers.columns: {{customer_id: YourColumn}}.",
-        )
+    id_column = find_column(
+        df,
+        settings.columns.get("customer_id", "customer_id"),
+        file,
+        "the customer id",
+        "Map the id in the config: customers.columns: {customer_id: YourColumn}.",
+    )
     ids = schema.normalize_ids(df[id_column])
     typer = _Typer(file, settings, as_of, len(df))
     keep = ids.notna()

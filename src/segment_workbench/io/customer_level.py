@@ -20,29 +20,15 @@ import pandas as pd
 from segment_workbench.config import SourceConfig
 from segment_workbench.errors import InputError
 from segment_workbench.io import schema
-from segment_workbench.io.mapping import _canonical
+from segment_workbench.io.mapping import _canonical, find_column
 
 DATES = ["last_purchase", "first_purchase"]
 TOTALS = ["days_since_last_order", "n_orders", "revenue_total"]
 
 
-def _find(df: pd.DataFrame, wanted: str, file: str, key: str) -> str:
-    by_canonical = {_canonical(c): c for c in df.columns}
-    found = wanted if wanted in df.columns else by_canonical.get(_canonical(wanted))
-    if found is None:
-        raise InputError(
-            f"The config names column '{wanted}' ({key}), which the file does not have.",
-            file=file,
-            column=wanted,
-            rows=df.drop(columns="source_row", errors="ignore").head(3),
-            hint=f"The file's columns are {[c for c in df.columns if c != 'source_row']}.",
-        )
-    return found
-
-
 def _optional(df: pd.DataFrame, mapping: dict[str, str], name: str, file: str) -> str | None:
     if name in mapping:
-        return _find(df, mapping[name], file, f"source.columns.{name}")
+        return find_column(df, mapping[name], file, f"source.columns.{name}")
     return {_canonical(c): c for c in df.columns}.get(name)
 
 
@@ -82,18 +68,20 @@ def split_customer_table(df: pd.DataFrame, source: SourceConfig, file: str) -> t
     ):
         parts = []
         for label, wanted in group.items():
-            column = _find(df, wanted, file, f"source.{prefix}_by_{'category' if prefix == 'spend' else 'channel'}")
+            column = find_column(
+                df, wanted, file, f"source.{prefix}_by_{'category' if prefix == 'spend' else 'channel'}"
+            )
             name = f"{prefix}_{_canonical(label)}"
             out[name] = schema.parse_numbers(take(column), source.decimal).to_numpy()
             parts.append(name)
         if parts and total not in out:
             out[total] = out[parts].sum(axis=1, min_count=len(parts))
     for label, wanted in source.responses.items():
-        column = _find(df, wanted, file, "source.responses")
+        column = find_column(df, wanted, file, "source.responses")
         flags = schema.parse_flags(take(column)).astype("Float64")
         out[f"response_{_canonical(label)}"] = flags.to_numpy(float, na_value=float("nan"))
     for wanted in source.behaviour:
-        column = _find(df, wanted, file, "source.behaviour")
+        column = find_column(df, wanted, file, "source.behaviour")
         out[_canonical(column)] = schema.parse_numbers(take(column), source.decimal).to_numpy()
     missing = []
     if "days_since_last_order" not in out and "last_purchase" not in out:

@@ -71,6 +71,23 @@ def map_columns(
     return out, source_columns
 
 
+def find_column(df: pd.DataFrame, wanted: str, file: str, key: str, hint: str = "") -> str:
+    """The column of ``df`` named ``wanted`` (or matching it ignoring case, spaces, ``-`` and
+    ``_``); an InputError naming the config ``key``, the file's columns and the closest one when
+    there is none. ``hint``: what to do, when more than "map it" should be said."""
+    found = wanted if wanted in df.columns else {_canonical(c): c for c in df.columns}.get(_canonical(wanted))
+    if found is None:
+        columns = [c for c in df.columns if c != "source_row"]
+        raise InputError(
+            f"The file has no column '{wanted}' ({key}).",
+            file=file,
+            column=wanted,
+            rows=df[columns].head(3),
+            hint=f"The file's columns are {columns}.{_close(wanted, df.columns)} {hint}".rstrip(),
+        )
+    return found
+
+
 def _close(name: str, columns: pd.Index) -> str:
     match = difflib.get_close_matches(str(name), [str(c) for c in columns], n=1, cutoff=0.6)
     return f" Did you mean '{match[0]}'?" if match else ""

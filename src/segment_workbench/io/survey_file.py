@@ -16,24 +16,20 @@ import pandas as pd
 from segment_workbench.config import SurveyConfig
 from segment_workbench.errors import InputError
 from segment_workbench.io import schema
-from segment_workbench.io.mapping import _canonical
+from segment_workbench.io.mapping import find_column
 
 
 def prepare_answers(df: pd.DataFrame, settings: SurveyConfig, file: str) -> tuple[pd.DataFrame, list[str]]:
     """customer_id and the items as floats on one scale, reverse items recoded, missing answers
     handled (module docstring); and the sentences saying what was done. Raises InputError for a
     missing id column, repeated ids, text answers or an unknown reverse item."""
-    by_canonical = {_canonical(c): c for c in df.columns}
-    wanted = settings.columns.get("customer_id", "customer_id")
-    id_column = wanted if wanted in df.columns else by_canonical.get(_canonical(wanted))
-    if id_column is None:
-        raise InputError(
-            f"The survey file has no customer id column '{wanted}'.",
-            file=file,
-            column=wanted,
-            rows=df.head(3),
-            hint="Map it in the config: survey.columns: {customer_id: YourColumn}.",
-        )
+    id_column = find_column(
+        df,
+        settings.columns.get("customer_id", "customer_id"),
+        file,
+        "the respondent's customer id",
+        "Map it in the config: survey.columns: {customer_id: YourColumn}.",
+    )
     ids = schema.normalize_ids(df[id_column])
     repeated = ids.duplicated(keep=False) & ids.notna()
     if repeated.any():

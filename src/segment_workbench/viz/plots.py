@@ -338,3 +338,53 @@ def lift_intervals(results: pd.DataFrame, ax=None):
     ax.set_xlabel("more buyers per 100 contacts than in the control group")
     ax.set_title(f"{results['campaign'].iloc[0]} ({results['variant'].iloc[0]}): lift in conversion with its interval")
     return ax
+
+
+@_styled
+def outcome_lifts(table: pd.DataFrame, title: str, xlabel: str, scale: float = 1.0, ax=None):
+    """Lift per segment and arm with its interval (one outcome, one dimension of
+    ``campaigns.outcomes.lifts``); 0 = no difference from the control; colour = arm, filled =
+    Holm-adjusted verdict not "no clear difference". ``scale``: 100 for rates in points."""
+    ax = _axes(ax, (8, 0.42 * len(table) + 1.4))
+    y = np.arange(len(table))
+    lift = scale * table["lift"].to_numpy(float)
+    err = np.vstack(
+        [lift - scale * table["lift_low"].to_numpy(float), scale * table["lift_high"].to_numpy(float) - lift]
+    )
+    palette = ["#0f766e", "#c2410c", "#7c3aed", "#2563eb"]
+    arms = list(dict.fromkeys(table["arm"]))
+    for i, (arm, verdict) in enumerate(zip(table["arm"], table["verdict"], strict=True)):
+        color = palette[arms.index(arm) % len(palette)]
+        ax.errorbar(
+            lift[i],
+            y[i],
+            xerr=err[:, [i]],
+            fmt="o",
+            color=color,
+            mfc=color if verdict != "no clear difference" else "white",
+            capsize=3,
+        )
+    ax.axvline(0, color="#57606a", lw=1)
+    # "$" is matplotlib's math delimiter: shown as written
+    ax.set_yticks(y, [f"{s} · {a}".replace("$", r"\$") for s, a in zip(table["segment"], table["arm"], strict=True)])
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel.replace("$", r"\$"))
+    ax.set_title(title.replace("$", r"\$"))
+    return ax
+
+
+@_styled
+def qini_curves(curves: dict[str, pd.DataFrame], title: str, ax=None):
+    """Qini curves (``campaigns.outcomes.qini``): incremental amount per 1,000 customers as more
+    are targeted, best-scored first; the dotted line is targeting at random."""
+    ax = _axes(ax, (7, 4))
+    last = 0.0
+    for label, curve in curves.items():
+        ax.plot(100 * curve["share_targeted"], curve["incremental"], label=label)
+        last = curve["incremental"].iloc[-1]
+    ax.plot([0, 100], [0, last], ls=":", color="#57606a", label="at random")
+    ax.set_xlabel("% of customers targeted, best-scored first")
+    ax.set_ylabel("incremental amount per 1,000 customers")
+    ax.legend(loc="best")
+    ax.set_title(title)
+    return ax
