@@ -105,3 +105,26 @@ def test_hillstrom_published_figures(shared_data):
         overall.loc[("Mens E-Mail", "visit"), "lift_low"] > 0
         and overall.loc[("Womens E-Mail", "spend"), "p_value"] < 0.01
     )
+
+
+def test_margin_and_cost_per_message_by_hand(tmp_path):
+    """Spend 10 per customer with the message, 4 without: lift 6; at margin 0.5 and 1 per
+    message, 2 net per customer messaged: 2,000 per 1,000, ROI 200%."""
+    rows = ["arm,bought,spend,area"] + ["mail,1,10,n"] * 40 + ["none,1,4,n"] * 40
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(rows) + "\n")
+    settings = {"kind": "outcomes", "path": str(path), "arm": "arm", "control": "none", "binary": ["bought"]}
+    outcomes = read_outcomes(validated({"campaign": {**settings, "amount": "spend", "segments": ["area"]}}).campaign)
+    row = tests.lifts(outcomes, margin=0.5, cost=1.0).query("outcome == 'spend' and dimension == @tests.ALL").iloc[0]
+    assert row["lift"] == 6.0 and row["net_per_1000"] == 2_000.0 and row["roi"] == 2.0
+
+
+def test_the_shop_s_segments_join_on_customer_ids(tmp_path):
+    rows = ["customer_id,arm,bought"] + [f"c{i},{'mail' if i % 2 else 'none'},{i % 3 == 0:d}" for i in range(40)]
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(rows) + "\n")
+    settings = {"kind": "outcomes", "path": str(path), "arm": "arm", "control": "none", "binary": ["bought"]}
+    outcomes = read_outcomes(validated({"campaign": settings}).campaign)
+    joined = tests.with_segments(outcomes, pd.Series({f"c{i}": "Big spenders" for i in range(30)}))
+    assert joined.dimensions == ["segment"]
+    assert joined.data["segment"].value_counts().to_dict() == {"Big spenders": 30, "(not a customer yet)": 10}

@@ -55,11 +55,15 @@ def _bootstrap_lift(
     return float(test.mean() - control.mean()), float(low), float(high), float(min(1.0, p))
 
 
-def lifts(outcomes: Outcomes, alpha: float = 0.05, compare_arms: bool = False) -> pd.DataFrame:
+def lifts(
+    outcomes: Outcomes, alpha: float = 0.05, compare_arms: bool = False, margin: float = 1.0, cost: float = 0.0
+) -> pd.DataFrame:
     """One row per outcome, segment dimension, segment, arm and comparison arm (the control,
     and with ``compare_arms`` each other arm): n, value in each arm (rate or mean), lift with
     its interval and p-value, the method, Holm's adjusted p-value over the outcome's family in
-    that dimension, and a verdict. The dimension ``ALL`` has the one segment ``ALL``."""
+    that dimension, and a verdict. The dimension ``ALL`` has the one segment ``ALL``. For the
+    amount: ``net_per_1000`` = (lift × ``margin`` − ``cost`` per message) per 1,000 customers
+    messaged, and ``roi`` = (lift × margin − cost) / cost when messages cost anything."""
     data = outcomes.data
     pairs = [(a, outcomes.control) for a in outcomes.arms if a != outcomes.control]
     if compare_arms:
@@ -98,6 +102,11 @@ def lifts(outcomes: Outcomes, alpha: float = 0.05, compare_arms: bool = False) -
         tested = [i for i in idx if out.at[i, "p_value"] == out.at[i, "p_value"]]
         if tested:
             out.loc[tested, "p_adjusted"] = multipletests(out.loc[tested, "p_value"], method="holm")[1]
+    if outcomes.amount:
+        amount = out["outcome"] == outcomes.amount
+        net = out["lift"] * margin - cost
+        out["net_per_1000"] = np.where(amount, PER * net, np.nan)
+        out["roi"] = np.where(amount & (cost > 0), net / cost if cost > 0 else np.nan, np.nan)
     out["verdict"] = np.where(
         out["p_adjusted"] < alpha, np.where(out["lift"] > 0, "higher", "lower"), "no clear difference"
     )
@@ -122,27 +131,36 @@ def heterogeneity(outcomes: Outcomes, outcome: str, dimension: str) -> float:
 # --- who should get what -------------------------------------------------------------------------
 
 
-def segment_rule(data: pd.DataFrame, dimension: str, arms: list[str], control: str, amount: str, cost: float) -> dict:
-    """Per segment of ``dimension``, the arm with the highest mean ``amount`` less the contact
-    cost (the control costs nothing), i.e. the control when no message pays."""
+def segment_rule(
+    data: pd.DataFrame, dimension: str, arms: list[str], control: str, amount: str, cost: float, margin: float = 1.0
+) -> dict:
+    """Per segment of ``dimension``, the arm with the highest mean ``amount`` × ``margin`` less
+    the contact cost (the control costs nothing), i.e. the control when no message pays."""
     rule = {}
     for segment, part in data.groupby(dimension, sort=True):
         means = part.groupby("arm")[amount].mean().reindex(arms)
-        gain = means - means[control] - np.where(means.index == control, 0.0, cost)
+        gain = (means - means[control]) * margin - np.where(means.index == control, 0.0, cost)
         rule[segment] = gain.idxmax() if gain.notna().any() else control
     return rule
 
 
 def choose_rule(
-    data: pd.DataFrame, dimensions: list[str], arms: list[str], control: str, amount: str, cost: float
+    data: pd.DataFrame,
+    dimensions: list[str],
+    arms: list[str],
+    control: str,
+    amount: str,
+    cost: float,
+    margin: float = 1.0,
 ) -> tuple[str, dict]:
     """The segment dimension whose ``segment_rule`` has the highest value on ``data`` itself
     (inverse-propensity, Hájek), and that rule."""
     share = data["arm"].value_counts(normalize=True).to_dict()
-    arm, net = data["arm"].to_numpy(), data[amount].to_numpy(float) - np.where(data["arm"] == control, 0.0, cost)
+    arm = data["arm"].to_numpy()
+    net = data[amount].to_numpy(float) * margin - np.where(arm == control, 0.0, cost)
     best = None
     for dimension in dimensions:
-        rule = segment_rule(data, dimension, arms, control, amount, cost)
+        rule = segment_rule(data, dimension, arms, control, amount, cost, margin)
         chosen = data[dimension].map(rule).to_numpy(dtype=object)
         value = _policy_value(arm, net, chosen, share)
         if best is None or value > best[0]:
@@ -185,23 +203,25 @@ def targeting(
     folds: int = 5,
     random_state: int = 0,
     n_boot: int = 200,
+    margin: float = 1.0,
 ) -> Targeting:
-    """Who should get which message (module docstring), on the amount outcome."""
+    """Who should get which message (module docstring), on the amount outcome × ``margin`` less
+    ``cost`` per message."""
     data, amount, control, arms = outcomes.data, outcomes.amount, outcomes.control, outcomes.arms
     share = data["arm"].value_counts(normalize=True).to_dict()
     rng = np.random.default_rng(random_state)
     fold = rng.permutation(np.arange(len(data)) % folds)
-    net = data[amount].to_numpy(float) - np.where(data["arm"].to_numpy() == control, 0.0, cost)
+    net = data[amount].to_numpy(float) * margin - np.where(data["arm"].to_numpy() == control, 0.0, cost)
     chosen = {p: np.empty(len(data), dtype=object) for p in ("rule", "best single arm", "uplift model")}
     predicted = {a: np.zeros(len(data)) for a in arms}
     rule_gain = {a: np.zeros(len(data)) for a in arms}
     X = _features(data, outcomes.features)
     for k in range(folds):
         train, test = data[fold != k], fold == k
-        dimension, rule = choose_rule(train, outcomes.dimensions, arms, control, amount, cost)
+        dimension, rule = choose_rule(train, outcomes.dimensions, arms, control, amount, cost, margin)
         chosen["rule"][test] = data.loc[test, dimension].map(rule).fillna(control).to_numpy()
         means = train.groupby("arm")[amount].mean()
-        gains = means - means[control] - np.where(means.index == control, 0.0, cost)
+        gains = (means - means[control]) * margin - np.where(means.index == control, 0.0, cost)
         chosen["best single arm"][test] = gains.idxmax()
         by_segment = train.groupby([dimension, "arm"])[amount].mean().unstack("arm").reindex(columns=arms)
         for a in arms:
@@ -218,14 +238,14 @@ def targeting(
             segment_gain = (by_segment[a] - by_segment[control]).reindex(data.loc[test, dimension]).fillna(0.0)
             rule_gain[a][test] = segment_gain.to_numpy()
         gain = np.column_stack(
-            [predicted[a][test] - predicted[control][test] - (cost if a != control else 0) for a in arms]
+            [(predicted[a][test] - predicted[control][test]) * margin - (cost if a != control else 0) for a in arms]
         )
         chosen["uplift model"][test] = np.array(arms, dtype=object)[gain.argmax(axis=1)]
     arm, y = data["arm"].to_numpy(), data[amount].to_numpy(float)
     nobody = np.full(len(data), control, dtype=object)
 
     def per_thousand(index: np.ndarray, policy: np.ndarray) -> float:
-        base = _policy_value(arm[index], y[index], nobody[index], share)
+        base = _policy_value(arm[index], y[index] * margin, nobody[index], share)
         value = _policy_value(arm[index], net[index], policy[index], share)
         return PER * (value - base)
 
@@ -243,7 +263,7 @@ def targeting(
                 "share_messaged": float((policy != control).mean()),
             }
         )
-    dimension, full_rule = choose_rule(data, outcomes.dimensions, arms, control, amount, cost)
+    dimension, full_rule = choose_rule(data, outcomes.dimensions, arms, control, amount, cost, margin)
     sizes = data[dimension].value_counts()
     rule_table = pd.DataFrame(
         {"segment": list(full_rule), "arm": list(full_rule.values()), "customers": [int(sizes[s]) for s in full_rule]}
@@ -302,6 +322,26 @@ def qini_coefficient(curve: pd.DataFrame) -> float:
     x, y = curve["share_targeted"].to_numpy(), curve["incremental"].to_numpy()
     random = x * y[-1]
     return float(np.trapezoid(y - random, x))
+
+
+def with_segments(outcomes: Outcomes, segment_of: pd.Series) -> Outcomes:
+    """``outcomes`` with the behavioural segments (``segment_of``: customer_id -> segment) as
+    one more dimension, ``segment``, when the file has customer ids; contacts without orders
+    are "(not a customer yet)"."""
+    if "customer_id" not in outcomes.data:
+        return outcomes
+    data = outcomes.data.assign(segment=outcomes.data["customer_id"].map(segment_of).fillna("(not a customer yet)"))
+    return Outcomes(
+        data,
+        outcomes.arms,
+        outcomes.control,
+        outcomes.binary,
+        outcomes.amount,
+        ["segment", *outcomes.dimensions],
+        outcomes.features,
+        outcomes.file,
+        outcomes.notes,
+    )
 
 
 def _money(value: float, currency: str) -> str:
@@ -377,6 +417,11 @@ def next_test(
     return (
         f"Next test: {row['arm']} against {outcomes.control} on {outcome}, from a baseline of "
         f"{row['value_against']:.2%}: detecting a rise of {100 * target_lift:.1f} points takes {n_test:,} + "
-        f"{n_control:,} customers. The outcome file has no customer ids, so no audience files are written: "
-        "draw the split in your e-mail tool."
+        f"{n_control:,} customers."
+        + (
+            " The split is written as audience files (audiences/next_test/)."
+            if "customer_id" in outcomes.data
+            else " The outcome file has no customer ids, so no audience files are written: draw the split in your "
+            "e-mail tool."
+        )
     )

@@ -19,7 +19,7 @@ from segment_workbench.config import CampaignConfig
 from segment_workbench.errors import ConfigError, InputError
 from segment_workbench.io import schema
 from segment_workbench.io.detection import existing_file
-from segment_workbench.io.mapping import find_column
+from segment_workbench.io.mapping import _canonical, find_column
 
 #: Arms whose smallest is below this share of the largest get a warning about the split.
 UNEQUAL_ARMS = 0.5
@@ -27,8 +27,9 @@ UNEQUAL_ARMS = 0.5
 
 @dataclass
 class Outcomes:
-    """The typed file: ``data`` has ``arm`` (text), the binary outcomes (0/1 floats), the amount
-    (float), one text column per segment dimension and the features, under their config names.
+    """The typed file: ``data`` has ``arm`` (text), ``customer_id`` when the file has one, the
+    binary outcomes (0/1 floats), the amount (float), one text column per segment dimension and
+    the features, under their config names.
     ``dimensions``: the segment columns; ``notes``: sentences about the split and the data."""
 
     data: pd.DataFrame
@@ -91,6 +92,9 @@ def read_outcomes(settings: CampaignConfig) -> Outcomes:
             hint="Set campaign.control to the arm that got no message (a read-out needs customers held back).",
         )
     data = pd.DataFrame({"arm": arm.to_numpy()})
+    id_column = {_canonical(c): c for c in raw.columns}.get("customer_id")
+    if id_column is not None:  # customers of the shop: segments and audiences can join on it
+        data["customer_id"] = schema.normalize_ids(raw[id_column]).to_numpy()
     for name in settings.binary:
         values = schema.parse_numbers(raw[column[name]])
         bad = ~values.isin([0.0, 1.0])
