@@ -233,3 +233,38 @@ def test_pareto_nbd_gradient_equals_finite_differences_of_the_likelihood(cdnow, 
         ll = [model._log_likelihoods(p + k * step, *data) for k in (-2, -1, 1, 2)]
         numeric = (ll[0] - 8 * ll[1] + 8 * ll[2] - ll[3]) / (12 * step[i])
         np.testing.assert_allclose(gradients[:, i], numeric, rtol=1e-5, atol=1e-8 * np.abs(numeric).max())
+
+
+def _posterior_rates(params, x, T, n, rng):
+    r, alpha = params[:2]
+    return rng.gamma(r + x, 1.0 / (alpha + T), n)
+
+
+@pytest.mark.parametrize("model_class", [clv.BetaGeoModel, clv.ParetoNBDModel], ids=["bg_nbd", "pareto_nbd"])
+def test_no_purchase_probability_and_next_purchase_window_against_simulation(model_class, cdnow):
+    """For customers alive at T, draw their rates (and Pareto/NBD lifetimes) from the
+    posterior and count who makes no purchase in the next t periods; and the simulated waiting
+    time's quantiles against the Lomax formula."""
+    rng = np.random.default_rng(7)
+    model = model_class().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    params = model.params_.to_numpy()
+    x, T, t = np.array([0.0, 2.0, 7.0]), np.array([30.0, 35.0, 38.0]), 13.0
+    formula = model._no_purchase_if_alive(params, t, x, T)
+    n = 400_000
+    for i in range(len(x)):
+        lam = _posterior_rates(params, x[i], T[i], n, rng)
+        first = rng.exponential(1.0 / lam)
+        if model_class is clv.ParetoNBDModel:
+            s, beta = params[2:]
+            lifetime = rng.exponential(1.0 / rng.gamma(s, 1.0 / (beta + T[i]), n))
+            simulated = np.mean((first > t) | (lifetime < first))
+        else:
+            simulated = np.mean(first > t)
+        assert formula[i] == pytest.approx(simulated, abs=0.004), i
+        quantiles = model.next_purchase_quantiles([0.1, 0.5, 0.9], [x[i]], [min(x[i], 1) * T[i] * 0.5], [T[i]])[0]
+        np.testing.assert_allclose(quantiles, np.quantile(first, [0.1, 0.5, 0.9]), rtol=0.02)
+    # P(at least one purchase) = P(alive) x (1 - P(none | alive)), and it grows with the window
+    recency = np.array([0.0, 20.0, 30.0])
+    p30 = model.prob_purchase(30 / 7, x, recency, T)
+    p90 = model.prob_purchase(90 / 7, x, recency, T)
+    assert (p30 < p90).all() and (p90 <= model.p_alive(x, recency, T)).all()

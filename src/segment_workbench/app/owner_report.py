@@ -139,8 +139,8 @@ def headline(run_dir: Path, unit: Units) -> dict[str, Any]:
     if not unit.dated:
         head["sentences"] = [
             f"{len(customers):,} customers spent {unit.amount(total)} with you in the period your table covers.",
-            f"{active:,} of them ({active / len(customers):.0%}) bought in the {RECENT_DAYS} days before "
-            f"{_date(as_of)}; {came_back}",
+            f"{active:,} of them ({active / len(customers):.0%}) had bought within the last {RECENT_DAYS} days when "
+            f"the table was made; {came_back}",
         ]
         return head
     tx = artifacts.read(run_dir, artifacts.TRANSACTIONS)

@@ -341,6 +341,26 @@ class TransactionModel(_MaximumLikelihood):
         p = self.params_.to_numpy() if params is None else np.asarray(params)
         return self._p_alive(p, *check_rfm(frequency, recency, T))
 
+    def prob_purchase(self, t: float, frequency, recency, T, params=None) -> np.ndarray:
+        """Probability of at least one purchase in the next ``t`` periods (``time_unit_``):
+        P(alive at T) × (1 − P(no purchase in (T, T + t] | alive at T))."""
+        self._check_fitted()
+        p = self.params_.to_numpy() if params is None else np.asarray(params)
+        x, t_x, T_ = check_rfm(frequency, recency, T)
+        return self._p_alive(p, x, t_x, T_) * (1.0 - self._no_purchase_if_alive(p, float(t), x, T_))
+
+    def next_purchase_quantiles(self, quantiles, frequency, recency, T, params=None) -> np.ndarray:
+        """Time to the next purchase, in periods from T, at each of ``quantiles`` (customers x
+        quantiles), for a customer who stays active: their rate given their history is
+        Gamma(r + x, alpha + T) in both models, so the waiting time follows a Lomax law,
+        P(no purchase in t) = ((alpha + T) / (alpha + T + t)) ** (r + x), and its q-quantile is
+        (alpha + T) ((1 - q) ** (-1 / (r + x)) - 1)."""
+        self._check_fitted()
+        r, alpha = (self.params_.to_numpy() if params is None else np.asarray(params))[:2]
+        x, _, T_ = check_rfm(frequency, recency, T)
+        q = np.asarray(quantiles, float)[None, :]
+        return (alpha + T_)[:, None] * ((1.0 - q) ** (-1.0 / (r + x)[:, None]) - 1.0)
+
     def _conditional_expected(self, params, t, x, t_x, T):
         """Expected purchases in the next ``t`` periods: expected if alive, times P(alive)."""
         return self._expected_if_alive(params, t, x, T) * self._p_alive(params, x, t_x, T)

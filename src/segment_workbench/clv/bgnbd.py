@@ -77,6 +77,12 @@ class BetaGeoModel(TransactionModel):
             tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
         return (a + b + x - 1) / (a - 1) * (1 - tail)
 
+    def _no_purchase_if_alive(self, params, t, x, T):
+        """P(no purchase in (T, T + t] | alive at T): a BG/NBD customer can only drop out right
+        after a purchase, so this is the Poisson zero averaged over the rate's posterior."""
+        r, alpha = params[:2]
+        return ((alpha + T) / (alpha + T + t)) ** (r + x)
+
     def _simulate_alive(self, params, x, T, horizon, rng):
         """Purchases of customers alive at T: lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x);
         they arrive as a Poisson(lambda) process until the horizon and the customer drops out

@@ -53,7 +53,9 @@ class Holdout:
 
 
 def calibration_holdout(transactions: pd.DataFrame, calibration_end, holdout_end, time_unit: str) -> Holdout:
-    """The calibration customer table with what each customer did in the holdout."""
+    """The calibration customer table with what each customer did in the holdout, and
+    ``frequency_last_period``: their purchase days in the last stretch of calibration as long as
+    the holdout."""
     calibration_end, holdout_end = pd.Timestamp(calibration_end).normalize(), pd.Timestamp(holdout_end).normalize()
     day = transactions["order_date"].dt.normalize()
     calibration = transactions[day <= calibration_end]
@@ -65,8 +67,13 @@ def calibration_holdout(transactions: pd.DataFrame, calibration_end, holdout_end
     per_customer = later.groupby("customer_id", observed=True).agg(
         frequency_holdout=("day", "nunique"), revenue_holdout=("amount", "sum")
     )
+    # the last stretch of calibration as long as the holdout, for the naive "as recently" baseline
+    recent_start = calibration_end - (holdout_end - calibration_end)
+    recent = calibration.assign(day=day[day <= calibration_end])
+    recent = recent[recent["day"] > recent_start].groupby("customer_id", observed=True)["day"].nunique()
     out = table.merge(per_customer, left_on="customer_id", right_index=True, how="left")
     out[["frequency_holdout", "revenue_holdout"]] = out[["frequency_holdout", "revenue_holdout"]].fillna(0)
+    out["frequency_last_period"] = out["customer_id"].map(recent).fillna(0).to_numpy(float)
     out["duration_holdout"] = (holdout_end - calibration_end).days / unit_days(time_unit)
     return Holdout(out, calibration_end, holdout_end, time_unit)
 
@@ -93,17 +100,61 @@ def holdout_by_frequency(model, holdout: Holdout, max_frequency: int = 7) -> pd.
     return out.rename_axis("calibration frequency").reset_index()
 
 
-def holdout_errors(model, holdout: Holdout) -> dict[str, float]:
-    """Per-customer MAE and RMSE, and the aggregate error of total predicted vs actual purchases."""
-    predicted = predicted_holdout(model, holdout)
-    actual = holdout.table["frequency_holdout"].to_numpy()
-    return {
-        "mae": float(np.mean(np.abs(predicted - actual))),
-        "rmse": float(np.sqrt(np.mean((predicted - actual) ** 2))),
-        "actual_total": float(actual.sum()),
-        "predicted_total": float(predicted.sum()),
-        "aggregate_error": float((predicted.sum() - actual.sum()) / actual.sum()) if actual.sum() else float("nan"),
-    }
+#: The naive predictions every model must beat (``baseline_predictions``).
+BASELINES = {
+    "calibration_rate": "calibration rate carried forward",
+    "last_period": "as many as in the last stretch of calibration",
+}
+
+
+def baseline_predictions(holdout: Holdout) -> dict[str, np.ndarray]:
+    """Two naive predictions of holdout purchases: each customer's repeat purchases per unit of
+    time in calibration (frequency / T) times the holdout's length; and as many purchase days as
+    in the last stretch of calibration as long as the holdout (0 = "does not buy again")."""
+    table = holdout.table
+    rate = np.divide(table["frequency"], table["T"], out=np.zeros(len(table)), where=table["T"].to_numpy() > 0)
+    return {"calibration_rate": rate * holdout.duration, "last_period": table["frequency_last_period"].to_numpy(float)}
+
+
+def scorecard(predictions: dict[str, np.ndarray], actual: np.ndarray) -> pd.DataFrame:
+    """One row per prediction of holdout purchases: MAE, relative MAE (Σ|error| / Σ actual),
+    bias (Σ predicted / Σ actual − 1), RMSE, Pearson and Spearman correlation with the actual
+    purchases, and the AUC of telling who buys at least once in the holdout."""
+    from sklearn.metrics import roc_auc_score
+
+    actual = np.asarray(actual, float)
+    rows = []
+    for name, predicted in predictions.items():
+        predicted = np.asarray(predicted, float)
+        error = predicted - actual
+        buys = actual > 0
+        rows.append(
+            {
+                "model": name,
+                "mae": float(np.mean(np.abs(error))),
+                "relative_mae": float(np.abs(error).sum() / actual.sum()) if actual.sum() else float("nan"),
+                "bias": float(predicted.sum() / actual.sum() - 1) if actual.sum() else float("nan"),
+                "rmse": float(np.sqrt(np.mean(error**2))),
+                "pearson": float(np.corrcoef(predicted, actual)[0, 1]) if np.ptp(predicted) > 0 else float("nan"),
+                "spearman": float(pd.Series(predicted).corr(pd.Series(actual), method="spearman"))
+                if np.ptp(predicted) > 0
+                else float("nan"),
+                "auc": float(roc_auc_score(buys, predicted)) if 0 < buys.sum() < len(buys) else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def decile_calibration(predicted: np.ndarray, actual: np.ndarray) -> pd.DataFrame:
+    """Customers in ten equal groups by predicted holdout purchases (ties kept together):
+    customers, mean predicted and mean actual per group, lowest first."""
+    frame = pd.DataFrame({"predicted": np.asarray(predicted, float), "actual": np.asarray(actual, float)})
+    rank = frame["predicted"].rank(method="min")
+    frame["decile"] = np.minimum(10, 1 + np.floor(10 * (rank - 1) / len(frame))).astype(int)
+    out = frame.groupby("decile").agg(
+        customers=("actual", "size"), predicted=("predicted", "mean"), actual=("actual", "mean")
+    )
+    return out.reset_index()
 
 
 def tracking(model, transactions: pd.DataFrame, holdout: Holdout) -> pd.DataFrame:

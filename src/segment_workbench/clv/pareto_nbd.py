@@ -121,6 +121,24 @@ class ParetoNBDModel(TransactionModel):
             growth = (1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1)
         return (r + x) * (beta + T) / (alpha + T) * growth
 
+    def _no_purchase_if_alive(self, params, t, x, T, nodes: int = 24):
+        """P(no purchase in (T, T + t] | alive at T). Given lambda and mu, a customer makes no
+        purchase if they drop out before their next purchase or neither happens by t:
+        e^-(lambda+mu)t + mu / (lambda + mu) (1 - e^-(lambda+mu)t); averaged over the posterior
+        (lambda ~ Gamma(r + x, alpha + T), mu ~ Gamma(s, beta + T), independent given alive) on a
+        grid of ``nodes`` x ``nodes`` equal-probability points (a midpoint rule on quantiles)."""
+        r, alpha, s, beta = params
+        q = (np.arange(nodes) + 0.5) / nodes
+        out = np.empty(len(x))
+        for start in range(0, len(x), 20_000):  # a (customers x nodes x nodes) grid at a time
+            part = slice(start, start + 20_000)
+            lam = special.gammaincinv((r + x[part])[:, None], q[None, :]) / (alpha + T[part])[:, None]
+            mu = special.gammaincinv(s, q)[None, :] / (beta + T[part])[:, None]
+            total = lam[:, :, None] + mu[:, None, :]
+            gone = np.exp(-total * t)
+            out[part] = (gone + mu[:, None, :] / total * (1.0 - gone)).mean(axis=(1, 2))
+        return out
+
     def _simulate_alive(self, params, x, T, horizon, rng):
         """Purchases of customers alive at T: lambda ~ Gamma(r+x, alpha+T), mu ~ Gamma(s,
         beta+T), remaining lifetime ~ Exponential(mu); they arrive as a Poisson(lambda) process

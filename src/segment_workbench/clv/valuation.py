@@ -10,6 +10,7 @@ import pandas as pd
 
 from segment_workbench import clv
 from segment_workbench.clv import holdout as calibration
+from segment_workbench.config import unit_days
 from segment_workbench.errors import ConfigError, InputError
 
 MODELS = {"bg_nbd": clv.BetaGeoModel, "pareto_nbd": clv.ParetoNBDModel}
@@ -27,31 +28,87 @@ def fit_transaction_model(
     )
 
 
-def compare_models(models: dict[str, clv.TransactionModel], holdout: calibration.Holdout) -> pd.DataFrame:
-    """One row per model: calibration log-likelihood, convergence, holdout errors."""
-    rows = []
-    for name, model in models.items():
-        errors = calibration.holdout_errors(model, holdout)
-        rows.append(
-            {
-                "model": name,
-                "label": MODEL_LABELS[name],
-                "log_likelihood": model.log_likelihood_,
-                "converged": model.converged_,
-                **errors,
-            }
-        )
-    return pd.DataFrame(rows)
+def holdout_scorecard(models: dict[str, clv.TransactionModel], holdout: calibration.Holdout) -> pd.DataFrame:
+    """``calibration.scorecard`` of every model and the two baselines on the holdout, with each
+    row's label and (models only) convergence; baselines are always "converged"."""
+    predictions = {name: calibration.predicted_holdout(model, holdout) for name, model in models.items()}
+    predictions.update(calibration.baseline_predictions(holdout))
+    card = calibration.scorecard(predictions, holdout.table["frequency_holdout"].to_numpy())
+    labels = {**MODEL_LABELS, **{k: f"baseline: {v}" for k, v in calibration.BASELINES.items()}}
+    card.insert(1, "label", card["model"].map(labels))
+    card["converged"] = [models[m].converged_ if m in models else True for m in card["model"]]
+    return card
 
 
-def choose_model(comparison: pd.DataFrame, requested: str) -> str:
-    """The requested model, or with ``auto`` the converged model with the lowest holdout MAE."""
+def choose_model(scorecard: pd.DataFrame, requested: str) -> str:
+    """The requested model, or with ``auto`` the converged model with the lowest holdout
+    relative MAE (Σ|error| / Σ actual); a tie goes to the simpler model, in ``MODELS`` order."""
     if requested != "auto":
         if requested not in MODELS:
             raise ConfigError(f"clv.model must be one of {', '.join(MODELS)} or auto, got {requested!r}.")
         return requested
-    usable = comparison[comparison["converged"]]
-    return str((usable if len(usable) else comparison).sort_values("mae").iloc[0]["model"])
+    card = scorecard[scorecard["model"].isin(MODELS)].assign(order=lambda f: f["model"].map(list(MODELS).index))
+    usable = card[card["converged"]]
+    best = (usable if len(usable) else card).sort_values(["relative_mae", "order"])
+    return str(best.iloc[0]["model"])
+
+
+#: The windows of the per-customer purchase probabilities, in days.
+PURCHASE_WINDOWS = (30, 90)
+
+
+def purchase_outlook(
+    model: clv.TransactionModel, customers: pd.DataFrame, as_of: pd.Timestamp, time_unit: str
+) -> pd.DataFrame:
+    """Per customer: the probability of at least one purchase in the next 30 and 90 days, and
+    the window of the next purchase if they stay active (median and 80% interval, as dates
+    after ``as_of``): what hosted shop tools show per customer."""
+    per = unit_days(time_unit)
+    args = (customers["frequency"], customers["recency"], customers["T"])
+    out = pd.DataFrame({"customer_id": customers["customer_id"].to_numpy()})
+    for days in PURCHASE_WINDOWS:
+        out[f"p_purchase_{days}d"] = model.prob_purchase(days / per, *args)
+    waits = model.next_purchase_quantiles([0.1, 0.5, 0.9], *args) * per  # days
+    for column, wait in zip(
+        ["next_purchase_early", "next_purchase_median", "next_purchase_late"], waits.T, strict=True
+    ):
+        out[column] = pd.Timestamp(as_of).normalize() + pd.to_timedelta(np.ceil(np.minimum(wait, 36_500)), unit="D")
+    return out
+
+
+def purchase_check(
+    model: clv.TransactionModel, holdout: calibration.Holdout, transactions: pd.DataFrame, days: int = 90
+) -> dict:
+    """The ``days``-day purchase probability of the calibration fit against who actually bought
+    in the first ``days`` days of the holdout: its AUC, and mean predicted vs actual share."""
+    from sklearn.metrics import roc_auc_score
+
+    table = holdout.table
+    predicted = model.prob_purchase(
+        days / unit_days(holdout.time_unit), table["frequency"], table["recency"], table["T"]
+    )
+    day = transactions["order_date"].dt.normalize()
+    window = (day > holdout.calibration_end) & (day <= holdout.calibration_end + pd.Timedelta(days=days))
+    bought = table["customer_id"].isin(set(transactions.loc[window, "customer_id"])).to_numpy()
+    auc = float(roc_auc_score(bought, predicted)) if 0 < bought.sum() < len(bought) else float("nan")
+    return {"days": days, "auc": auc, "predicted_share": float(predicted.mean()), "actual_share": float(bought.mean())}
+
+
+def scorecard_sentences(card: pd.DataFrame, chosen: str, requested: str) -> str:
+    """Two sentences reading the scorecard: the chosen model's relative MAE and bias against the
+    better baseline, and whether it ranks customers and tells buyers apart."""
+    rows = card.set_index("model")
+    model = rows.loc[chosen]
+    baseline = rows.loc[list(calibration.BASELINES)].sort_values("relative_mae").iloc[0]
+    how = "as configured" if requested != "auto" else "lowest relative MAE"
+    better = "better than" if model["relative_mae"] < baseline["relative_mae"] else "no better than"
+    return (
+        f"{MODEL_LABELS[chosen]} ({how}) misses the holdout purchases by {model['relative_mae']:.0%} of their total "
+        f"and {'over' if model['bias'] > 0 else 'under'}estimates the total by {abs(model['bias']):.0%}: {better} the "
+        f"best naive baseline ({baseline['label'].removeprefix('baseline: ')}, {baseline['relative_mae']:.0%}). "
+        f"It ranks customers with a Spearman correlation of {model['spearman']:.2f} and tells who buys again with an "
+        f"AUC of {model['auc']:.2f} (0.5 = a coin toss)."
+    )
 
 
 def fit_final(

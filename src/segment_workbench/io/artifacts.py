@@ -52,6 +52,7 @@ CHURN_DRIVERS = "churn_drivers.csv"
 CLV = "clv.parquet"
 CLV_BY_SEGMENT = "clv_by_segment.csv"
 CLV_PARAMS = "clv_params.json"
+CLV_SCORECARD = "clv_scorecard.csv"
 # 06_campaign
 SEGMENT_KPIS = "segment_kpis.csv"
 CAMPAIGN_RESULTS = "campaign_results.csv"

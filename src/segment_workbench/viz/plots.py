@@ -112,16 +112,38 @@ def holdout_by_frequency(table: pd.DataFrame, ax=None):
 
 
 @_styled
-def tracking(track: pd.DataFrame, calibration_end: pd.Timestamp, time_unit: str, cumulative: bool = False, ax=None):
+def tracking(
+    track: pd.DataFrame,
+    calibration_end: pd.Timestamp,
+    time_unit: str,
+    cumulative: bool = False,
+    model: str = "model",
+    ax=None,
+):
     """Lines: actual vs expected repeat purchases per period of ``time_unit`` (or cumulative),
-    with the end of calibration marked."""
+    with the end of calibration marked; ``model`` names the expectation."""
     ax = _axes(ax, (9, 3.4))
     suffix = "_cumulative" if cumulative else ""
     ax.plot(track["period_start"], track["actual" + suffix], color="#334155", label="actual")
-    ax.plot(track["period_start"], track["expected" + suffix], color="#f59e0b", ls="--", label="model")
+    ax.plot(track["period_start"], track["expected" + suffix], color="#f59e0b", ls="--", label=model)
     ax.axvline(pd.Timestamp(calibration_end), color="#64748b", ls=":", label="end of calibration")
     ax.set_ylabel(f"repeat purchases{' (cumulative)' if cumulative else f' per {time_unit[:-1]}'}")
-    ax.set_title(("Cumulative r" if cumulative else "R") + "epeat purchases: actual vs model")
+    ax.set_title(("Cumulative r" if cumulative else "R") + f"epeat purchases: actual vs {model}")
+    ax.legend()
+    return ax
+
+
+@_styled
+def decile_calibration(deciles: pd.DataFrame, model: str, ax=None):
+    """Points: mean actual against mean predicted holdout purchases per decile of the prediction,
+    with the diagonal a calibrated model lies on."""
+    ax = _axes(ax, (5, 4.2))
+    top = float(max(deciles["predicted"].max(), deciles["actual"].max())) * 1.05 or 1.0
+    ax.plot([0, top], [0, top], ls=":", color="#64748b", label="calibrated")
+    ax.plot(deciles["predicted"], deciles["actual"], "o-", color="#0f766e", label=model)
+    ax.set_xlabel("mean predicted holdout purchases")
+    ax.set_ylabel("mean actual holdout purchases")
+    ax.set_title(f"Calibration by decile of the prediction ({model})")
     ax.legend()
     return ax
 
