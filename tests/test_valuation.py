@@ -102,6 +102,9 @@ def test_holdout_scorecard_by_hand():
     assert rate["mae"] == pytest.approx((0 + 1 / 3 + 2 / 3) / 3) and rate["bias"] == pytest.approx(5 / 6 - 1)
     assert card.loc["last_period", "relative_mae"] == pytest.approx(3 / 6)
     assert card.loc["last_period", "label"] == "baseline: as many as in the last stretch of calibration"
+    # a fit that ran to the edge of its parameters predicts NaN: its row is NaN, the others stand
+    broken = calibration.scorecard({"edge": np.array([np.nan, 1.0, 1.0]), "fine": np.ones(3)}, np.array([0, 2, 4]))
+    assert broken.set_index("model").loc["edge"].isna().all() and broken.set_index("model").loc["fine", "mae"] == 5 / 3
     deciles = calibration.decile_calibration([1.0, 1.0, 4.0], [0, 2, 4])
     assert deciles["customers"].tolist() == [2, 1] and deciles["actual"].tolist() == [1.0, 4.0]
     by_freq = calibration.holdout_by_frequency(_Fixed([1.0, 1.0, 4.0]), split, max_frequency=1)
@@ -241,7 +244,7 @@ def test_cdnow_config_runs_through_cltv(tmp_path):
     values = pd.read_parquet(data / "clv.parquet")
     assert len(values) == 2349 and values["p_alive"].between(0, 1).all()
     html = (result.run_dir / "05_cltv.html").read_text()
-    assert "calibration frequency" in html and "Chosen model" in html
+    assert "calibration frequency" in html and "(lowest relative MAE)" in html
     for page in result.run_dir.glob("*.html"):  # one churn driver once made matplotlib warn on 04's page
         assert not re.search(r"(Runtime|Future|Deprecation|User)Warning", page.read_text()), page.name
 

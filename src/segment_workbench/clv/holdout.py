@@ -119,13 +119,17 @@ def baseline_predictions(holdout: Holdout) -> dict[str, np.ndarray]:
 def scorecard(predictions: dict[str, np.ndarray], actual: np.ndarray) -> pd.DataFrame:
     """One row per prediction of holdout purchases: MAE, relative MAE (Σ|error| / Σ actual),
     bias (Σ predicted / Σ actual − 1), RMSE, Pearson and Spearman correlation with the actual
-    purchases, and the AUC of telling who buys at least once in the holdout."""
+    purchases, and the AUC of telling who buys at least once in the holdout. A prediction with
+    missing values (a fit that ran to the edge of its parameters: not converged) gets NaN."""
     from sklearn.metrics import roc_auc_score
 
     actual = np.asarray(actual, float)
     rows = []
     for name, predicted in predictions.items():
         predicted = np.asarray(predicted, float)
+        if not np.isfinite(predicted).all():
+            rows.append({"model": name})
+            continue
         error = predicted - actual
         buys = actual > 0
         rows.append(
@@ -142,7 +146,8 @@ def scorecard(predictions: dict[str, np.ndarray], actual: np.ndarray) -> pd.Data
                 "auc": float(roc_auc_score(buys, predicted)) if 0 < buys.sum() < len(buys) else float("nan"),
             }
         )
-    return pd.DataFrame(rows)
+    columns = ["model", "mae", "relative_mae", "bias", "rmse", "pearson", "spearman", "auc"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def decile_calibration(predicted: np.ndarray, actual: np.ndarray) -> pd.DataFrame:
