@@ -17,6 +17,7 @@ import jinja2
 import markupsafe
 import matplotlib.pyplot as plt
 import pandas as pd
+from statsmodels.stats.multitest import multipletests
 
 from segment_workbench.app.resources import templates_dir
 from segment_workbench.campaigns.campaign import ALL, join_words
@@ -468,9 +469,10 @@ def experiment(run_dir: Path, unit: Units) -> dict[str, Any] | None:
         did.append(f"{arm}: " + "; ".join(parts) + ".")
     for_whom = ""
     if het is not None and amount in het:
-        differ = het.loc[het[amount] < 0.05, "dimension"].str.replace("_", " ").tolist()
+        adjusted = multipletests(het[amount], method="holm")[1]  # as 06_campaign reads it: over all cuts
+        differ = het.loc[adjusted < 0.05, "dimension"].str.replace("_", " ").tolist()
         for_whom = (
-            f"The gain in {amount} looked different across customers by {join_words(differ)}, but check the advice below: "
+            f"The gain in {amount} differs across customers by {join_words(differ)}; check the advice below: "
             "only a rule that also pays on customers it was not built from is worth following."
             if differ
             else f"The data cannot tell whether the messages work better for some customers than for others ({amount})."
