@@ -17,10 +17,10 @@ import jinja2
 import markupsafe
 import matplotlib.pyplot as plt
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
 from segment_workbench.app.resources import templates_dir
 from segment_workbench.campaigns.campaign import ALL, join_words
+from segment_workbench.campaigns.outcomes import differing_cuts
 from segment_workbench.io import artifacts
 from segment_workbench.lifecycle.cohorts import second_period_return
 from segment_workbench.segmentation.clustering import MIX_FEATURES
@@ -443,15 +443,8 @@ def experiment(run_dir: Path, unit: Units) -> dict[str, Any] | None:
     het = artifacts.read_optional(run_dir, artifacts.HETEROGENEITY)
     control = lifts["against"].iloc[0]
     overall = lifts[(lifts["segment"] == "All customers") & (lifts["against"] == control)]
-    amount = next(
-        (
-            o
-            for o in overall["outcome"]
-            if not overall.loc[overall["outcome"] == o, "method"].str.contains("score").any()
-        ),
-        None,
-    )
-    rate = next((o for o in overall["outcome"] if o != amount), None)
+    amount = next(iter(overall.loc[overall["kind"] == "amount", "outcome"]), None)
+    rate = next(iter(overall.loc[overall["kind"] == "rate", "outcome"]), None)
     did = []
     for arm, rows in overall.groupby("arm", sort=False):
         rows = rows.set_index("outcome")
@@ -469,8 +462,7 @@ def experiment(run_dir: Path, unit: Units) -> dict[str, Any] | None:
         did.append(f"{arm}: " + "; ".join(parts) + ".")
     for_whom = ""
     if het is not None and amount in het:
-        adjusted = multipletests(het[amount], method="holm")[1]  # as 06_campaign reads it: over all cuts
-        differ = het.loc[adjusted < 0.05, "dimension"].str.replace("_", " ").tolist()
+        differ = differing_cuts(het, amount)  # as 06_campaign reads it: Holm over all cuts
         for_whom = (
             f"The gain in {amount} differs across customers by {join_words(differ)}; check the advice below: "
             "only a rule that also pays on customers it was not built from is worth following."

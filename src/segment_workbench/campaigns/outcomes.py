@@ -59,7 +59,8 @@ def lifts(
     outcomes: Outcomes, alpha: float = 0.05, compare_arms: bool = False, margin: float = 1.0, cost: float = 0.0
 ) -> pd.DataFrame:
     """One row per outcome, segment dimension, segment, arm and comparison arm (the control,
-    and with ``compare_arms`` each other arm): n, value in each arm (rate or mean), lift with
+    and with ``compare_arms`` each other arm): the outcome's kind ("rate" or "amount"), n,
+    value in each arm (rate or mean), lift with
     its interval and p-value, the method, Holm's adjusted p-value over the outcome's family in
     that dimension, and a verdict. The dimension ``ALL`` has the one segment ``ALL``. For the
     amount: ``net_per_1000`` = (lift × ``margin`` − ``cost`` per message) per 1,000 customers
@@ -69,7 +70,7 @@ def lifts(
     if compare_arms:
         tested = [a for a in outcomes.arms if a != outcomes.control]
         pairs += [(a, b) for i, a in enumerate(tested) for b in tested[i + 1 :]]
-    measures = [(name, "rate") for name in outcomes.binary] + ([(outcomes.amount, "mean")] if outcomes.amount else [])
+    measures = [(name, "rate") for name in outcomes.binary] + ([(outcomes.amount, "amount")] if outcomes.amount else [])
     rows = []
     for dimension in [ALL, *outcomes.dimensions]:
         groups = [(ALL, data)] if dimension == ALL else list(data.groupby(dimension, sort=True))
@@ -79,6 +80,7 @@ def lifts(
                 t, c = by_arm[arm], by_arm[other]
                 for name, kind in measures:
                     row = {"dimension": dimension, "segment": segment, "arm": arm, "against": other, "outcome": name}
+                    row["kind"] = kind
                     row.update(n_arm=len(t), n_against=len(c))
                     if len(t) == 0 or len(c) == 0:
                         rows.append(row)
@@ -136,12 +138,18 @@ def segment_rule(
 ) -> dict:
     """Per segment of ``dimension``, the arm with the highest mean ``amount`` × ``margin`` less
     the contact cost (the control costs nothing), i.e. the control when no message pays."""
-    rule = {}
-    for segment, part in data.groupby(dimension, sort=True):
-        means = part.groupby("arm")[amount].mean().reindex(arms)
-        gain = (means - means[control]) * margin - np.where(means.index == control, 0.0, cost)
-        rule[segment] = gain.idxmax() if gain.notna().any() else control
-    return rule
+    return {
+        segment: best_arm(part, arms, control, amount, cost, margin)
+        for segment, part in data.groupby(dimension, sort=True)
+    }
+
+
+def best_arm(data: pd.DataFrame, arms: list[str], control: str, amount: str, cost: float, margin: float = 1.0) -> str:
+    """The arm with the highest mean ``amount`` × ``margin`` over the control's, less the
+    contact cost (the control's own gain is 0); the control when no arm was tried in ``data``."""
+    means = data.groupby("arm")[amount].mean().reindex(arms)
+    gain = (means - means[control]) * margin - np.where(means.index == control, 0.0, cost)
+    return gain.idxmax() if gain.notna().any() else control
 
 
 def choose_rule(
@@ -220,9 +228,7 @@ def targeting(
         train, test = data[fold != k], fold == k
         dimension, rule = choose_rule(train, outcomes.dimensions, arms, control, amount, cost, margin)
         chosen["rule"][test] = data.loc[test, dimension].map(rule).fillna(control).to_numpy()
-        means = train.groupby("arm")[amount].mean()
-        gains = (means - means[control]) * margin - np.where(means.index == control, 0.0, cost)
-        chosen["best single arm"][test] = gains.idxmax()
+        chosen["best single arm"][test] = best_arm(train, arms, control, amount, cost, margin)
         by_segment = train.groupby([dimension, "arm"])[amount].mean().unstack("arm").reindex(columns=arms)
         for a in arms:
             model = HistGradientBoostingRegressor(
@@ -268,35 +274,23 @@ def targeting(
     rule_table = pd.DataFrame(
         {"segment": list(full_rule), "arm": list(full_rule.values()), "customers": [int(sizes[s]) for s in full_rule]}
     )
-    scores = pd.concat(
-        [
+    parts = []
+    for a in arms:
+        if a == control:
+            continue
+        rows_a = np.concatenate([np.flatnonzero(arm == a), np.flatnonzero(arm == control)])  # the arm, then the control
+        parts.append(
             pd.DataFrame(
                 {
                     "arm": a,
-                    "treated": arm[arm != control] == a,
-                    "y": y[arm != control],
-                    "rule_score": rule_gain[a][arm != control],
-                    "model_score": predicted[a][arm != control] - predicted[control][arm != control],
-                }
-            ).pipe(lambda f, a=a: f[(arm[arm != control] == a)])
-            for a in arms
-            if a != control
-        ]
-        + [
-            pd.DataFrame(
-                {
-                    "arm": a,
-                    "treated": False,
-                    "y": y[arm == control],
-                    "rule_score": rule_gain[a][arm == control],
-                    "model_score": predicted[a][arm == control] - predicted[control][arm == control],
+                    "treated": arm[rows_a] == a,
+                    "y": y[rows_a],
+                    "rule_score": rule_gain[a][rows_a],
+                    "model_score": predicted[a][rows_a] - predicted[control][rows_a],
                 }
             )
-            for a in arms
-            if a != control
-        ],
-        ignore_index=True,
-    )
+        )
+    scores = pd.concat(parts, ignore_index=True)
     return Targeting(dimension, rule_table, pd.DataFrame(rows), scores)
 
 
@@ -366,11 +360,16 @@ def overall_sentence(overall: pd.DataFrame, outcomes: Outcomes, currency: str = 
     return " ".join(sentences)
 
 
-def heterogeneity_sentence(table: pd.DataFrame, outcome: str, alpha: float = 0.05) -> str:
-    """Which cuts of the customers show lifts that differ, for ``outcome``, Holm-adjusted over
-    the cuts tested."""
+def differing_cuts(table: pd.DataFrame, outcome: str, alpha: float = 0.05) -> list[str]:
+    """The cuts (``heterogeneity`` p-values per dimension in ``table``) whose lifts in ``outcome``
+    differ between segments, Holm-adjusted over the cuts tested; in words ("product line")."""
     adjusted = multipletests(table[outcome], method="holm")[1]
-    differ = [d.replace("_", " ") for d, p in zip(table["dimension"], adjusted, strict=True) if p < alpha]
+    return [d.replace("_", " ") for d, p in zip(table["dimension"], adjusted, strict=True) if p < alpha]
+
+
+def heterogeneity_sentence(table: pd.DataFrame, outcome: str, alpha: float = 0.05) -> str:
+    """Which cuts of the customers show lifts that differ, for ``outcome`` (``differing_cuts``)."""
+    differ = differing_cuts(table, outcome, alpha)
     if not differ:
         return (
             f"No cut shows lifts in {outcome} that differ between its segments (Holm-adjusted over "

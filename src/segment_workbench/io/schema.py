@@ -266,11 +266,18 @@ def coerce_types(
             out[col] = _as_labels(values, _as_text)
         else:
             out[col] = _as_text(values)
-    if "amount" not in out and "unit_price" in out and "quantity" in out:
-        out["amount"] = out["quantity"] * out["unit_price"]
-    if "unit_price" not in out and "amount" in out and "quantity" in out:
-        out["unit_price"] = out["amount"] / out["quantity"]
-    return out
+    return _price_and_amount(out)
+
+
+def _price_and_amount(lines: pd.DataFrame) -> pd.DataFrame:
+    """``lines`` with ``amount`` or ``unit_price`` derived from the other and ``quantity``, when
+    one of them is missing (in place)."""
+    if "quantity" in lines:
+        if "amount" not in lines and "unit_price" in lines:
+            lines["amount"] = lines["quantity"] * lines["unit_price"]
+        elif "unit_price" not in lines and "amount" in lines:
+            lines["unit_price"] = lines["amount"] / lines["quantity"]
+    return lines
 
 
 def complete_orders(
@@ -287,10 +294,7 @@ def complete_orders(
         typed["quantity"] = 1.0
         notes.append("No quantity column: each line counts as one unit.")
     value_unit = "currency"
-    if "amount" not in typed and "unit_price" in typed:
-        typed["amount"] = typed["quantity"] * typed["unit_price"]
-    elif "unit_price" not in typed and "amount" in typed:
-        typed["unit_price"] = typed["amount"] / typed["quantity"]
+    _price_and_amount(typed)  # a quantity may have just been derived
     if "amount" not in typed:
         lines_per_order = typed.groupby("order_id", observed=True, dropna=False)["order_id"].transform("size")
         typed["amount"] = (value_per_visit or 1.0) / lines_per_order.to_numpy(float)

@@ -180,10 +180,8 @@ def share_mix(customers: pd.DataFrame, segment: pd.Series, prefix: str) -> pd.Da
 def response_rates(customers: pd.DataFrame, segment: pd.Series) -> pd.DataFrame:
     """Share of each segment (and of all customers) who responded to each past campaign (a
     customer-level table's ``response_`` columns), with the segment's size; empty without them."""
-    columns = [c for c in customers if c.startswith("response_")]
-    if not columns:
-        return pd.DataFrame()
-    table = customers[columns].set_axis([c.removeprefix("response_").replace("_", " ") for c in columns], axis=1)
-    rates = pd.concat([table.mean().to_frame(ALL).T, table.groupby(segment.to_numpy(), sort=False).mean()])
-    sizes = pd.concat([pd.Series({ALL: len(table)}), segment.value_counts()])
-    return rates.assign(customers=sizes.reindex(rates.index).to_numpy()).rename_axis("segment").reset_index()
+    rates = share_mix(customers, segment, "response_")
+    if rates.empty:
+        return rates
+    sizes = pd.concat([pd.Series({ALL: len(customers)}), segment.value_counts()])
+    return rates.assign(customers=sizes.reindex(rates["segment"]).to_numpy())
