@@ -249,7 +249,7 @@ def test_no_purchase_probability_and_next_purchase_window_against_simulation(mod
     model = model_class().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
     params = model.params_.to_numpy()
     x, T, t = np.array([0.0, 2.0, 7.0]), np.array([30.0, 35.0, 38.0]), 13.0
-    formula = model._no_purchase_if_alive(params, t, x, T)
+    formula = model._no_purchase_if_alive(params, t, x, None, T)
     n = 400_000
     for i in range(len(x)):
         lam = _posterior_rates(params, x[i], T[i], n, rng)

@@ -30,7 +30,7 @@ def test_unknown_nested_key(tmp_path):
 
 #: Every enumerated key, a typo of an allowed value, and the value the message suggests.
 ENUMERATED = [
-    ("clv", "model", "bgnbd", "bg_nbd", ["auto", "bg_nbd", "pareto_nbd"]),
+    ("clv", "model", "bgnbd", "bg_nbd", ["auto", "bg_nbd", "pareto_nbd", "mbg_nbd", "bg_cnbd_k", "mbg_cnbd_k"]),
     ("segmentation", "method", "kmean", "kmeans", ["kmeans", "gmm"]),
     ("cohorts", "period", "m", "M", ["W", "M", "Q"]),
     (None, "time_unit", "week", "weeks", ["days", "weeks", "months"]),

@@ -220,7 +220,9 @@ def test_hillstrom_outcome_file_read_out(shared_data, tmp_path):
 
 def test_grocery_holdout_scorecard_near_the_btydplus_vignette(shared_data):
     """The BTYDplus split (calibration to 2006-12-31, 52 weeks of holdout): Pareto/NBD's relative
-    MAE is 0.679 here, 0.688 in the BTYDplus vignette; both models beat the naive baselines."""
+    MAE is 0.679 here, 0.688 in the BTYDplus vignette; MBG/CNBD-k finds k = 2 as in BTYDplus'
+    grocery demo and is chosen, at 0.630 (0.644 in the vignette: BTYDplus approximates the
+    conditional expectation for k > 1, here it is exact); every model beats the naive baselines."""
     from segment_workbench.clv import holdout as calibration
     from segment_workbench.clv import valuation
 
@@ -231,5 +233,8 @@ def test_grocery_holdout_scorecard_near_the_btydplus_vignette(shared_data):
     card = valuation.holdout_scorecard(fitted, split).set_index("model")
     assert card.loc["pareto_nbd", "relative_mae"] == pytest.approx(0.679, abs=0.002)
     assert abs(card.loc["pareto_nbd", "relative_mae"] - 0.688) < 0.015
-    assert card.loc[["bg_nbd", "pareto_nbd"], "relative_mae"].max() < card.loc["calibration_rate", "relative_mae"]
-    assert valuation.choose_model(card.reset_index(), "auto") == "pareto_nbd"
+    assert card.loc[list(valuation.MODELS), "relative_mae"].max() < card.loc["calibration_rate", "relative_mae"]
+    assert fitted["mbg_cnbd_k"].k_ == 2 and fitted["bg_cnbd_k"].k_ == 2
+    assert valuation.choose_model(card.reset_index(), "auto") == "mbg_cnbd_k"
+    assert card.loc["mbg_cnbd_k", "relative_mae"] == pytest.approx(0.630, abs=0.002)
+    assert card.loc["mbg_cnbd_k", "relative_mae"] <= 0.65

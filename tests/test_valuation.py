@@ -264,15 +264,20 @@ def test_spend_falls_back_to_the_mean_when_gamma_gamma_runs_to_a_limit():
 
 def test_cdnow_scorecard_models_beat_the_naive_baselines(cdnow_split):
     """CDNOW sample, 39-week holdout: holdout MAE 0.785 (BG/NBD) and 0.755 (Pareto/NBD), as the
-    archived lifetimes package gives; both models beat both baselines on relative MAE, and the
-    choice (lowest relative MAE) is Pareto/NBD."""
+    archived lifetimes package gives; MBG/NBD 0.765; the regularity models find k = 1 (no
+    regularity, as BTYDplus' CDNOW demo) and equal BG/NBD and MBG/NBD; every model beats both
+    baselines on relative MAE, and the choice (lowest relative MAE) is Pareto/NBD."""
     _, split, _ = cdnow_split
     fitted = {name: valuation.fit_transaction_model(name, split.table, "weeks") for name in valuation.MODELS}
     card = valuation.holdout_scorecard(fitted, split).set_index("model")
     assert card.loc["bg_nbd", "mae"] == pytest.approx(0.785, abs=0.001)
     assert card.loc["pareto_nbd", "mae"] == pytest.approx(0.755, abs=0.001)
+    assert card.loc["mbg_nbd", "mae"] == pytest.approx(0.765, abs=0.001)
+    assert card.loc["bg_cnbd_k", "label"] == "BG/CNBD-k (k = 1)"
+    assert card.loc["bg_cnbd_k", "mae"] == pytest.approx(card.loc["bg_nbd", "mae"], rel=1e-6)
+    assert card.loc["mbg_cnbd_k", "mae"] == pytest.approx(card.loc["mbg_nbd", "mae"], rel=1e-6)
     assert (
-        card.loc[["bg_nbd", "pareto_nbd"], "relative_mae"].max()
+        card.loc[list(valuation.MODELS), "relative_mae"].max()
         < card.loc[["calibration_rate", "last_period"], "relative_mae"].min()
     )
     assert (card.loc[["bg_nbd", "pareto_nbd"], "auc"] > 0.75).all()

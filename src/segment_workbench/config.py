@@ -213,7 +213,8 @@ class CohortsConfig(_Section):
 class ClvConfig(_Section):
     """Repeat-purchase and spend models, the holdout check and the valuation."""
 
-    model: Literal["auto", "bg_nbd", "pareto_nbd"] = "auto"  # auto = the lower holdout error
+    # auto = the lowest holdout relative MAE (valuation.choose_model)
+    model: Literal["auto", "bg_nbd", "pareto_nbd", "mbg_nbd", "bg_cnbd_k", "mbg_cnbd_k"] = "auto"
     holdout_periods: float | None = Field(None, gt=0)  # in time_unit; None = the last third of the data
     horizon_periods: int = Field(52, ge=1)  # CLV horizon, in time_unit
     annual_discount_rate: float = Field(0.10, ge=0)  # converted to a rate per period of time_unit

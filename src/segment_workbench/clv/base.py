@@ -222,15 +222,16 @@ class _MaximumLikelihood:
         self._check_fitted()
         se_log = np.sqrt(np.clip(np.diag(self.covariance_log_.to_numpy()), 0, None))
         est = self.params_.to_numpy()
-        return pd.DataFrame(
-            {
-                "estimate": est,
-                "se": est * se_log,
-                "lower 95%": est * np.exp(-Z95 * se_log),
-                "upper 95%": est * np.exp(Z95 * se_log),
-            },
-            index=pd.Index(self.param_names, name="parameter"),
-        )
+        with np.errstate(over="ignore"):  # a weakly identified parameter's bound is infinite
+            return pd.DataFrame(
+                {
+                    "estimate": est,
+                    "se": est * se_log,
+                    "lower 95%": est * np.exp(-Z95 * se_log),
+                    "upper 95%": est * np.exp(Z95 * se_log),
+                },
+                index=pd.Index(self.param_names, name="parameter"),
+            )
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "params_"):
@@ -292,6 +293,15 @@ class TransactionModel(_MaximumLikelihood):
 
     def fit(self, frequency, recency, T, time_unit: str = "weeks") -> TransactionModel:
         """Fit by maximum likelihood. ``time_unit`` is the unit of recency and T."""
+        x, t_x, T_ = self._fit_inputs(frequency, recency, T, time_unit)
+        unique, weights, _ = _compress(x, t_x, T_)
+        opt = self._optimize(self._prepared(unique[:, 0], unique[:, 1], unique[:, 2]), weights)
+        self._store(opt, len(x))
+        return self
+
+    def _fit_inputs(self, frequency, recency, T, time_unit: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Checked (x, t_x, T): at least two customers, one of them with a repeat purchase;
+        sets ``time_unit_``."""
         x, t_x, T_ = check_rfm(frequency, recency, T)
         if len(x) < 2:
             raise InputError(f"{type(self).__name__} needs at least 2 customers; got {len(x)}.")
@@ -302,10 +312,7 @@ class TransactionModel(_MaximumLikelihood):
                 hint="Use a longer calibration period or more customers.",
             )
         self.time_unit_ = _validate_unit(time_unit)
-        unique, weights, _ = _compress(x, t_x, T_)
-        opt = self._optimize(self._prepared(unique[:, 0], unique[:, 1], unique[:, 2]), weights)
-        self._store(opt, len(x))
-        return self
+        return x, t_x, T_
 
     def _prepared(self, x, t_x, T) -> tuple:
         """(x, t_x, T) as ``_log_likelihoods`` and ``_simulate_purchases`` take them, with what
@@ -316,9 +323,9 @@ class TransactionModel(_MaximumLikelihood):
         """Future purchases drawn from each customer's posterior, as (customer index, time in
         periods from T); ``data`` from ``_prepared``: alive ~ Bernoulli(P(alive)), then the
         purchases of the customers alive (``_simulate_alive``: only they get rates drawn)."""
-        x, T = data[0], data[2]
+        x, t_x, T = data[:3]
         alive = np.flatnonzero(rng.uniform(size=len(x)) < self._p_alive(params, *data))
-        customer, time = self._simulate_alive(params, x[alive], T[alive], horizon, rng)
+        customer, time = self._simulate_alive(params, x[alive], t_x[alive], T[alive], horizon, rng)
         return alive[customer], time
 
     def log_likelihood(self, frequency, recency, T) -> np.ndarray:
@@ -347,7 +354,7 @@ class TransactionModel(_MaximumLikelihood):
         self._check_fitted()
         p = self.params_.to_numpy() if params is None else np.asarray(params)
         x, t_x, T_ = check_rfm(frequency, recency, T)
-        return self._p_alive(p, x, t_x, T_) * (1.0 - self._no_purchase_if_alive(p, float(t), x, T_))
+        return self._p_alive(p, x, t_x, T_) * (1.0 - self._no_purchase_if_alive(p, float(t), x, t_x, T_))
 
     def next_purchase_quantiles(self, quantiles, frequency, recency, T, params=None) -> np.ndarray:
         """Time to the next purchase, in periods from T, at each of ``quantiles`` (customers x
@@ -363,7 +370,7 @@ class TransactionModel(_MaximumLikelihood):
 
     def _conditional_expected(self, params, t, x, t_x, T):
         """Expected purchases in the next ``t`` periods: expected if alive, times P(alive)."""
-        return self._expected_if_alive(params, t, x, T) * self._p_alive(params, x, t_x, T)
+        return self._expected_if_alive(params, t, x, t_x, T) * self._p_alive(params, x, t_x, T)
 
     def expected_repeat_purchases(self, t, params=None) -> np.ndarray:
         """Expected repeat purchases in (0, t] for a customer just acquired (unconditional)."""

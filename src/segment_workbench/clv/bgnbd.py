@@ -65,25 +65,16 @@ class BetaGeoModel(TransactionModel):
     def _p_alive(self, params, x, t_x, T):
         return 1.0 / (1.0 + np.exp(self._log_odds_dead(params, x, t_x, T)))
 
-    def _expected_if_alive(self, params, t, x, T):
-        r, alpha, a, b = params
-        z = t / (alpha + T + t)
-        # Euler's transformation of 2F1(r+x, b+x; a+b+x-1; z) times (1-z)^(r+x): stays finite
-        # for customers with many purchases, where the direct form overflows.
-        # At a fit that ran to the edge of the parameter range (a, b ~ 1e6: not converged, and
-        # reported so) 2F1 overflows against a vanishing power: the expectation is NaN, shown as
-        # "—" beside the convergence warning, not a numeric warning.
-        with np.errstate(over="ignore", invalid="ignore"):
-            tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
-        return (a + b + x - 1) / (a - 1) * (1 - tail)
+    def _expected_if_alive(self, params, t, x, t_x, T):
+        return expected_if_alive(params, t, x, T, survived=0)
 
-    def _no_purchase_if_alive(self, params, t, x, T):
+    def _no_purchase_if_alive(self, params, t, x, t_x, T):
         """P(no purchase in (T, T + t] | alive at T): a BG/NBD customer can only drop out right
         after a purchase, so this is the Poisson zero averaged over the rate's posterior."""
         r, alpha = params[:2]
         return ((alpha + T) / (alpha + T + t)) ** (r + x)
 
-    def _simulate_alive(self, params, x, T, horizon, rng):
+    def _simulate_alive(self, params, x, t_x, T, horizon, rng):
         """Purchases of customers alive at T: lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x);
         they arrive as a Poisson(lambda) process until the horizon and the customer drops out
         after each one with probability p."""
@@ -97,3 +88,23 @@ class BetaGeoModel(TransactionModel):
         r, alpha, a, b = params
         z = t / (alpha + t)
         return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * special.hyp2f1(r, b, a + b - 1, z))
+
+
+def expected_if_alive(params, t, x, T, survived: int) -> np.ndarray:
+    """Expected purchases in the next ``t`` periods of a customer alive at T after x repeat
+    purchases, who drops out after each purchase with p ~ Beta(a, b + x + ``survived``) (the
+    drop-out chances survived beyond one per repeat purchase: 1 in MBG/NBD) and buys at
+    lambda ~ Gamma(r + x, alpha + T):
+    (a + b' - 1) / (a - 1) (1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b'; a+b'-1; z)),
+    b' = b + x + survived, z = t / (alpha + T + t)."""
+    r, alpha, a, b = params
+    b_ = b + survived
+    z = t / (alpha + T + t)
+    # Euler's transformation of 2F1(r+x, b'+x; a+b'+x-1; z) times (1-z)^(r+x): stays finite
+    # for customers with many purchases, where the direct form overflows.
+    # At a fit that ran to the edge of the parameter range (a, b ~ 1e6: not converged, and
+    # reported so) 2F1 overflows against a vanishing power: the expectation is NaN, shown as
+    # "—" beside the convergence warning, not a numeric warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b_ - 1 - r, a - 1, a + b_ + x - 1, z)
+    return (a + b_ + x - 1) / (a - 1) * (1 - tail)

@@ -113,7 +113,7 @@ class ParetoNBDModel(TransactionModel):
         alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
         return 1.0 / (1.0 + np.exp(self._log_rest(params, x, t_x, T, pairs) - alive))
 
-    def _expected_if_alive(self, params, t, x, T):
+    def _expected_if_alive(self, params, t, x, t_x, T):
         r, alpha, s, beta = params
         if abs(s - 1) < 1e-9:
             growth = np.log((beta + T + t) / (beta + T))
@@ -121,7 +121,7 @@ class ParetoNBDModel(TransactionModel):
             growth = (1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1)
         return (r + x) * (beta + T) / (alpha + T) * growth
 
-    def _no_purchase_if_alive(self, params, t, x, T, nodes: int = 24):
+    def _no_purchase_if_alive(self, params, t, x, t_x, T, nodes: int = 24):
         """P(no purchase in (T, T + t] | alive at T). Given lambda and mu, a customer makes no
         purchase if they drop out before their next purchase or neither happens by t:
         e^-(lambda+mu)t + mu / (lambda + mu) (1 - e^-(lambda+mu)t); averaged over the posterior
@@ -139,7 +139,7 @@ class ParetoNBDModel(TransactionModel):
             out[part] = (gone + mu[:, None, :] / total * (1.0 - gone)).mean(axis=(1, 2))
         return out
 
-    def _simulate_alive(self, params, x, T, horizon, rng):
+    def _simulate_alive(self, params, x, t_x, T, horizon, rng):
         """Purchases of customers alive at T: lambda ~ Gamma(r+x, alpha+T), mu ~ Gamma(s,
         beta+T), remaining lifetime ~ Exponential(mu); they arrive as a Poisson(lambda) process
         until the lifetime or the horizon ends."""

@@ -13,19 +13,54 @@ from segment_workbench.clv import holdout as calibration
 from segment_workbench.config import unit_days
 from segment_workbench.errors import ConfigError, InputError
 
-MODELS = {"bg_nbd": clv.BetaGeoModel, "pareto_nbd": clv.ParetoNBDModel}
-MODEL_LABELS = {"bg_nbd": "BG/NBD", "pareto_nbd": "Pareto/NBD"}
+#: The repeat-purchase models, simplest first (a tie in the holdout error goes to the first).
+MODELS = {
+    "bg_nbd": clv.BetaGeoModel,
+    "pareto_nbd": clv.ParetoNBDModel,
+    "mbg_nbd": clv.ModifiedBetaGeoModel,
+    "bg_cnbd_k": clv.BetaGeoCNBDModel,
+    "mbg_cnbd_k": clv.ModifiedBetaGeoCNBDModel,
+}
+MODEL_LABELS = {
+    "bg_nbd": "BG/NBD",
+    "pareto_nbd": "Pareto/NBD",
+    "mbg_nbd": "MBG/NBD",
+    "bg_cnbd_k": "BG/CNBD-k",
+    "mbg_cnbd_k": "MBG/CNBD-k",
+}
 
 
 def fit_transaction_model(
     name: str, table: pd.DataFrame, time_unit: str, random_state: int = 0
 ) -> clv.TransactionModel:
-    """Fit the named model on a customer table built in ``time_unit``."""
+    """Fit the named model on a customer table built in ``time_unit`` (the regularity models
+    also read its ``litt``)."""
     if name not in MODELS:
         raise ConfigError(f"clv.model must be one of {', '.join(MODELS)} or auto, got {name!r}.")
-    return MODELS[name](random_state=random_state).fit(
-        table["frequency"], table["recency"], table["T"], time_unit=time_unit
+    model = MODELS[name](random_state=random_state)
+    args = (table["frequency"], table["recency"], table["T"])
+    if isinstance(model, clv.BetaGeoCNBDModel):
+        return model.fit(*args, time_unit=time_unit, litt=table["litt"])
+    return model.fit(*args, time_unit=time_unit)
+
+
+def model_label(name: str, model: clv.TransactionModel) -> str:
+    """The model's label, with its k where it has one: "MBG/CNBD-k (k = 2)"."""
+    k = getattr(model, "k_", None)
+    return f"{MODEL_LABELS[name]} (k = {k})" if name.endswith("cnbd_k") and k is not None else MODEL_LABELS[name]
+
+
+def fit_note(name: str, model: clv.TransactionModel) -> str:
+    """One line on a fit: its label, convergence (a warning when it did not converge) and, for
+    the regularity models, the log-likelihood at each k tried."""
+    flag = "" if model.converged_ else " **WARNING: not converged — do not trust this fit.**"
+    tried = getattr(model, "k_log_likelihoods_", None)
+    by_k = (
+        " k chosen by likelihood; log-likelihood by k: " + ", ".join(f"{k}: {v:,.1f}" for k, v in tried.items()) + "."
+        if tried is not None and len(tried) > 1
+        else ""
     )
+    return f"**{model_label(name, model)}**: {model.convergence_message_}.{flag}{by_k}"
 
 
 def holdout_scorecard(models: dict[str, clv.TransactionModel], holdout: calibration.Holdout) -> pd.DataFrame:
@@ -34,7 +69,8 @@ def holdout_scorecard(models: dict[str, clv.TransactionModel], holdout: calibrat
     predictions = {name: calibration.predicted_holdout(model, holdout) for name, model in models.items()}
     predictions.update(calibration.baseline_predictions(holdout))
     card = calibration.scorecard(predictions, holdout.table["frequency_holdout"].to_numpy())
-    labels = {**MODEL_LABELS, **{k: f"baseline: {v}" for k, v in calibration.BASELINES.items()}}
+    labels = {name: model_label(name, model) for name, model in models.items()}
+    labels |= {k: f"baseline: {v}" for k, v in calibration.BASELINES.items()}
     card.insert(1, "label", card["model"].map(labels))
     card["converged"] = [models[m].converged_ if m in models else True for m in card["model"]]
     return card
@@ -103,7 +139,7 @@ def scorecard_sentences(card: pd.DataFrame, chosen: str, requested: str) -> str:
     how = "as configured" if requested != "auto" else "lowest relative MAE"
     better = "better than" if model["relative_mae"] < baseline["relative_mae"] else "no better than"
     return (
-        f"{MODEL_LABELS[chosen]} ({how}) misses the holdout purchases by {model['relative_mae']:.0%} of their total "
+        f"{model['label']} ({how}) misses the holdout purchases by {model['relative_mae']:.0%} of their total "
         f"and {'over' if model['bias'] > 0 else 'under'}estimates the total by {abs(model['bias']):.0%}: {better} the "
         f"best naive baseline ({baseline['label'].removeprefix('baseline: ')}, {baseline['relative_mae']:.0%}). "
         f"It ranks customers with a Spearman correlation of {model['spearman']:.2f} and tells who buys again with an "
@@ -115,26 +151,27 @@ def fit_final(
     chosen: str, customers: pd.DataFrame, time_unit: str, random_state: int = 0
 ) -> tuple[str, clv.TransactionModel, str]:
     """Refit the chosen model on all customers up to as_of. If it does not converge there,
-    the other model is used when it converges; the returned note says what happened.
-    Raises InputError when neither converges."""
+    the first of the other models (in ``MODELS`` order) that converges is used; the returned
+    note says what happened. Raises InputError when none converges."""
     model = fit_transaction_model(chosen, customers, time_unit, random_state)
     if model.converged_:
-        return chosen, model, f"{MODEL_LABELS[chosen]}: {model.convergence_message_}."
-    other = next(n for n in MODELS if n != chosen)
-    fallback = fit_transaction_model(other, customers, time_unit, random_state)
-    if fallback.converged_:
-        return (
-            other,
-            fallback,
-            (
-                f"{MODEL_LABELS[chosen]} did not converge on all the data "
-                f"({model.convergence_message_}); {MODEL_LABELS[other]} is used instead: "
-                f"{fallback.convergence_message_}."
-            ),
-        )
+        return chosen, model, f"{model_label(chosen, model)}: {model.convergence_message_}."
+    failures = [f"{MODEL_LABELS[chosen]}: {model.convergence_message_}"]
+    for other in (n for n in MODELS if n != chosen):
+        fallback = fit_transaction_model(other, customers, time_unit, random_state)
+        if fallback.converged_:
+            return (
+                other,
+                fallback,
+                (
+                    f"{MODEL_LABELS[chosen]} did not converge on all the data "
+                    f"({model.convergence_message_}); {model_label(other, fallback)} is used instead: "
+                    f"{fallback.convergence_message_}."
+                ),
+            )
+        failures.append(f"{MODEL_LABELS[other]}: {fallback.convergence_message_}")
     raise InputError(
-        f"Neither repeat-purchase model converged on this data. {MODEL_LABELS[chosen]}: "
-        f"{model.convergence_message_}. {MODEL_LABELS[other]}: {fallback.convergence_message_}.",
+        f"No repeat-purchase model converged on this data. {'. '.join(failures)}.",
         hint="Check the cleaning log for odd data, or set clv.holdout_periods / a longer history.",
     )
 
@@ -275,7 +312,7 @@ def params_record(
     """What clv_params.json holds: models, parameters, log-likelihoods, units and windows."""
     return {
         "model": name,
-        "params": model.params_.to_dict(),
+        "params": model.params_.to_dict() | ({"k": int(model.k_)} if hasattr(model, "k_") else {}),
         "log_likelihood": model.log_likelihood_,
         "converged": model.converged_,
         "convergence": model.convergence_message_,

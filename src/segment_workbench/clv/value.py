@@ -44,9 +44,7 @@ def lifetime_value(
     alive = transaction_model._p_alive(params, unique[:, 0], unique[:, 1], unique[:, 2])  # the same for every period
     cumulative = np.column_stack(
         [
-            transaction_model._expected_if_alive(params, float(i), unique[:, 0], unique[:, 2]) * alive
-            if i
-            else np.zeros(len(unique))
+            transaction_model._expected_if_alive(params, float(i), *unique.T) * alive if i else np.zeros(len(unique))
             for i in periods
         ]
     )

@@ -121,9 +121,13 @@ def _frame(expr: ibis.Table, order: list[str]) -> pd.DataFrame:
 
 def purchase_day_totals(lines: ibis.Table) -> pd.DataFrame:
     """One row per customer from their purchase days (days with an order): first_purchase,
-    last_purchase, purchase_days, revenue_total, first_day_revenue. Sorted by customer_id."""
+    last_purchase, purchase_days, revenue_total, first_day_revenue, and log_gaps, the sum of
+    the natural logs of the days between consecutive purchase days (0 without repeats).
+    Sorted by customer_id."""
     t = lines.mutate(day=lines.order_date.date())
     daily = t.group_by(["customer_id", "day"]).aggregate(amount=_exact(t.amount).sum())
+    previous = daily.day.lag().over(ibis.window(group_by="customer_id", order_by="day"))
+    daily = daily.mutate(log_gap=_exact(daily.day.delta(previous, unit="day").cast("float64").ln()))
     return _frame(
         daily.group_by("customer_id").aggregate(
             first_purchase=daily.day.min(),
@@ -131,6 +135,7 @@ def purchase_day_totals(lines: ibis.Table) -> pd.DataFrame:
             purchase_days=daily.count(),
             revenue_total=daily.amount.sum().cast("float64"),
             first_day_revenue=daily.amount.argmin(daily.day).cast("float64"),
+            log_gaps=daily.log_gap.sum().cast("float64").coalesce(0.0),
         ),
         ["customer_id"],
     )

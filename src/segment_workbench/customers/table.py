@@ -24,6 +24,8 @@ COLUMNS = {
     "frequency": "repeat purchases (BTYD convention): distinct purchase days minus 1",
     "recency": "time from the first to the last purchase day, in the time unit (BTYD t_x)",
     "T": "time from the first purchase day to as_of, in the time unit (BTYD T)",
+    "litt": "sum of the logs of the times between consecutive purchase days, in the time unit; 0 without "
+    "repeats (the regularity models' input, BTYDplus litt)",
     "days_since_last_order": "whole days from the last purchase day to as_of (RFM recency)",
     "tenure_days": "whole days from the first purchase day to as_of",
     "revenue_total": "total revenue, in the shop's currency",
@@ -102,7 +104,7 @@ def check_span(transactions: pd.DataFrame, file: str = "transactions") -> None:
 def repeat_purchase_summary(transactions, as_of: pd.Timestamp | str, time_unit: str = "weeks") -> pd.DataFrame:
     """The purchase-day columns of the customer table (what BTYD models need, and what
     ``lifetimes``' summary computes): customer_id, first_purchase, last_purchase, frequency,
-    recency, T, days_since_last_order, tenure_days, revenue_total, monetary_value.
+    recency, T, litt, days_since_last_order, tenure_days, revenue_total, monetary_value.
     ``transactions`` are cleaned order lines: a pandas frame, a Parquet file or an ibis table,
     aggregated by ``segment_workbench.customers.engine`` (inside the database for an ibis table)."""
     as_of = pd.Timestamp(as_of).normalize()
@@ -132,6 +134,7 @@ def repeat_purchase_summary(transactions, as_of: pd.Timestamp | str, time_unit: 
             "frequency": frequency,
             "recency": (last - first) / per_unit,
             "T": tenure / per_unit,
+            "litt": out["log_gaps"].to_numpy() - frequency * np.log(per_unit),
             "days_since_last_order": now - last,
             "tenure_days": tenure,
             "monetary_value": np.divide(repeat_revenue, frequency, out=np.zeros(len(out)), where=frequency > 0),
@@ -162,6 +165,7 @@ def build_customer_table(transactions, as_of: pd.Timestamp | str, time_unit: str
         "frequency",
         "recency",
         "T",
+        "litt",
         "days_since_last_order",
         "tenure_days",
         "revenue_total",

@@ -519,3 +519,48 @@ def simulate_bgnbd(n: int, seed: int = 0, r=0.243, alpha=4.414, a=0.793, b=2.426
     nu = rng.gamma(q, 1 / gamma, n)
     spend = np.where(x > 0, rng.gamma(p * np.maximum(x, 1), 1 / (nu * np.maximum(x, 1))), 0.0)
     return x, t_x, T, spend
+
+
+def simulate_cnbd(
+    n: int,
+    k: int,
+    r: float,
+    alpha: float,
+    a: float,
+    b: float,
+    dropout_at_zero: bool,
+    seed: int = 0,
+    T_range: tuple[float, float] = (36.0, 96.0),
+    holdout: float = 36.0,
+) -> dict[str, np.ndarray]:
+    """Customers drawn from the (M)BG/CNBD-k process: lambda ~ Gamma(r, alpha), p ~ Beta(a, b),
+    Erlang-k gaps of rate lambda, drop-out with p after each purchase (and at the first when
+    ``dropout_at_zero``), observed for T ~ Uniform(``T_range``) periods and ``holdout`` more.
+    Returns x, t_x, T, litt (sum of log gaps), x_star (purchases in the holdout) and alive
+    (still active at T). For model-recovery tests and benchmarks."""
+    rng = np.random.default_rng(seed)
+    T = rng.uniform(*T_range, n)
+    lam = rng.gamma(r, 1 / alpha, n)
+    p = rng.beta(a, b, n)
+    x, t_x, litt, x_star = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    clock = np.zeros(n)
+    active = rng.uniform(size=n) >= p if dropout_at_zero else np.ones(n, bool)
+    alive_at_T = active.copy()
+    while active.any():
+        idx = np.flatnonzero(active)
+        gap = rng.gamma(k, 1 / lam[idx])
+        clock[idx] += gap
+        late = clock[idx] > T[idx]
+        alive_at_T[idx[late]] = True
+        in_holdout = idx[late & (clock[idx] <= T[idx] + holdout)]
+        x_star[in_holdout] += 1
+        active[idx[clock[idx] > T[idx] + holdout]] = False
+        buys = idx[~late]
+        x[buys] += 1
+        t_x[buys] = clock[buys]
+        litt[buys] += np.log(gap[~late])
+        bought = np.concatenate([buys, in_holdout])
+        drops = bought[rng.uniform(size=bought.size) < p[bought]]
+        active[drops] = False
+        alive_at_T[drops[np.isin(drops, buys)]] = False
+    return {"x": x, "t_x": t_x, "T": T, "litt": litt, "x_star": x_star, "alive": alive_at_T}
