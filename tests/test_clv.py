@@ -268,3 +268,21 @@ def test_no_purchase_probability_and_next_purchase_window_against_simulation(mod
     p30 = model.prob_purchase(30 / 7, x, recency, T)
     p90 = model.prob_purchase(90 / 7, x, recency, T)
     assert (p30 < p90).all() and (p90 <= model.p_alive(x, recency, T)).all()
+
+
+@pytest.mark.parametrize("name", ["bg_nbd", "gamma_gamma"])
+def test_gradient_equals_finite_differences(cdnow, name):
+    """BG/NBD and Gamma-Gamma per customer, against 4th-order central differences."""
+    repeat = cdnow[(cdnow["frequency"] > 0) & (cdnow["monetary_value"] > 0)]
+    if name == "bg_nbd":
+        model, p = clv.BetaGeoModel(), np.array([0.3, 5.0, 0.8, 2.5])
+        data = model._prepared(*clv.check_rfm(cdnow["frequency"], cdnow["recency"], cdnow["T"]))
+    else:
+        model, p = clv.GammaGammaModel(), np.array([6.0, 3.5, 15.0])
+        data = model._prepared(repeat["frequency"].to_numpy(float), repeat["monetary_value"].to_numpy(float))
+    gradients = model._gradients(p, *data)
+    for i in range(len(p)):
+        step = np.eye(len(p))[i] * 1e-4 * p[i]
+        ll = [model._log_likelihoods(p + k * step, *data) for k in (-2, -1, 1, 2)]
+        numeric = (ll[0] - 8 * ll[1] + 8 * ll[2] - ll[3]) / (12 * step[i])
+        np.testing.assert_allclose(gradients[:, i], numeric, rtol=1e-6, atol=1e-9 * np.abs(numeric).max())

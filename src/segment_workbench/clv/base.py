@@ -65,10 +65,23 @@ def check_rfm(frequency, recency, T) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def _compress(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unique rows of the stacked columns, their counts (weights) and the inverse index."""
-    stacked = np.column_stack(columns)
-    unique, inverse, counts = np.unique(stacked, axis=0, return_inverse=True, return_counts=True)
-    return unique, counts.astype(float), inverse.ravel()
+    """Distinct rows of the columns (in order of first appearance), their counts (weights) and
+    every row's index into them; by hashing (``pd.factorize``), not sorting."""
+    inverse = np.zeros(len(columns[0]), np.int64)
+    for column in columns:
+        codes, values = pd.factorize(column)
+        inverse = pd.factorize(inverse * len(values) + codes)[0]  # < n * n: fits in int64
+    first = np.zeros(inverse.max() + 1 if len(inverse) else 0, np.intp)
+    first[inverse] = np.arange(len(inverse))  # any row of each: they are equal
+    return np.column_stack(columns)[first], np.bincount(inverse).astype(float), inverse
+
+
+class _Distinct:
+    """The distinct values of x and every row's index into them (functions of x alone are
+    computed once per distinct purchase count)."""
+
+    def __init__(self, x: np.ndarray):
+        self.values, self.inverse = np.unique(x, return_inverse=True)
 
 
 class _Pairs:
@@ -99,11 +112,12 @@ def _hyp2f1_by_pair(a, b, c, z, pairs: _Pairs) -> np.ndarray:
     return np.concatenate(parts)[pairs.inverse]
 
 
-def _hessian_from_gradient(gradient, x0: np.ndarray) -> np.ndarray:
-    """Hessian as central differences of an analytic gradient (2 gradients per parameter),
-    symmetrized."""
+def _hessian_from_gradient(gradient, x0: np.ndarray, g0: np.ndarray) -> np.ndarray:
+    """Hessian as forward differences of an analytic gradient (one gradient per parameter
+    beyond ``g0``, the gradient at ``x0``; relative error about 1e-5, ample for standard errors
+    and the definiteness check), symmetrized."""
     h = 1e-5 * np.maximum(1.0, np.abs(x0))
-    columns = [(gradient(x0 + step) - gradient(x0 - step)) / (2 * step[i]) for i, step in enumerate(np.diag(h))]
+    columns = [(gradient(x0 + step) - g0) / step[i] for i, step in enumerate(np.diag(h))]
     hess = np.column_stack(columns)
     return (hess + hess.T) / 2
 
@@ -120,6 +134,9 @@ class _MaximumLikelihood:
     """Shared fitting machinery: multi-start optimization on the log scale, Hessian, summary."""
 
     param_names: tuple[str, ...] = ()
+    #: whether ``_optimize`` splits many rows into blocks evaluated in threads (off for a model
+    #: whose likelihood already runs its own threads)
+    _threaded_rows = True
 
     def __init__(self, n_starts: int = 6, random_state: int = 0):
         self.n_starts = n_starts
@@ -129,69 +146,104 @@ class _MaximumLikelihood:
     def _log_likelihoods(self, params: np.ndarray, *data: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def _optimize(self, data: tuple, weights: np.ndarray) -> _Optimum:
-        def negative_ll_and_gradient(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-            params = np.exp(log_params)
+    def _prepared(self, *columns: np.ndarray) -> tuple:
+        """The data as ``_log_likelihoods`` takes them, with what every call reuses."""
+        return columns
+
+    def _start(self, columns: tuple, weights: np.ndarray) -> np.ndarray:
+        """The first starting point on the log scale (default: every parameter 1)."""
+        return np.zeros(len(self.param_names))
+
+    def _optimize(self, columns: tuple, weights: np.ndarray) -> _Optimum:
+        """Maximum likelihood on the log scale from ``_start``; more starting points (random
+        normal around 0, up to ``n_starts``) only when the optimum found fails its checks
+        (gradient zero, inside the range, Hessian positive definite). The rows are evaluated in
+        blocks, one per core, in threads (numpy and scipy release the GIL) when there are many;
+        BLAS runs single-threaded meanwhile (its threads cost more than they bring on the
+        optimizer's 4-vectors and the (rows x 4) products)."""
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._maximize(columns, weights)
+
+    def _maximize(self, columns: tuple, weights: np.ndarray) -> _Optimum:
+        parts = max(1, min(os.cpu_count() or 1, len(weights) // 50_000)) if self._threaded_rows else 1
+        blocks = [
+            (self._prepared(*(c[rows] for c in columns)), weights[rows])
+            for rows in np.array_split(np.arange(len(weights)), parts)
+        ]
+
+        def block_sums(item) -> tuple[float, np.ndarray]:
+            data, w = item
             with np.errstate(all="ignore"):
-                ll, gradients = self._log_likelihoods_and_gradients(params, *data)
-                grad = weights @ gradients * params  # chain rule to the log scale
-            total = float(np.dot(weights, ll))
+                ll, gradients = self._log_likelihoods_and_gradients(params_now[0], *data)
+                return float(np.dot(w, ll)), w @ gradients
+
+        params_now = [None]
+
+        def negative_ll_and_gradient(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+            params_now[0] = np.exp(log_params)
+            sums = _map_in_threads(block_sums, blocks) if len(blocks) > 1 else [block_sums(blocks[0])]
+            total = sum(s[0] for s in sums)
+            with np.errstate(all="ignore"):
+                grad = sum(s[1] for s in sums) * params_now[0]  # chain rule to the log scale
             if not (np.isfinite(total) and np.isfinite(grad).all()):
                 return 1e300, np.zeros_like(log_params)
             return -total, -grad
 
+        tolerance = 1e-3 + 1e-5 * float(weights.sum())
+
+        def problems_at(res) -> tuple[list[str], np.ndarray]:
+            # Judged by the optimum itself, not the optimizer's status: L-BFGS-B often ends with
+            # an "abnormal" line search when it already sits on the optimum at machine precision.
+            gradient = negative_ll_and_gradient(res.x)[1]
+            hess = _hessian_from_gradient(lambda log_params: negative_ll_and_gradient(log_params)[1], res.x, gradient)
+            problems = []
+            if not np.all(np.abs(gradient) <= tolerance):
+                problems.append(
+                    f"the gradient is not zero at the best point found (max |gradient| "
+                    f"{np.max(np.abs(gradient)):.2g}; optimizer: {res.message})"
+                )
+            if np.any(np.abs(res.x) > LOG_BOUND - 0.5):
+                problems.append(
+                    "a parameter ran to the edge of its range (the likelihood is maximal at a limit of the model)"
+                )
+            if not np.all(np.linalg.eigvalsh(hess) > 0):
+                problems.append("the Hessian is not positive definite: the optimum is not a proper maximum")
+            return problems, hess
+
         rng = np.random.default_rng(self.random_state)
-        starts = [np.zeros(len(self.param_names))] + [
+        starts = [self._start(columns, weights)] + [
             rng.normal(0.0, 1.0, len(self.param_names)) for _ in range(self.n_starts - 1)
         ]
         # Bounded on the log scale: beyond exp(+-LOG_BOUND) the log-gamma differences lose
         # their precision; an optimum on the bound is reported as not converged.
         bounds = [(-LOG_BOUND, LOG_BOUND)] * len(self.param_names)
-        results = []
+        results, best, problems, hess = [], None, ["no starting point tried"], None
         for start in starts:
             res = optimize.minimize(
                 negative_ll_and_gradient,
-                start,
+                np.clip(start, -LOG_BOUND, LOG_BOUND),
                 jac=True,
                 method="L-BFGS-B",
                 bounds=bounds,
                 options={"maxiter": 500, "ftol": 1e-15, "gtol": 1e-10},
             )
-            if np.isfinite(res.fun) and res.fun < 1e299:
-                results.append(res)
-            # Stop once two starting points reach the same optimum, or both run to the boundary
-            # (the likelihood is maximal at a limit of the model; more starts only cost time).
-            if sum(abs(r.fun - min(q.fun for q in results)) < 1e-6 * max(1.0, abs(r.fun)) for r in results) >= 2:
+            if not (np.isfinite(res.fun) and res.fun < 1e299):
+                continue
+            results.append(res)
+            if best is None or res.fun < best.fun:
+                best = res
+                problems, hess = problems_at(best)
+            # Stop at the first optimum that passes its checks, or once two starting points run
+            # to the boundary (the likelihood is maximal at a limit of the model).
+            if not problems or sum(np.any(np.abs(r.x) > LOG_BOUND - 0.5) for r in results) >= 2:
                 break
-            if sum(np.any(np.abs(r.x) > LOG_BOUND - 0.5) for r in results) >= 2:
-                break
-        if not results:
+        if best is None:
             return _Optimum(starts[0], float("-inf"), False, "the log-likelihood was not finite at any starting point")
-        best = min(results, key=lambda r: r.fun)
-        at_bound = bool(np.any(np.abs(best.x) > LOG_BOUND - 0.5))
-        agreeing = sum(abs(r.fun - best.fun) < 1e-4 * max(1.0, abs(best.fun)) for r in results)
-        hess = _hessian_from_gradient(lambda log_params: negative_ll_and_gradient(log_params)[1], best.x)
         self._hessian_log = hess
-        # Judged by the optimum itself, not the optimizer's status: L-BFGS-B often ends with an
-        # "abnormal" line search when it already sits on the optimum at machine precision.
-        gradient = negative_ll_and_gradient(best.x)[1]
-        tolerance = 1e-3 + 1e-5 * float(weights.sum())
-        problems = []
-        if not np.all(np.abs(gradient) <= tolerance):
-            problems.append(
-                f"the gradient is not zero at the best point found (max |gradient| {np.max(np.abs(gradient)):.2g}; "
-                f"optimizer: {best.message})"
-            )
-        if at_bound:
-            problems.append(
-                "a parameter ran to the edge of its range (the likelihood is maximal at a limit of the model)"
-            )
-        if not np.all(np.linalg.eigvalsh(hess) > 0):
-            problems.append("the Hessian is not positive definite: the optimum is not a proper maximum")
-        message = (
-            "; ".join(problems) or f"converged ({agreeing} of {len(results)} starting points tried reached the optimum)"
-        )
-        return _Optimum(best.x, -float(best.fun), not problems, message)
+        tried = "the first starting point" if len(results) == 1 else f"{len(results)} starting points tried"
+        return _Optimum(best.x, -float(best.fun), not problems, "; ".join(problems) or f"converged ({tried})")
 
     # subclasses: _gradients(params, *data) -> per-row gradient of the log-likelihood in the
     # natural parameters, (n, k)
@@ -295,7 +347,7 @@ class TransactionModel(_MaximumLikelihood):
         """Fit by maximum likelihood. ``time_unit`` is the unit of recency and T."""
         x, t_x, T_ = self._fit_inputs(frequency, recency, T, time_unit)
         unique, weights, _ = _compress(x, t_x, T_)
-        opt = self._optimize(self._prepared(unique[:, 0], unique[:, 1], unique[:, 2]), weights)
+        opt = self._optimize(tuple(unique.T), weights)
         self._store(opt, len(x))
         return self
 
@@ -318,6 +370,14 @@ class TransactionModel(_MaximumLikelihood):
         """(x, t_x, T) as ``_log_likelihoods`` and ``_simulate_purchases`` take them, with what
         they reuse at every call (a fit's steps, a simulation's draws)."""
         return x, t_x, T
+
+    def _start(self, columns: tuple, weights: np.ndarray) -> np.ndarray:
+        """Every parameter 1 but the time scales: alpha, the customers' mean age over their mean
+        repeat purchases, so that the first rates have the data's size in any time unit, and
+        beta (Pareto/NBD) e times that (lifetimes longer than the time between purchases)."""
+        x, _, T = columns[:3]
+        scale = np.log(np.dot(weights, T) / max(np.dot(weights, x), 1e-3 * weights.sum()))
+        return np.array([{"alpha": scale, "beta": scale + 1.0}.get(name, 0.0) for name in self.param_names])
 
     def _simulate_purchases(self, params, data, horizon, rng):
         """Future purchases drawn from each customer's posterior, as (customer index, time in

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from segment_workbench.clv.base import TransactionModel, _poisson_purchases
+from segment_workbench.clv.base import TransactionModel, _Distinct, _poisson_purchases
 
 
 class BetaGeoModel(TransactionModel):
@@ -15,34 +15,42 @@ class BetaGeoModel(TransactionModel):
 
     param_names = ("r", "alpha", "a", "b")
 
+    def _prepared(self, x, t_x, T) -> tuple:
+        return x, t_x, T, _Distinct(x)
+
     @staticmethod
-    def _terms(params, x, t_x, T):
+    def _terms(params, x, t_x, T, distinct=None):
         """Log of the 'still alive' and 'dropped out after the last purchase' likelihood terms
-        (without the common factor), and the functions of x alone, computed once per
-        distinct x (customers have few distinct purchase counts)."""
+        (without the common factor), and the distinct x with every row's index into them
+        (functions of x alone are computed once per distinct purchase count)."""
         r, alpha, a, b = params
-        ux, inv = np.unique(x, return_inverse=True)
+        distinct = distinct or _Distinct(x)
+        ux, inv = distinct.values, distinct.inverse
         bx1 = np.maximum(b + ux - 1, 1e-300)
         with np.errstate(divide="ignore", invalid="ignore"):
             beta_still = (special.betaln(a, b + ux) - special.betaln(a, b))[inv]
             beta_dropped = np.where(ux > 0, special.betaln(a + 1, bx1) - special.betaln(a, b), -np.inf)[inv]
-        still = beta_still - (r + x) * np.log(alpha + T)
-        dropped = beta_dropped - (r + x) * np.log(alpha + t_x)
-        return still, dropped, ux, inv
-
-    def _log_likelihoods(self, params, x, t_x, T):
-        r, alpha, a, b = params
-        still, dropped, ux, inv = self._terms(params, x, t_x, T)
-        common = (special.gammaln(r + ux) - special.gammaln(r))[inv] + r * np.log(alpha)
-        return common + np.logaddexp(still, dropped)
-
-    def _gradients(self, params, x, t_x, T):
-        r, alpha, a, b = params
-        psi = special.digamma
-        still, dropped, ux, inv = self._terms(params, x, t_x, T)
-        w = np.exp(still - np.logaddexp(still, dropped))  # weight of the "still alive" term
-        common_ab = psi(a + b)
         log_T, log_tx = np.log(alpha + T), np.log(alpha + t_x)
+        still = beta_still - (r + x) * log_T
+        dropped = beta_dropped - (r + x) * log_tx
+        return still, dropped, ux, inv, log_T, log_tx
+
+    def _log_likelihoods(self, params, x, t_x, T, distinct=None):
+        return self._log_likelihoods_and_gradients(params, x, t_x, T, distinct, gradients=False)[0]
+
+    def _gradients(self, params, x, t_x, T, distinct=None):
+        return self._log_likelihoods_and_gradients(params, x, t_x, T, distinct)[1]
+
+    def _log_likelihoods_and_gradients(self, params, x, t_x, T, distinct=None, gradients=True):
+        r, alpha, a, b = params
+        still, dropped, ux, inv, log_T, log_tx = self._terms(params, x, t_x, T, distinct)
+        both = np.logaddexp(still, dropped)
+        ll = (special.gammaln(r + ux) - special.gammaln(r))[inv] + r * np.log(alpha) + both
+        if not gradients:
+            return ll, None
+        psi = special.digamma
+        w = np.exp(still - both)  # weight of the "still alive" term
+        common_ab = psi(a + b)
         d_r = (psi(r + ux) - psi(r))[inv] + np.log(alpha) - w * log_T - (1 - w) * log_tx
         d_alpha = r / alpha - (r + x) * (w / (alpha + T) + (1 - w) / (alpha + t_x))
         psi_abx = psi(a + b + ux)
@@ -50,7 +58,7 @@ class BetaGeoModel(TransactionModel):
         dd_a = (psi(a + 1) - psi_abx - psi(a) + common_ab)[inv]
         ds_b = (psi(b + ux) - psi_abx - psi(b) + common_ab)[inv]
         dd_b = np.where(ux > 0, psi(np.maximum(b + ux - 1, 1e-300)) - psi_abx - psi(b) + common_ab, 0.0)[inv]
-        return np.column_stack([d_r, d_alpha, w * ds_a + (1 - w) * dd_a, w * ds_b + (1 - w) * dd_b])
+        return ll, np.column_stack([d_r, d_alpha, w * ds_a + (1 - w) * dd_a, w * ds_b + (1 - w) * dd_b])
 
     @staticmethod
     def _log_odds_dead(params, x, t_x, T):
@@ -62,7 +70,7 @@ class BetaGeoModel(TransactionModel):
                 -np.inf,
             )
 
-    def _p_alive(self, params, x, t_x, T):
+    def _p_alive(self, params, x, t_x, T, distinct=None):
         return 1.0 / (1.0 + np.exp(self._log_odds_dead(params, x, t_x, T)))
 
     def _expected_if_alive(self, params, t, x, t_x, T):

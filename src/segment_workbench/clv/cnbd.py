@@ -30,17 +30,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from segment_workbench.clv.base import TransactionModel, _as_array, _compress, check_rfm
+from segment_workbench.clv.base import TransactionModel, _as_array, _compress, _Distinct, check_rfm
 from segment_workbench.clv.bgnbd import expected_if_alive
 from segment_workbench.errors import ConfigError, InputError
-
-
-class _Distinct:
-    """The distinct values of x and every row's index into them (functions of x alone are
-    computed once per distinct purchase count)."""
-
-    def __init__(self, x: np.ndarray):
-        self.values, self.inverse = np.unique(x, return_inverse=True)
 
 
 def _stages_needed(k: int, first: np.ndarray, shape: np.ndarray, z: np.ndarray, a, b_, tol: float = 1e-12):
@@ -116,11 +108,10 @@ class BetaGeoCNBDModel(TransactionModel):
             )
         litt_total = 0.0 if litt is None else float(_as_array(litt, "litt").sum())
         unique, weights, _ = _compress(x, t_x, T_)
-        data = self._prepared(*unique.T)
         fits, totals = {}, {}
         for k in ks:
             self.k_ = k
-            opt = self._optimize(data, weights)
+            opt = self._optimize(tuple(unique.T), weights)
             fits[k] = (opt, self._hessian_log)
             totals[k] = opt.log_likelihood + (k - 1) * litt_total - float(x.sum()) * special.gammaln(k)
             if len(totals) > 2 and totals[k] < totals[k - 1] < totals[k - 2]:
@@ -135,34 +126,35 @@ class BetaGeoCNBDModel(TransactionModel):
         return self
 
     def _prepared(self, x, t_x, T) -> tuple:
-        return x, t_x, T, _Distinct(x)
+        with np.errstate(divide="ignore"):
+            return x, t_x, T, _Distinct(x), np.log(T - t_x)
 
-    def _parts(self, params, x, t_x, T):
+    def _parts(self, params, x, t_x, T, log_gap=None, log_aT=None, log_atx=None):
         """log S1, the 'dropped out right after the last purchase' term, and the log terms of
         S2, 'alive with j stages of the next gap done' (j = 0..k-1, rows of a (k, n) array),
         both relative to the common factor."""
         r, alpha, a, b = params
         k, survived = self.k_, float(self.dropout_at_zero)
         rk = r + k * x
-        log_aT = np.log(alpha + T)
+        log_aT = np.log(alpha + T) if log_aT is None else log_aT
+        log_atx = np.log(alpha + t_x) if log_atx is None else log_atx
         with np.errstate(divide="ignore", invalid="ignore"):
-            can_drop = (x > 0) | self.dropout_at_zero
-            log_s1 = np.where(
-                can_drop, np.log(a) - np.log(b + x - 1 + survived) + rk * (log_aT - np.log(alpha + t_x)), -np.inf
-            )
-            log_gap = np.log(T - t_x)
+            log_s1 = np.log(a) - np.log(b + x - 1 + survived) + rk * (log_aT - log_atx)
+            if not self.dropout_at_zero:
+                log_s1 = np.where(x > 0, log_s1, -np.inf)
+            log_gap = np.log(T - t_x) if log_gap is None else log_gap
         terms = [np.zeros(len(x))]
         for j in range(1, k):
             terms.append(terms[-1] + np.log(rk + j - 1) + log_gap - np.log(j) - log_aT)
         return log_s1, np.array(terms)
 
-    def _log_likelihoods(self, params, x, t_x, T, distinct=None):
-        return self._log_likelihoods_and_gradients(params, x, t_x, T, distinct, gradients=False)[0]
+    def _log_likelihoods(self, params, x, t_x, T, distinct=None, log_gap=None):
+        return self._log_likelihoods_and_gradients(params, x, t_x, T, distinct, log_gap, gradients=False)[0]
 
-    def _gradients(self, params, x, t_x, T, distinct=None):
-        return self._log_likelihoods_and_gradients(params, x, t_x, T, distinct)[1]
+    def _gradients(self, params, x, t_x, T, distinct=None, log_gap=None):
+        return self._log_likelihoods_and_gradients(params, x, t_x, T, distinct, log_gap)[1]
 
-    def _log_likelihoods_and_gradients(self, params, x, t_x, T, distinct=None, gradients=True):
+    def _log_likelihoods_and_gradients(self, params, x, t_x, T, distinct=None, log_gap=None, gradients=True):
         """Per customer, without the litt term: B(a, b+x+m)/B(a, b) Gamma(r+kx) alpha^r /
         (Gamma(r) (alpha+T)^(r+kx)) (S1 + S2), m = 1 for the M models (Reutterer et al. 2020)."""
         r, alpha, a, b = params
@@ -171,31 +163,30 @@ class BetaGeoCNBDModel(TransactionModel):
         ux, inv = distinct.values, distinct.inverse
         rk = r + k * x
         log_aT, log_atx = np.log(alpha + T), np.log(alpha + t_x)
-        log_s1, terms = self._parts(params, x, t_x, T)
-        total = np.logaddexp(log_s1, special.logsumexp(terms, axis=0))
+        log_s1, terms = self._parts(params, x, t_x, T, log_gap, log_aT, log_atx)
+        total = np.logaddexp(log_s1, special.logsumexp(terms, axis=0) if k > 1 else 0.0)
         per_x = special.betaln(a, b + ux + survived) - special.betaln(a, b) + special.gammaln(r + k * ux)
         ll = (per_x - special.gammaln(r))[inv] + r * np.log(alpha) - rk * log_aT + total
         if not gradients:
             return ll, None
         psi = special.digamma
-        w1 = np.exp(log_s1 - total)  # share of 'dropped out after the last purchase'
-        v = np.exp(terms - total)  # shares of 'alive, j stages done'
-        j = np.arange(k)[:, None]
-        d_psi = np.cumsum(np.vstack([np.zeros(len(x)), 1.0 / (rk + j[:-1])]), axis=0)  # psi(rk+j) - psi(rk)
+        w1 = np.exp(log_s1 - total)  # share of 'dropped out after the last purchase' (0 where it cannot)
+        inv_aT = 1 / (alpha + T)
+        d_r = (psi(r + k * ux) - psi(r))[inv] + np.log(alpha) - log_aT + w1 * (log_aT - log_atx)
+        d_alpha = r / alpha - rk * inv_aT + w1 * rk * (inv_aT - 1 / (alpha + t_x))
+        if k > 1:
+            v = np.exp(terms[1:] - total)  # shares of 'alive, j = 1..k-1 stages done' (j = 0 adds nothing)
+            j = np.arange(1, k)[:, None]
+            d_r += (v * np.cumsum(1.0 / (rk + j - 1), axis=0)).sum(axis=0)  # psi(rk + j) - psi(rk)
+            d_alpha -= (v * j).sum(axis=0) * inv_aT
         with np.errstate(invalid="ignore", divide="ignore"):
-            drop_b = np.where(w1 > 0, w1 / (b + x - 1 + survived), 0.0)
-            drop_alpha = np.where(w1 > 0, w1 * rk * (1 / (alpha + T) - 1 / (alpha + t_x)), 0.0)
-            drop_r = np.where(w1 > 0, w1 * (log_aT - log_atx), 0.0)
+            drop_b = w1 / (b + x - 1 + survived)
+            if not self.dropout_at_zero:
+                drop_b = np.where(x > 0, drop_b, 0.0)
         psi_all = psi(a + b + ux + survived)
-        grad = np.column_stack(
-            [
-                (psi(r + k * ux) - psi(r))[inv] + np.log(alpha) - log_aT + drop_r + (v * d_psi).sum(axis=0),
-                r / alpha - rk / (alpha + T) + drop_alpha - (v * j).sum(axis=0) / (alpha + T),
-                (psi(a + b) - psi_all)[inv] + w1 / a,
-                (psi(b + ux + survived) - psi_all - psi(b) + psi(a + b))[inv] - drop_b,
-            ]
-        )
-        return ll, grad
+        d_a = (psi(a + b) - psi_all)[inv] + w1 / a
+        d_b = (psi(b + ux + survived) - psi_all - psi(b) + psi(a + b))[inv] - drop_b
+        return ll, np.column_stack([d_r, d_alpha, d_a, d_b])
 
     def _alive_weights(self, params, x, t_x, T) -> tuple[np.ndarray, np.ndarray]:
         """P(alive at T) and, given alive, the weights of j = 0..k-1 stages of the next gap done
@@ -204,7 +195,7 @@ class BetaGeoCNBDModel(TransactionModel):
         log_s2 = special.logsumexp(terms, axis=0)
         return np.exp(log_s2 - np.logaddexp(log_s1, log_s2)), np.exp(terms - log_s2)
 
-    def _p_alive(self, params, x, t_x, T, distinct=None):
+    def _p_alive(self, params, x, t_x, T, distinct=None, log_gap=None):
         return self._alive_weights(params, x, t_x, T)[0]
 
     def _by_phase(self, params, t, x, t_x, T):

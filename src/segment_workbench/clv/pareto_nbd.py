@@ -47,6 +47,7 @@ class ParetoNBDModel(TransactionModel):
     """Pareto/NBD (Schmittlein, Morrison & Colombo 1987). Parameters r, alpha, s, beta."""
 
     param_names = ("r", "alpha", "s", "beta")
+    _threaded_rows = False  # 2F1 and the quadrature run in threads of their own
 
     def _prepared(self, x, t_x, T) -> tuple:
         return x, t_x, T, (_Pairs(x, t_x), _Pairs(x, T))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from segment_workbench.clv.base import _as_array, _compress, _MaximumLikelihood
+from segment_workbench.clv.base import _as_array, _compress, _Distinct, _MaximumLikelihood
 from segment_workbench.errors import InputError, NotFittedError
 
 
@@ -23,26 +23,38 @@ class GammaGammaModel(_MaximumLikelihood):
 
     param_names = ("p", "q", "gamma")
 
-    def _log_likelihoods(self, params, x, m):
+    def _prepared(self, x, m) -> tuple:
+        """x, m, their logs and the total spend m x, and the distinct x (the gamma functions of
+        p x are computed once per distinct purchase count)."""
+        return x, m, np.log(x), np.log(m), m * x, _Distinct(x)
+
+    def _log_likelihoods(self, params, x, m, *prepared):
+        return self._log_likelihoods_and_gradients(params, x, m, *prepared)[0]
+
+    def _gradients(self, params, x, m, *prepared):
+        return self._log_likelihoods_and_gradients(params, x, m, *prepared)[1]
+
+    def _log_likelihoods_and_gradients(self, params, x, m, log_x=None, log_m=None, spend=None, distinct=None):
         p, q, gamma = params
-        return (
-            special.gammaln(p * x + q)
-            - special.gammaln(p * x)
+        if distinct is None:
+            _, _, log_x, log_m, spend, distinct = self._prepared(x, m)
+        ux, inv = distinct.values, distinct.inverse
+        px = p * x
+        log_total = np.log(gamma + spend)
+        ll = (
+            (special.gammaln(p * ux + q) - special.gammaln(p * ux))[inv]
             - special.gammaln(q)
             + q * np.log(gamma)
-            + (p * x - 1) * np.log(m)
-            + p * x * np.log(x)
-            - (p * x + q) * np.log(gamma + m * x)
+            + (px - 1) * log_m
+            + px * log_x
+            - (px + q) * log_total
         )
-
-    def _gradients(self, params, x, m):
-        p, q, gamma = params
         psi = special.digamma
-        log_total = np.log(gamma + m * x)
-        d_p = x * (psi(p * x + q) - psi(p * x) + np.log(m) + np.log(x) - log_total)
-        d_q = psi(p * x + q) - psi(q) + np.log(gamma) - log_total
-        d_gamma = q / gamma - (p * x + q) / (gamma + m * x)
-        return np.column_stack([d_p, d_q, d_gamma])
+        psi_all = psi(p * ux + q)[inv]
+        d_p = x * (psi_all - psi(p * ux)[inv] + log_m + log_x - log_total)
+        d_q = psi_all - psi(q) + np.log(gamma) - log_total
+        d_gamma = q / gamma - (px + q) / (gamma + spend)
+        return ll, np.column_stack([d_p, d_q, d_gamma])
 
     def fit(self, frequency, monetary_value) -> GammaGammaModel:
         x = _as_array(frequency, "frequency")
