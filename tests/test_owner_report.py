@@ -12,23 +12,39 @@ from segment_workbench.io import artifacts
 pytestmark = pytest.mark.xdist_group("runner")
 
 
-def test_rules_in_words():
-    assert (
-        owner_report.rule_in_words("orders > 2 and days since last order ≤ 60")
-        == "more than 2 orders, last order at most 60 days ago"
+def test_segment_centre_in_words():
+    row = pd.Series(
+        {
+            "orders_low": 1.0,
+            "orders_high": 1.0,
+            "days_since_last_order_low": 95.0,
+            "days_since_last_order_high": 150.0,
+            "avg_order_value_low": 19.6,
+            "avg_order_value_high": 45.2,
+            "discount_share_mean": 0.02,
+        }
     )
     assert (
-        owner_report.rule_in_words("average order value > 179.18", owner_report.Units("£"))
-        == "average order more than £179"
+        owner_report.centre_in_words(row, owner_report.Units("£"))
+        == "usually 1 order, last order 3–5 months ago, orders of £20–£45"
+    )
+    busy = row.copy()
+    busy[["orders_low", "orders_high", "days_since_last_order_low", "days_since_last_order_high"]] = [3, 6, 8, 30]
+    busy["discount_share_mean"] = 0.15
+    assert owner_report.centre_in_words(busy, owner_report.Units("£")).endswith("£20–£45, 15% of spend discounted")
+    assert owner_report.centre_in_words(busy, owner_report.Units(in_visits=True)) == (
+        "usually 3–6 visits, last visit 1–4 weeks ago"
     )
 
 
 def test_change_words():
-    assert [owner_report.change_words(v) for v in (0.124, -0.03, 0.001, float("nan"))] == [
+    assert [owner_report.change_words(v) for v in (0.124, -0.03, 0.001, float("nan"), 3.5, 17.63)] == [
         "up 12%",
         "down 3%",
         "unchanged",
         "not comparable",
+        "up 4.5-fold",
+        "up 19-fold",
     ]
 
 
@@ -93,3 +109,36 @@ def test_data_notes_account_for_every_removed_line(demo_run):
         for n in re.findall(r"(\d[\d,]*) (?:without a customer|returns|duplicated lines|other lines)", notes)
     ]
     assert sum(numbers) == removed  # the paragraph's parts add up to the total set aside
+
+
+def test_the_demo_report_tells_one_story_and_the_check_catches_each_kind_of_contradiction(demo_run):
+    from segment_workbench.app import consistency
+
+    _, result = demo_run
+    html = (result.run_dir / "owner_report.html").read_text()
+    assert consistency.problems(html, result.run_dir) == []
+    segments = artifacts.read(result.run_dir, artifacts.SEGMENTS)
+    ours = segments["cluster_name"].value_counts()
+    one_name = ours.index[0]
+
+    def card(name: str, first: str) -> str:
+        return f'<div class="card"><h3>{name}</h3><p>x</p><ul><li>{first}</li></ul></div>'
+
+    planted = {
+        "not a segment": card("Window shoppers", "usually 1 order"),
+        "RFM": "<p>224 customers went from “Hibernating” to “Fading customers”.</p>",
+        "second meaning": "<p>Fading customers: 67% have stopped buying.</p>",
+        "above 300%": "<p>sales up 1863% in the last 90 days</p>",
+    }
+    for label, fragment in planted.items():
+        found = consistency.problems(html.replace("</main>", fragment + "</main>"), result.run_dir)
+        assert len(found) == 1, (label, found)
+    # a card whose description contradicts its name
+    if any(name.startswith("One-time") for name in ours.index):
+        name = next(name for name in ours.index if name.startswith("One-time"))
+        wrong = card(name, "usually 2–4 orders, last order 3–5 months ago")
+        assert (
+            "not as usually 1 order"
+            in consistency.problems(html.replace("</main>", wrong + "</main>"), result.run_dir)[0]
+        )
+    assert consistency.named_groups(card(one_name, "usually 1 order")) == [one_name]

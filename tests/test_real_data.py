@@ -43,24 +43,25 @@ MONEY = re.compile(r"(?i)revenue|spend|spent|sales|price|order value|currency|mo
 
 
 def run_config(name: str, reports):
-    """Run configs/<name>.yaml into ``reports``; every step complete or skipped, no warning on a page."""
-    from segment_workbench.app import runner
+    """Run configs/<name>.yaml into ``reports``; every step complete or skipped, no warning on a
+    page, and an owner's report that tells one story (``consistency.problems``)."""
+    from segment_workbench.app import consistency, runner
 
     result = runner.run(REPO / "configs" / f"{name}.yaml", reports_root=reports)
     assert {step.status for step in result.steps} <= {"complete", "skipped"}
     for page in result.run_dir.glob("*.html"):
         found = WARNING.search(page.read_text())
         assert found is None, (page.name, found and found.group())
+    owner = result.run_dir / "owner_report.html"
+    assert consistency.problems(owner.read_text(), result.run_dir) == []
     return result
 
 
 def page_text(path) -> str:
     """What a reader sees on a page: no markup, styles, scripts or embedded images."""
-    import html
+    from segment_workbench.app.consistency import page_text as visible
 
-    text = re.sub(r"<(style|script)\b.*?</\1>", " ", path.read_text(), flags=re.S)
-    text = re.sub(r"data:image/[^\"']+", " ", text)
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
+    return " ".join(visible(path.read_text()).split())
 
 
 @pytest.mark.xdist_group("runner")

@@ -26,6 +26,38 @@ def test_clusters_recover_the_planted_groups(demo):
     assert {"Big spenders", "Bargain hunters", "Lapsed regulars", "New regulars"} <= names
 
 
+def test_the_stable_rule_takes_the_richest_stable_well_separated_k_between_3_and_7():
+    selection = pd.DataFrame(
+        {
+            "k": [2, 3, 4, 5, 6, 7],
+            "silhouette": [0.50, 0.46, 0.47, 0.40, 0.47, 0.46],
+            "stability": [1.0, 0.95, 0.90, 0.85, 0.70, 0.90],
+            "smallest_share": [0.5, 0.2, 0.1, 0.05, 0.04, 0.01],
+            "same_name": [1, 1, 2, 2, 2, 2],
+        }
+    )
+    assert clustering.SegmentClusterer(rule="silhouette")._choose(selection) == 2  # the silhouette favours 2
+    # 6 is unstable, 7 has a 1% segment, 5 separates less: 4, the richer of 3 and 4
+    assert clustering.SegmentClusterer()._choose(selection) == 4
+    assert clustering.SegmentClusterer(min_share=0.15)._choose(selection) == 3
+    assert clustering.SegmentClusterer()._choose(selection.assign(same_name=[1, 1, 3, 2, 2, 2])) == 3
+    fallback = clustering.SegmentClusterer(min_stability=0.99)
+    assert fallback._choose(selection) == 2 and "no k between 3 and 7" in fallback.reason_
+
+
+def test_the_stable_rule_finds_four_planted_groups():
+    """Two pairs of groups, each pair's groups close together: the rule finds the four."""
+    rng = np.random.default_rng(0)
+    centres = [(0, 0), (0, 0.8), (12, 0), (12, 0.8)]
+    points = np.vstack([rng.normal(c, (1.4, 0.22), (250, 2)) for c in centres])
+    features = pd.DataFrame(
+        {"orders": np.expm1(points[:, 0] / 4 + 1), "days_since_last_order": np.expm1(points[:, 1] + 3)}
+    )
+    fitted = clustering.SegmentClusterer(random_state=0).fit(features)
+    assert fitted.k_ == 4 and adjusted_rand_score(np.repeat(np.arange(4), 250), fitted.labels_) > 0.9
+    assert (fitted.selection_["stability"] > 0).all() and "richest stable" in fitted.reason_
+
+
 def test_stability_from_capped_resamples_still_sees_stable_clusters(demo, monkeypatch):
     _, _, table, result = demo
     features, k = clustering.behaviour_features(table), result.clusterer.k_
@@ -134,6 +166,9 @@ def test_profiles_and_not_our_customer_by_hand():
         "segment"
     )
     assert prof.loc["Small", "not_our_customer"]  # 15 - 16 < 0: costs more than it brings
+    assert prof.loc["Big", ["orders_low", "orders_high"]].tolist() == list(
+        table.loc[segment == "Big", "n_orders"].quantile([0.25, 0.75])
+    )
 
 
 def test_growth_and_ranking_by_hand():

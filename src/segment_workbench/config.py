@@ -149,9 +149,13 @@ class CleaningConfig(_Section):
 class SegmentationConfig(_Section):
     """Behavioural clusters, RFM, profiles and the target ranking."""
 
-    k: int | None = Field(None, ge=1)  # number of clusters; None = chosen by silhouette
+    k: int | None = Field(None, ge=1)  # number of clusters; None = chosen by k_rule
     method: Literal["kmeans", "gmm"] = "kmeans"
     k_range: tuple[int, int] = (2, 8)
+    # stable = the richest stable k between 3 and 7; silhouette = the smallest k near the best silhouette
+    k_rule: Literal["stable", "silhouette"] = "stable"
+    min_stability: float = Field(0.8, ge=0, le=1)  # the stable rule's least adjusted Rand index over resamples
+    min_share: float = Field(0.03, ge=0, lt=1)  # the stable rule's least share of customers in a segment
     features: list[str] | None = (
         None  # None = orders, avg_order_value, days_since_last_order, tenure_days (+ discount_share)
     )

@@ -23,7 +23,7 @@ from segment_workbench.campaigns.campaign import ALL, join_words
 from segment_workbench.campaigns.outcomes import differing_cuts
 from segment_workbench.io import artifacts
 from segment_workbench.lifecycle.cohorts import second_period_return
-from segment_workbench.segmentation.clustering import MIX_FEATURES
+from segment_workbench.segmentation.pipeline import NOT_YET
 from segment_workbench.segmentation.profiles import distinctive_traits
 from segment_workbench.segmentation.targeting import recent_and_previous, worth_targeting
 from segment_workbench.viz import plots
@@ -69,45 +69,44 @@ def percent(value: float) -> str:
 
 
 def change_words(change: float) -> str:
-    """ "up 12%", "down 3%" or "unchanged"."""
+    """ "up 12%", "down 3%", "unchanged", or above +300% a multiple: "up 19-fold" (a
+    percentage in the thousands means nothing to an owner)."""
     if change != change:  # NaN
         return "not comparable"
     if abs(change) < 0.005:
         return "unchanged"
+    if change > 3:
+        times = 1 + change
+        return f"up {times:.0f}-fold" if times >= 9.5 else f"up {times:.1f}-fold".replace(".0-", "-")
     return f"{'up' if change > 0 else 'down'} {abs(change):.0%}"
 
 
-def rule_in_words(rule: str, unit: Units = Units()) -> str:
-    """ "orders > 2 and days since last order ≤ 60" -> "more than 2 orders, last order at most 60 days ago"."""
-    words = []
-    for part in rule.split(" and "):
-        for symbol, phrase in ((" ≤ ", "at most"), (" > ", "more than")):
-            if symbol in part:
-                feature, value = part.split(symbol)
-                words.append(_feature_phrase(feature.strip(), phrase, value.strip(), unit))
-                break
-        else:
-            words.append(part)
+def _ago(low: float, high: float) -> str:
+    """A span of days as the owner would say it, in one unit: "3–5 months", "2 weeks"."""
+    for limit, days, name in ((14, 1, "day"), (61, 7, "week"), (730, 30.4, "month"), (float("inf"), 365.25, "year")):
+        if high < limit:
+            a, b = round(low / days), max(1, round(high / days))
+            a = min(a, b)
+            return f"{b} {name}{'s' if b != 1 else ''}" if a == b else f"{a}–{b} {name}s"
+    return ""
+
+
+def centre_in_words(row, unit: Units = Units()) -> str:
+    """A segment described by its middle half of customers (``segment_profiles``' quartiles):
+    "usually 1 order, last order 3–5 months ago, orders of £20–£45"."""
+    low, high = round(row.orders_low), round(row.orders_high)
+    what = "visit" if unit.in_visits else "order"
+    orders = f"{high} {what}{'s' if high != 1 else ''}" if low == high else f"{low}–{high} {what}s"
+    words = [
+        f"usually {orders}",
+        f"last {what} {_ago(row.days_since_last_order_low, row.days_since_last_order_high)} ago",
+    ]
+    if not unit.in_visits:
+        words.append(f"{what}s of {money(row.avg_order_value_low, unit)}–{money(row.avg_order_value_high, unit)}")
+    discount = getattr(row, "discount_share_mean", float("nan"))
+    if not unit.in_visits and discount == discount and discount >= 0.08:
+        words.append(f"{discount:.0%} of spend discounted")
     return ", ".join(words)
-
-
-def _feature_phrase(feature: str, phrase: str, value: str, unit: Units) -> str:
-    if feature == "average order value":
-        value = money(float(value.replace(",", "")), unit)
-    for template in MIX_FEATURES.values():
-        head = template.split("{}")[0]  # "share of spend on "
-        if feature.startswith(head):
-            what = feature.removeprefix("share of ")
-            return f"{phrase} {value} of their {what}"
-    templates = {
-        "orders": "{phrase} {value} orders",
-        "average order value": "average order {phrase} {value}",
-        "days since last order": "last order {phrase} {value} days ago",
-        "days since first order": "first order {phrase} {value} days ago",
-        "share of value discounted": "{phrase} {value} of their spend discounted",
-        "returned lines per order": "{phrase} {value} returned items per order",
-    }
-    return templates.get(feature, "{feature} {phrase} {value}").format(feature=feature, phrase=phrase, value=value)
 
 
 def figure_uri(ax, dpi: int = 90) -> str:
@@ -178,16 +177,14 @@ def _responses(run_dir: Path) -> dict[str, str]:
 
 def customer_groups(run_dir: Path, unit: Units) -> dict[str, Any] | None:
     profile = artifacts.read_optional(run_dir, artifacts.SEGMENT_PROFILES)
-    rules = artifacts.read_optional(run_dir, artifacts.SEGMENT_RULES)
-    if profile is None or rules is None:
+    if profile is None:
         return None
     mix = artifacts.read_optional(run_dir, artifacts.ATTRIBUTE_MIX)
     who = distinctive_traits(mix) if mix is not None else {}
     responses = _responses(run_dir)
     groups = []
     for row in profile.itertuples():
-        best = rules[rules["segment"] == row.segment].sort_values("recall", ascending=False).head(2)
-        traits = [rule_in_words(r, unit) for r in best["rule"]]
+        traits = [centre_in_words(row, unit)]
         traits += [t[0].upper() + t[1:] for t in who.get(row.segment, [])[:2]]
         traits += [responses[row.segment]] if row.segment in responses else []
         groups.append(
@@ -205,11 +202,47 @@ def customer_groups(run_dir: Path, unit: Units) -> dict[str, Any] | None:
     return {"groups": groups, "chart": chart}
 
 
+def _newcomers(run_dir: Path) -> pd.DataFrame | None:
+    """Per segment: its customers whose first purchase falls in the last ``RECENT_DAYS`` days, and
+    their spend (None without segments or dates)."""
+    segments = artifacts.read_optional(run_dir, artifacts.SEGMENTS)
+    if segments is None or "cluster_name" not in segments:
+        return None
+    customers = artifacts.read(run_dir, artifacts.CUSTOMERS)
+    if "first_purchase" not in customers:
+        return None
+    as_of = artifacts.run_meta(run_dir).as_of
+    frame = customers[["customer_id", "first_purchase", "revenue_total"]].merge(
+        segments[["customer_id", "cluster_name"]], on="customer_id"
+    )
+    frame["new"] = frame["first_purchase"] > as_of - pd.Timedelta(days=RECENT_DAYS)
+    frame["new_revenue"] = frame["revenue_total"].where(frame["new"], 0.0)
+    return frame.groupby("cluster_name").agg(
+        customers=("new", "size"), new=("new", "sum"), new_revenue=("new_revenue", "sum")
+    )
+
+
+def _change_phrase(segment: str, growth: float, newcomers: pd.DataFrame | None, unit: Units) -> str:
+    """The group's change in the last ``RECENT_DAYS`` days: a group made mostly of customers who
+    joined in that window is said as "new in the last 90 days: N customers, £X" (its growth on
+    the window before would only measure its own arrival)."""
+    if newcomers is not None and segment in newcomers.index:
+        r = newcomers.loc[segment]
+        if r["new"] > 0.5 * r["customers"]:
+            return f", new in the last {RECENT_DAYS} days: {int(r['new']):,} customers, {money(r['new_revenue'], unit)}"
+    if growth != growth:
+        return ""
+    if growth <= -0.995:
+        return f", no {unit.sales} in the last {RECENT_DAYS} days"
+    return f", {unit.sales} {change_words(growth)} in the last {RECENT_DAYS} days"
+
+
 def focus(run_dir: Path, unit: Units) -> list[dict[str, Any]] | None:
     ranking = artifacts.read_optional(run_dir, artifacts.TARGET_RANKING)
     if ranking is None:
         return None
     top = worth_targeting(ranking).head(3)
+    newcomers = _newcomers(run_dir)
     return [
         {
             "segment": r.segment,
@@ -217,11 +250,7 @@ def focus(run_dir: Path, unit: Units) -> list[dict[str, Any]] | None:
             "channel": r.channel,
             "kpi": r.kpi,
             "why": f"{r.size:.0%} of customers, {r.value:.0%} of {unit.sales}"
-            + (
-                f", {unit.sales} {change_words(r.growth)} in the last {RECENT_DAYS} days"
-                if r.growth == r.growth
-                else ""
-            ),
+            + _change_phrase(r.segment, r.growth, newcomers, unit),
         }
         for r in top.itertuples()
     ]
@@ -266,39 +295,77 @@ def _clv_horizon(run_dir: Path) -> str | None:
     return f"{params['settings']['horizon_periods']} {params['time_unit']}"
 
 
+#: Below this chance of buying in the next 90 days a customer counts as "unlikely to buy".
+UNLIKELY = 0.2
+
+
+def _at_risk_by_model(values: pd.DataFrame, segments: pd.DataFrame | None, unit: Units, horizon: str | None) -> list:
+    """Per group, the customers the CLV model gives less than ``UNLIKELY`` chance of buying in the
+    next 90 days: the report's one meaning of "losing" (groups with at least a fifth of them,
+    worst first, three at most)."""
+    frame = values[["customer_id", "p_purchase_90d", "clv"]]
+    if segments is not None:
+        frame = frame.merge(segments[["customer_id", "cluster_name"]], on="customer_id", how="left")
+    group = (
+        frame["cluster_name"].fillna("Other") if "cluster_name" in frame else pd.Series("All customers", frame.index)
+    )
+    by = frame.assign(group=group, unlikely=frame["p_purchase_90d"] < UNLIKELY).groupby("group", sort=False)
+    table = by.agg(
+        customers=("unlikely", "size"),
+        unlikely=("unlikely", "sum"),
+        expected=("p_purchase_90d", "mean"),
+        value=("clv", "sum"),
+    )
+    table["share"] = table["unlikely"] / table["customers"]
+    buy = "come back" if unit.in_visits else "buy"
+    lines = []
+    for name, r in table[table["share"] >= 0.2].sort_values("share", ascending=False).head(3).iterrows():
+        line = (
+            f"{name}: {int(r.unlikely):,} of {int(r.customers):,} customers ({r.share:.0%}) are unlikely to {buy} in "
+            f"the next 90 days (less than a 1-in-5 chance each); the model expects about {r.expected:.0%} of the "
+            f"group to {buy} in that time"
+        )
+        if horizon:
+            line += f" and {money(r.value, unit)} from it over the next {horizon}"
+        lines.append(line + ".")
+    return lines
+
+
 def losing(run_dir: Path, unit: Units) -> dict[str, Any] | None:
+    """Who is slipping away, in the CLV model's per-customer chance of buying in the next 90 days
+    (04's churn threshold stays the survival analysis' definition, on the 04 page); without the
+    CLV step, the share of each group past that threshold, named as such."""
     retention = artifacts.read_optional(run_dir, artifacts.COHORT_RETENTION)
+    values = artifacts.read_optional(run_dir, artifacts.CLV)
     survival = artifacts.read_optional(run_dir, artifacts.SURVIVAL_BY_SEGMENT)
-    if retention is None or survival is None:
+    if retention is None or (values is None and survival is None):
         return None
     back = second_period_return(retention)
-    churn = survival.assign(share=survival["churned"] / survival["customers"]).sort_values("share", ascending=False)
-    worth = artifacts.read_optional(run_dir, artifacts.CLV_BY_SEGMENT)
-    horizon = _clv_horizon(run_dir)
-    at_risk = []
-    for row in churn.head(3).itertuples():
-        if row.share < 0.2:
-            continue
-        value = ""
-        if worth is not None and row.group in set(worth.iloc[:, 0]):
-            still = worth[worth.iloc[:, 0] == row.group].iloc[0]
-            value = (
-                f"; the model still expects {money(still['clv_total'], unit)} from this group over the next {horizon}"
-            )
-        days = row.median_days
-        median = (
-            ""
-            if days == float("inf")
-            else f" half of them had stopped after {days:,.0f} day{'s' if days != 1 else ''};"
-        )
-        stopped = "coming" if unit.in_visits else "buying"
-        at_risk.append(f"{row.group}: {row.share:.0%} have stopped {stopped};{median}".rstrip(";") + value + ".")
     sentence = (
         f"On average {back:.0%} of new customers come back in the month after their first purchase."
         if back == back
         else "There is not yet a full month after anyone's first purchase to measure returning customers."
     )
-    return {"sentence": sentence, "at_risk": at_risk}
+    notes = []
+    if values is not None and "p_purchase_90d" in values:
+        at_risk = _at_risk_by_model(
+            values, artifacts.read_optional(run_dir, artifacts.SEGMENTS), unit, _clv_horizon(run_dir)
+        )
+        if (values["p_alive"] >= 0.99).mean() > 0.9:
+            notes.append(
+                "The history is too short for the model to tell who has stopped for good, so it counts almost "
+                "everyone as still a customer; the chance of buying in the next 90 days is the better guide."
+            )
+    else:
+        churn = survival.assign(share=survival["churned"] / survival["customers"]).sort_values("share", ascending=False)
+        threshold = int(survival["threshold_days"].iloc[0]) if "threshold_days" in survival else None
+        gap = f"more than {threshold} days" if threshold else "longer than usual"
+        at_risk = [
+            f"{row.group}: {row.share:.0%} have gone {gap} without {'coming' if unit.in_visits else 'buying'}."
+            for row in churn.head(3).itertuples()
+            if row.share >= 0.2
+        ]
+    return {"sentence": sentence, "at_risk": at_risk, "notes": notes}
 
 
 def worth(run_dir: Path, unit: Units) -> dict[str, Any] | None:
@@ -379,8 +446,8 @@ def data_notes(run_dir: Path, unit: Units) -> str:
 
 
 def comparison(run_dir: Path, previous_dir: Path | None, unit: Units) -> list[str]:
-    """Sentences comparing with the previous complete run of the same config, and the
-    segment-migration headline of this run."""
+    """Sentences comparing with the previous complete run of the same config, and the biggest
+    move between the behavioural segments in this run."""
     sentences = []
     if previous_dir is not None and not artifacts.exists(previous_dir, artifacts.CUSTOMERS):
         previous_dir = None
@@ -405,15 +472,10 @@ def comparison(run_dir: Path, previous_dir: Path | None, unit: Units) -> list[st
                 sentences.append(
                     f"{r.segment}: {change_words(r.growth)} ({r.customers_before:,} to {r.customers:,} customers)."
                 )
-    migration = artifacts.read_optional(run_dir, artifacts.SEGMENT_MIGRATION)
+    migration = artifacts.read_optional(run_dir, artifacts.SEGMENT_MOVES)  # the report's own groups, never RFM's
     if migration is not None:
         matrix = migration.set_index("segment_before")
-        moves = [
-            (matrix.at[a, b], a, b)
-            for a in matrix.index
-            for b in matrix.columns
-            if a != b and a != "(not yet a customer)"
-        ]
+        moves = [(matrix.at[a, b], a, b) for a in matrix.index for b in matrix.columns if a != b and a != NOT_YET]
         if moves:
             count, a, b = max(moves)
             sentences.append(

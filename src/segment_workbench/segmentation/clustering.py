@@ -4,11 +4,19 @@
   since the last order, tenure in days, and where the data has them discount share and
   return rate).
 - ``SegmentClusterer``: log-transform of the skewed features, standard scaling, KMeans or a
-  Gaussian mixture. With ``k=None`` it tries ``k_range`` and takes **the smallest k whose
-  silhouette is within ``tolerance`` (5%) of the best** — fewer segments are easier to act on
-  and the silhouette usually creeps up with k. Stability: clusters refitted on bootstrap
-  resamples (of at most ``STABILITY_SAMPLE`` customers), labels of all customers compared
-  with the adjusted Rand index.
+  Gaussian mixture. With ``k=None`` it tries ``k_range``, with per k the silhouette, the
+  stability (clusters refitted on bootstrap resamples of at most ``STABILITY_SAMPLE``
+  customers, labels of all customers compared by the adjusted Rand index) and the smallest
+  segment's share. The ``stable`` rule (default) takes **the richest stable solution an owner
+  can act on**: the largest k in ``owner_k`` (3–7) with stability at least ``min_stability``
+  (0.8), every segment at least ``min_share`` (3%) of customers, no base name (``NAME_RULES``)
+  shared by more than two segments (three "One-time buyers" are not distinct profiles to an
+  owner) and a silhouette within
+  ``DISTINCT`` (5%) of the best such k (distinct profiles: KMeans splits a homogeneous group
+  the same way on every resample, so stability alone would favour the most segments). The silhouette alone favours 2 on most shops' data,
+  whatever an owner could act on. When no k qualifies (the data support fewer), or with the
+  ``silhouette`` rule, it takes the smallest k whose silhouette is within ``tolerance`` (5%)
+  of the best.
 - ``name_clusters``: a short descriptive name per cluster from its medians, by the ordered
   rules in ``NAME_RULES`` (data, so they can be read and changed).
 - ``surrogate_rules``: at most three readable rules per segment from a shallow decision tree
@@ -17,6 +25,8 @@
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -89,6 +99,10 @@ def transform(features: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: The stable rule keeps k whose silhouette is within this share of the best stable k's: KMeans
+#: splits a homogeneous group the same way on every resample (stable), but it separates less.
+DISTINCT = 0.05
+
 #: Above this many customers the stability resamples draw this many: at 500k customers, 20
 #: full-size refits took 37 of segmentation's 58 s. Refits on fewer customers vary more, so
 #: the index is, if anything, lower than full-size resamples would give.
@@ -103,13 +117,18 @@ class SegmentClusterer:
     k : number of clusters, or None to choose it from ``k_range`` (see module docstring).
     method : "kmeans" or "gmm" (Gaussian mixture, full covariance).
     k_range : (smallest, largest) k tried.
+    rule : "stable" (the richest stable k in ``owner_k``) or "silhouette" (parsimony only).
+    owner_k, min_stability, min_share : the ``stable`` rule's range of k, least adjusted Rand
+        index over resamples and least share of customers in a segment.
     tolerance : relative silhouette tolerance of the parsimony rule.
-    n_bootstrap : resamples for the stability check (0 to skip).
+    n_bootstrap : resamples for the chosen k's stability (0 to skip); ``selection_resamples``
+        per k tried by the ``stable`` rule.
     random_state : seed of every random step.
 
-    Fitted attributes: ``k_``, ``labels_``, ``selection_`` (k, silhouette, bic per k tried),
-    ``stability_`` (mean adjusted Rand index over the resamples), ``message_`` (what was done
-    when the data do not allow clustering).
+    Fitted attributes: ``k_``, ``labels_``, ``selection_`` (k, silhouette, bic, stability,
+    smallest_share per k tried), ``stability_`` (mean adjusted Rand index over the resamples),
+    ``reason_`` (why this k), ``message_`` (what was done when the data do not allow
+    clustering).
     """
 
     def __init__(
@@ -117,15 +136,25 @@ class SegmentClusterer:
         k: int | None = None,
         method: str = "kmeans",
         k_range: tuple[int, int] = (2, 8),
+        rule: str = "stable",
+        owner_k: tuple[int, int] = (3, 7),
+        min_stability: float = 0.8,
+        min_share: float = 0.03,
         tolerance: float = 0.05,
         n_bootstrap: int = 20,
+        selection_resamples: int = 5,
         random_state: int = 0,
     ):
         self.k = k
         self.method = method
         self.k_range = k_range
+        self.rule = rule
+        self.owner_k = owner_k
+        self.min_stability = min_stability
+        self.min_share = min_share
         self.tolerance = tolerance
         self.n_bootstrap = n_bootstrap
+        self.selection_resamples = selection_resamples
         self.random_state = random_state
 
     def _model(self, k: int):
@@ -140,7 +169,8 @@ class SegmentClusterer:
         self.feature_names_ = list(features.columns)
         distinct = len(np.unique(X, axis=0))
         self.message_ = ""
-        self.selection_ = pd.DataFrame(columns=["k", "silhouette", "bic"])
+        self.reason_ = "set in the config" if self.k is not None else ""
+        self.selection_ = pd.DataFrame(columns=["k", "silhouette", "bic", "stability", "smallest_share", "same_name"])
         self.stability_ = float("nan")
         if distinct < 3:
             self.k_ = 1
@@ -170,10 +200,27 @@ class SegmentClusterer:
                     else float("nan")
                 )
                 bic = model.bic(Z) if self.method == "gmm" else float("nan")
-                rows.append({"k": k_try, "silhouette": sil, "bic": bic})
+                stable = (
+                    self._stability(Z, k_try, labels, self.selection_resamples)
+                    if self.rule == "stable"
+                    else float("nan")
+                )
+                shares = np.bincount(labels, minlength=k_try) / len(labels)
+                rows.append(
+                    {
+                        "k": k_try,
+                        "silhouette": sil,
+                        "bic": bic,
+                        "stability": stable,
+                        "smallest_share": shares.min(),
+                        # behaviour only: NAME_RULES read orders and recency (survey factors have none)
+                        "same_name": max(Counter(base_names(features, labels).values()).values())
+                        if {"orders", "days_since_last_order"} <= set(features.columns)
+                        else float("nan"),
+                    }
+                )
             self.selection_ = pd.DataFrame(rows)
-            best = self.selection_["silhouette"].max()
-            k = int(self.selection_.loc[self.selection_["silhouette"] >= best * (1 - self.tolerance), "k"].min())
+            k = self._choose(self.selection_)
         self.k_ = k
         self.model_ = fitted[k] if k in fitted else self._model(k).fit(Z)  # the selection fitted it already
         self.labels_ = self.model_.predict(Z)
@@ -181,13 +228,45 @@ class SegmentClusterer:
             self.stability_ = self._stability(Z)
         return self
 
-    def _stability(self, Z: np.ndarray) -> float:
+    def _choose(self, selection: pd.DataFrame) -> int:
+        """The k of the rule (module docstring); sets ``reason_``."""
+        best = selection["silhouette"].max()
+        if self.rule == "stable":
+            stable = selection[
+                selection["k"].between(*self.owner_k)
+                & (selection["stability"] >= self.min_stability)
+                & (selection["smallest_share"] >= self.min_share)
+                & (selection["same_name"].fillna(1) <= 2)
+            ]
+            # distinct profiles: a stable split of a homogeneous group separates less well
+            fit = stable[stable["silhouette"] >= (1 - DISTINCT) * stable["silhouette"].max()]
+            if len(fit):
+                self.reason_ = (
+                    f"the richest stable solution between {self.owner_k[0]} and {self.owner_k[1]} segments "
+                    f"(stability at least {self.min_stability}, every segment at least {self.min_share:.0%} of "
+                    f"customers, no name shared by more than two, silhouette within {DISTINCT:.0%} of the best "
+                    "such solution)"
+                )
+                return int(fit["k"].max())
+            self.reason_ = (
+                f"no k between {self.owner_k[0]} and {self.owner_k[1]} is stable with every segment at least "
+                f"{self.min_share:.0%} of customers: the smallest k within {self.tolerance:.0%} of the best silhouette"
+            )
+        else:
+            self.reason_ = f"the smallest k within {self.tolerance:.0%} of the best silhouette"
+        return int(selection.loc[selection["silhouette"] >= best * (1 - self.tolerance), "k"].min())
+
+    def _stability(self, Z: np.ndarray, k: int | None = None, labels=None, resamples: int | None = None) -> float:
+        """Mean adjusted Rand index between ``labels`` and the labels of k clusters refitted on
+        bootstrap resamples (default: the fit's k and labels, ``n_bootstrap`` resamples)."""
         rng = np.random.default_rng(self.random_state)
+        k = self.k_ if k is None else k
+        labels = self.labels_ if labels is None else labels
         scores = []
-        for _ in range(self.n_bootstrap):
+        for _ in range(self.n_bootstrap if resamples is None else resamples):
             sample = Z[rng.integers(0, len(Z), min(len(Z), STABILITY_SAMPLE))]
-            refit = self._model(self.k_).fit(sample)
-            scores.append(adjusted_rand_score(self.labels_, refit.predict(Z)))
+            refit = self._model(k).fit(sample)
+            scores.append(adjusted_rand_score(labels, refit.predict(Z)))
         return float(np.mean(scores))
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
@@ -256,6 +335,16 @@ def mix_phrase(features: pd.DataFrame, in_cluster: np.ndarray, min_ratio: float 
     return ", ".join(words)
 
 
+def base_names(features: pd.DataFrame, labels: np.ndarray) -> dict[int, str]:
+    """Each cluster's name by the first of ``NAME_RULES`` its medians meet (before the mix and
+    the qualifiers that tell same-named clusters apart)."""
+    overall = features.median()
+    return {
+        label: next(name for name, rule in NAME_RULES if rule(features[labels == label].median(), overall))
+        for label in sorted(set(labels))
+    }
+
+
 def name_clusters(
     features: pd.DataFrame, labels: np.ndarray, overrides: dict[str, str] | None = None
 ) -> dict[int, str]:
@@ -265,10 +354,8 @@ def name_clusters(
     standard deviations of the transformed feature), e.g. "One-time buyers (discount-driven)"
     and "(full price)"; more than two are numbered along it. ``overrides`` maps a generated
     name to the analyst's."""
-    overall = features.median()
     names = {}
-    for label in sorted(set(labels)):
-        base = next(name for name, rule in NAME_RULES if rule(features[labels == label].median(), overall))
+    for label, base in base_names(features, labels).items():
         mix = mix_phrase(features, labels == label)
         names[label] = f"{base}: {mix}" if mix else base
     scaled = transform(features)

@@ -36,6 +36,23 @@ class SegmentModel:
         return pd.Series([self.names[label] for label in labels], index=features.index, name="segment")
 
 
+NOT_YET = "(not yet a customer)"
+
+
+def segment_moves(
+    model: SegmentModel, transactions, removed: pd.DataFrame | None, segments: pd.Series, earlier: pd.Timestamp
+) -> pd.DataFrame:
+    """Customers moving between the behavioural segments: a count matrix, rows = the segment
+    ``model`` places them in from their orders before ``earlier`` (``NOT_YET`` without any),
+    columns = ``segments`` (customer_id -> segment now), both in the model's segment order."""
+    then = model.segments_at(transactions, earlier, removed)
+    before = then.reindex(segments.index).fillna(NOT_YET)
+    matrix = pd.crosstab(before.to_numpy(), segments.to_numpy())
+    order = list(dict.fromkeys(model.names.values()))
+    rows = [s for s in [*order, NOT_YET] if s in matrix.index]
+    return matrix.loc[rows, [s for s in order if s in matrix.columns]].rename_axis(index=None, columns=None)
+
+
 @dataclass
 class Segmentation:
     segments: pd.DataFrame  # customer_id, r/f/m scores, rfm_cell, rfm_segment, cluster, cluster_name
@@ -64,6 +81,9 @@ def segment_customers(
     k: int | None = None,
     method: str = "kmeans",
     k_range: tuple[int, int] = (2, 8),
+    k_rule: str = "stable",
+    min_stability: float = 0.8,
+    min_share: float = 0.03,
     features: list[str] | None = None,
     names: dict[str, str] | None = None,
     rfm_map: list[dict] | None = None,
@@ -72,7 +92,8 @@ def segment_customers(
 ) -> Segmentation:
     """RFM scores and segments, and behavioural clusters with names and readable rules.
 
-    ``k``: number of clusters (None = chosen by silhouette within ``k_range``); ``method``:
+    ``k``: number of clusters (None = chosen within ``k_range`` by ``k_rule``, with
+    ``min_stability`` and ``min_share``: see ``clustering.SegmentClusterer``); ``method``:
     kmeans or gmm; ``features``: behaviour columns to cluster on (None = ``default_features``); ``names``: generated name -> your name; ``rfm_map``: None = the default map;
     ``time_unit``: the customer table's, kept by the model to place customers at other dates.
     Every customer gets exactly one RFM segment and one cluster.
@@ -82,9 +103,15 @@ def segment_customers(
     all_features = clustering.behaviour_features(customers, removed)
     wanted = features or default_features(all_features)
     chosen = all_features[[c for c in wanted if c in all_features]]
-    clusterer = clustering.SegmentClusterer(k=k, method=method, k_range=tuple(k_range), random_state=random_state).fit(
-        chosen
-    )
+    clusterer = clustering.SegmentClusterer(
+        k=k,
+        method=method,
+        k_range=tuple(k_range),
+        rule=k_rule,
+        min_stability=min_stability,
+        min_share=min_share,
+        random_state=random_state,
+    ).fit(chosen)
     named = clustering.name_clusters(chosen, clusterer.labels_, names) if clusterer.k_ > 1 else {0: "All customers"}
     scores["cluster"] = clusterer.labels_
     scores["cluster_name"] = [named[label] for label in clusterer.labels_]

@@ -16,7 +16,9 @@ LINE_GEOGRAPHY = ["country", "city"]
 def segment_profiles(
     customers: pd.DataFrame, segment: pd.Series, features: pd.DataFrame, cost_per_order: float = 0.0
 ) -> pd.DataFrame:
-    """One row per segment, largest revenue first.
+    """One row per segment, largest revenue first; with the quartiles (``_low``: 25%, ``_high``:
+    75%) of orders, days since the last order and order value, the segment's centre that the
+    owner's report describes it by.
 
     ``segment`` and ``features`` are aligned with ``customers`` rows. Net value per customer =
     revenue (or margin, when the data has costs) minus ``cost_per_order`` x orders (a
@@ -50,6 +52,8 @@ def segment_profiles(
         revenue_per_customer=("revenue", "mean"),
         margin_per_customer=("margin", "mean"),
     )
+    for col in ("orders", "days_since_last_order", "avg_order_value"):
+        out[f"{col}_low"], out[f"{col}_high"] = grouped[col].quantile(0.25), grouped[col].quantile(0.75)
     for col in ("discount_share", "return_rate"):
         if col in df:
             out[f"{col}_mean"] = grouped[col].mean()

@@ -179,12 +179,14 @@ def value_bands(table: pd.DataFrame, label: str, worth: str = "expected value", 
 
 @_styled
 def k_selection(selection: pd.DataFrame, chosen: int, ax=None):
-    """Silhouette by number of clusters (and BIC when present), the chosen k marked."""
+    """Silhouette and stability by number of clusters (and BIC when present), the chosen k marked."""
     ax = _axes(ax, (7, 3.2))
     ax.plot(selection["k"], selection["silhouette"], marker="o", color="#334155", label="silhouette (higher is better)")
+    if "stability" in selection and selection["stability"].notna().any():
+        ax.plot(selection["k"], selection["stability"], marker="^", color="#0f766e", label="stability (adjusted Rand)")
     ax.axvline(chosen, color="#f59e0b", ls="--", label=f"chosen k = {chosen}")
     ax.set_xlabel("number of clusters k")
-    ax.set_ylabel("silhouette")
+    ax.set_ylabel("silhouette / stability")
     if selection["bic"].notna().any():
         ax2 = ax.twinx()
         ax2.plot(selection["k"], selection["bic"], marker="s", color="#94a3b8", label="BIC (lower is better)")
