@@ -1,6 +1,7 @@
 """Does the owner's report tell one story? Checks of a rendered report against its run:
 
-- every group it names (cards, "where to focus") is a segment of the run;
+- every group it names (cards, "where to focus", "what to do this month") is a segment of the
+  run, or the "valuable and slipping" audience;
 - no RFM segment name appears (RFM stays on the analyst's 03 page);
 - one meaning of "still a customer": no churn-threshold "have stopped buying" beside the model's
   chances, no "% likely still active";
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from segment_workbench.app.owner_report import SLIPPING_NAME
 from segment_workbench.io import artifacts
 from segment_workbench.segmentation.rfm import DEFAULT_SEGMENT_MAP
 
@@ -80,7 +82,7 @@ def problems(html: str, run_dir: str | Path) -> list[str]:
     segments = artifacts.read_optional(run_dir, artifacts.SEGMENTS)
     ours = set(segments["cluster_name"]) if segments is not None else set()
     for name in named_groups(html):
-        if name not in ours:
+        if name not in ours | {SLIPPING_NAME}:
             found.append(f"“{name}” is named in the report but is not a segment of this run")
     for rule in DEFAULT_SEGMENT_MAP:
         name = rule["segment"]

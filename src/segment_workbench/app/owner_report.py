@@ -23,9 +23,16 @@ from segment_workbench.campaigns.campaign import ALL, join_words
 from segment_workbench.campaigns.outcomes import differing_cuts
 from segment_workbench.io import artifacts
 from segment_workbench.lifecycle.cohorts import second_period_return
+from segment_workbench.lifecycle.trend import monthly_sales
 from segment_workbench.segmentation.pipeline import NOT_YET
 from segment_workbench.segmentation.profiles import distinctive_traits
-from segment_workbench.segmentation.targeting import recent_and_previous, worth_targeting
+from segment_workbench.segmentation.targeting import (
+    SLIPPING_FILE,
+    VALUABLE,
+    recent_and_previous,
+    slug,
+    worth_targeting,
+)
 from segment_workbench.viz import plots
 
 RECENT_DAYS = 90  # "active" = bought in the last 90 days; change = last 90 days vs the 90 before
@@ -322,8 +329,8 @@ def _at_risk_by_model(values: pd.DataFrame, segments: pd.DataFrame | None, unit:
     for name, r in table[table["share"] >= 0.2].sort_values("share", ascending=False).head(3).iterrows():
         line = (
             f"{name}: {int(r.unlikely):,} of {int(r.customers):,} customers ({r.share:.0%}) are unlikely to {buy} in "
-            f"the next 90 days (less than a 1-in-5 chance each); the model expects about {r.expected:.0%} of the "
-            f"group to {buy} in that time"
+            f"the next 90 days (less than a 1-in-5 chance each); the model expects "
+            f"{f'about {r.expected:.0%}' if r.expected >= 0.005 else 'almost none'} of the group to {buy} in that time"
         )
         if horizon:
             line += f" and {money(r.value, unit)} from it over the next {horizon}"
@@ -485,9 +492,85 @@ def comparison(run_dir: Path, previous_dir: Path | None, unit: Units) -> list[st
     return sentences
 
 
+def trend(run_dir: Path, unit: Units) -> dict[str, Any] | None:
+    """The last complete month's sales against the same month a year earlier, and the chart of
+    the last twelve months (None for a customer table: no dates)."""
+    if not unit.dated:
+        return None
+    tx = artifacts.read(run_dir, artifacts.TRANSACTIONS, columns=["order_date", "amount"])
+    table = monthly_sales(tx["order_date"], tx["amount"], artifacts.run_meta(run_dir).as_of)
+    complete = table[~table["partial"]]
+    if complete.empty:
+        return None
+    last = complete.iloc[-1]
+    sentence = f"{unit.sales.capitalize()} in {last['month'].strftime('%B %Y')}: {money(last['sales'], unit)}"
+    before = last["sales_year_before"]
+    if before == before and before > 0:
+        sentence += (
+            f", {change_words(last['sales'] / before - 1)} on {(last['month'] - 12).strftime('%B %Y')} "
+            f"({money(before, unit)})."
+        )
+    else:
+        sentence += "; your data do not reach back to the same month a year earlier, so this is not yet a trend."
+    return {"sentence": sentence, "chart": figure_uri(plots.monthly_trend(table, unit.sales))}
+
+
+SLIPPING_NAME = "Valuable and slipping"
+SLIPPING_ACTION = "Check in personally before they drift away: a thank-you, what is new, a reason to come back"
+
+
+def _audience(name: str, action: str, path: Path, values: pd.DataFrame | None, unit: Units) -> dict[str, Any]:
+    """One audience of "what to do this month": its file, size, e-mail consent and what the CLV
+    model expects of it in the next 30 days."""
+    people = pd.read_csv(path, dtype={"customer_id": str}, usecols=["customer_id", "email"])
+    emails = int(people["email"].notna().sum())
+    item = {
+        "name": name,
+        "action": action,
+        "file": f"audiences/{path.name}",
+        "customers": len(people),
+        "consent": f"{emails:,} ({emails / len(people):.0%}) can be e-mailed" if len(people) else "",
+        "expect": "",
+    }
+    if values is not None and len(people):
+        mine = values[values["customer_id"].isin(people["customer_id"])]
+        verb = "visit" if unit.in_visits else "order"
+        share = mine["p_purchase_30d"].mean()
+        who = f"About {share:.0%} of them are" if share >= 0.005 else "Almost none of them is"
+        item["expect"] = f"{who} expected to {verb} in the next 30 days"
+        if not unit.in_visits:
+            item["expect"] += f"; each order is worth about {money(mine['expected_order_value'].median(), unit)}"
+        item["expect"] += "."
+    return item
+
+
+def this_month(run_dir: Path, unit: Units) -> list[dict[str, Any]] | None:
+    """The three groups to act on first (the target ranking's), each with its audience file, and
+    the valuable customers who are slipping (05_cltv's audience), when they exist."""
+    ranking = artifacts.read_optional(run_dir, artifacts.TARGET_RANKING)
+    if ranking is None:
+        return None
+    folder = run_dir / "audiences"
+    values = artifacts.read_optional(run_dir, artifacts.CLV)
+    items = [
+        _audience(r.segment, r.action, folder / f"{slug(r.segment)}.csv", values, unit)
+        for r in worth_targeting(ranking).head(3).itertuples()
+        if (folder / f"{slug(r.segment)}.csv").exists()
+    ]
+    if (folder / SLIPPING_FILE).exists():
+        slipping = _audience(SLIPPING_NAME, SLIPPING_ACTION, folder / SLIPPING_FILE, values, unit)
+        slipping["who"] = (
+            f"your top {VALUABLE:.0%} of customers by {unit.sales} whose chance of "
+            f"{'coming back' if unit.in_visits else 'buying'} in the next 90 days is below one in two"
+        )
+        items.append(slipping)
+    return items
+
+
 STEP_NEEDED = {
     "groups": "the segmentation step (03_segment)",
     "focus": "the segmentation step (03_segment)",
+    "this_month": "the segmentation step (03_segment)",
     "losing": "the cohort and churn step (04_cohorts)",
     "worth": "the customer value step (05_cltv)",
 }
@@ -569,6 +652,7 @@ def build(run_dir: str | Path, previous_dir: str | Path | None = None, currency:
     sections = {
         "groups": customer_groups(run_dir, unit),
         "focus": focus(run_dir, unit),
+        "this_month": this_month(run_dir, unit),
         "losing": losing(run_dir, unit),
         "worth": worth(run_dir, unit),
     }
@@ -592,6 +676,7 @@ def build(run_dir: str | Path, previous_dir: str | Path | None = None, currency:
         comparison=comparison(run_dir, previous, unit),
         recent_days=RECENT_DAYS,
         campaign=campaign_result(run_dir, unit),
+        trend=trend(run_dir, unit),
         experiment=experiment(run_dir, unit),
         **sections,
     )

@@ -278,10 +278,12 @@ class SegmentClusterer:
         return self.model_.predict(self.scaler_.transform(transform(features[self.feature_names_]).to_numpy(float)))
 
 
-#: Naming rules, tried in order against a cluster's medians (m) and all customers' medians (all);
-#: a feature the data lack (a visit log has no order value) is NaN, and a comparison with it fails.
+#: Naming rules, tried in order against a cluster's medians (m; its 75th percentiles as
+#: ``<feature>_q75``) and all customers' medians (all); a feature the data lack (a visit log has
+#: no order value) is NaN, and a comparison with it fails. "One-time buyers" need three in four
+#: with a single order: a cluster whose middle half has 1–2 orders is not, to an owner.
 NAME_RULES = [
-    ("One-time buyers", lambda m, all_: m["orders"] <= 1),
+    ("One-time buyers", lambda m, all_: m["orders_q75"] <= 1),
     ("New regulars", lambda m, all_: m.get("tenure_days", np.nan) <= 120 and m["orders"] >= 2),
     (
         "Lapsed regulars",
@@ -339,10 +341,12 @@ def base_names(features: pd.DataFrame, labels: np.ndarray) -> dict[int, str]:
     """Each cluster's name by the first of ``NAME_RULES`` its medians meet (before the mix and
     the qualifiers that tell same-named clusters apart)."""
     overall = features.median()
-    return {
-        label: next(name for name, rule in NAME_RULES if rule(features[labels == label].median(), overall))
-        for label in sorted(set(labels))
-    }
+    names = {}
+    for label in sorted(set(labels)):
+        part = features[labels == label]
+        centre = pd.concat([part.median(), part.quantile(0.75).add_suffix("_q75")])
+        names[label] = next(name for name, rule in NAME_RULES if rule(centre, overall))
+    return names
 
 
 def name_clusters(

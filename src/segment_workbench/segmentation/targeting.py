@@ -201,3 +201,27 @@ def first_target(ranking: pd.DataFrame) -> str:
     """The segment to target first: the best ranked that is worth targeting, else the best ranked."""
     candidates = worth_targeting(ranking)
     return str((candidates if len(candidates) else ranking)["segment"].iloc[0])
+
+
+#: The "valuable and slipping" audience: among the top ``VALUABLE`` share of customers by what
+#: they brought so far, those whose chance of buying in the next 90 days is below ``SLIPPING``.
+VALUABLE, SLIPPING = 0.2, 0.5
+SLIPPING_FILE = "valuable_and_slipping.csv"
+
+
+def write_slipping_audience(
+    customers: pd.DataFrame, values: pd.DataFrame, contacts: pd.DataFrame, out_dir: str | Path
+) -> pd.DataFrame:
+    """``SLIPPING_FILE`` in ``out_dir``: the customers in the top ``VALUABLE`` by revenue_total
+    whose ``p_purchase_90d`` (05_cltv's model) is below ``SLIPPING``, most valuable first, with
+    customer_id, revenue_total, p_purchase_90d, p_alive, clv and the e-mail of those who
+    consented. Returns the customers written."""
+    data = customers[["customer_id", "revenue_total"]].merge(
+        values[["customer_id", "p_purchase_90d", "p_alive", "clv"]], on="customer_id"
+    )
+    valuable = data["revenue_total"] >= data["revenue_total"].quantile(1 - VALUABLE)
+    chosen = data[valuable & (data["p_purchase_90d"] < SLIPPING)].sort_values("revenue_total", ascending=False)
+    out = with_consented_email(chosen, contacts)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    out.to_csv(Path(out_dir) / SLIPPING_FILE, index=False)
+    return out

@@ -412,3 +412,21 @@ def qini_curves(curves: dict[str, pd.DataFrame], title: str, ax=None):
     ax.legend(loc="best")
     ax.set_title(title)
     return ax
+
+
+@_styled
+def monthly_trend(table: pd.DataFrame, sales: str = "sales", ax=None):
+    """Bars of ``sales`` per month (a partial month lighter) and, where the data reach back, the
+    same month a year earlier as points joined by a line (``monthly_sales``' table)."""
+    ax = _axes(ax, (8, 3.2))
+    x = np.arange(len(table))
+    colors = ["#cbd5e1" if partial else "#7aa6c2" for partial in table["partial"]]
+    ax.bar(x, table["sales"], color=colors, label=f"{sales} (lighter: month not complete)")
+    if table["sales_year_before"].notna().any():
+        ax.plot(x, table["sales_year_before"], marker="o", color="#1e293b", label="same month a year earlier")
+    ax.set_xticks(x, [m.strftime("%b %y") for m in table["month"]], rotation=45, ha="right")
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.set_ylabel(sales)
+    ax.set_title(f"{sales.capitalize()} month by month")
+    ax.legend(loc="upper left")
+    return ax
