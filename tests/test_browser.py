@@ -118,4 +118,4 @@ def test_data_strings_are_text_and_missing_steps_are_named(browser, tmp_path):
         assert "secret-mail.org" not in text
     text, _, _ = visit(browser, owner)
     assert f"“{HOSTILE}”" in text  # shown as text, never run
-    assert text.count("Not in this report") == 4 and "03_segment" in text and "04_cohorts" in text and "05_cltv" in text
+    assert text.count("Not in this report") == 5 and "03_segment" in text and "04_cohorts" in text and "05_cltv" in text

@@ -15,6 +15,7 @@ from segment_workbench.app.kernels import IPCKernelManager
 from segment_workbench.app.runner import StepFailed
 from segment_workbench.datasets import synthetic
 from segment_workbench.io import artifacts
+from segment_workbench.segmentation.targeting import SLIPPING_FILE
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("runner")]
 
@@ -63,8 +64,9 @@ def test_run_writes_a_complete_report(demo_run):
     ):
         assert (run_dir / "data" / name).is_file(), name
     assert not list((tmp / "reports").glob(".shop.partial-*"))
-    audiences = sorted((run_dir / "audiences").glob("*.csv"))
+    audiences = sorted(p for p in (run_dir / "audiences").glob("*.csv") if p.name != SLIPPING_FILE)
     assert len(list((run_dir / "audiences" / "next_test").glob("*.csv"))) == 2  # 06_campaign's test/control split
+    assert (run_dir / "audiences" / SLIPPING_FILE).is_file()  # 05_cltv's valuable-and-slipping audience
     segments = pd.read_parquet(run_dir / "data" / "segments.parquet")
     assert len(audiences) == segments["cluster_name"].nunique()
     assert sum(len(pd.read_csv(p)) for p in audiences) == len(segments)

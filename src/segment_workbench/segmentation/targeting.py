@@ -179,7 +179,8 @@ def write_audiences(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.csv"):
-        old.unlink()
+        if old.name != SLIPPING_FILE:  # 05_cltv's audience: not this step's to remove
+            old.unlink()
     data = with_consented_email(segments, contacts)
     columns = ["customer_id", segment_column, "rfm_segment", "r_score", "f_score", "m_score", "email"]
     rows = []

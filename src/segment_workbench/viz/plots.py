@@ -230,8 +230,13 @@ def ranking(ranked: pd.DataFrame, ax=None):
 
 @_styled
 def heatmap(matrix: pd.DataFrame, title: str, xlabel: str, ylabel: str, fmt: str = "d", ax=None):
-    """An annotated heatmap of a count or share matrix."""
-    ax = _axes(ax, (0.8 * matrix.shape[1] + 3, 0.5 * matrix.shape[0] + 1.5))
+    """An annotated heatmap of a count or share matrix, sized for its labels (long segment names
+    below a two-row matrix would leave no room for the cells)."""
+    longest_row = max((len(str(v)) for v in matrix.index), default=0)
+    longest_column = max((len(str(v)) for v in matrix.columns), default=0)
+    ax = _axes(
+        ax, (0.8 * matrix.shape[1] + 3 + 0.07 * longest_row, 0.5 * matrix.shape[0] + 1.5 + 0.07 * longest_column)
+    )
     sns.heatmap(matrix, annot=True, fmt=fmt, cmap="Blues", cbar=False, ax=ax, linewidths=0.5)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
