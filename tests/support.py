@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from segment_workbench.io import schema
@@ -44,3 +45,15 @@ def write_config(tmp_path: Path, name: str = "shop", **source) -> Path:
     lines += [f"  {k}: {json.dumps(v)}" for k, v in source.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def assert_gradient_matches(model, params, data, rtol: float = 1e-6, atol_share: float = 1e-9) -> None:
+    """A likelihood model's per-row analytic gradient at ``params`` against 4th-order central
+    differences of its log-likelihood (steps of 1e-4 relative)."""
+    params = np.asarray(params, float)
+    gradients = model._gradients(params, *data)
+    for i in range(len(params)):
+        step = np.eye(len(params))[i] * 1e-4 * params[i]
+        ll = [model._log_likelihoods(params + k * step, *data) for k in (-2, -1, 1, 2)]
+        numeric = (ll[0] - 8 * ll[1] + 8 * ll[2] - ll[3]) / (12 * step[i])
+        np.testing.assert_allclose(gradients[:, i], numeric, rtol=rtol, atol=atol_share * np.abs(numeric).max())

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import special
-from support import TEST_DATA
+from support import TEST_DATA, assert_gradient_matches
 
 from segment_workbench import clv
 from segment_workbench.clv import base as clv_base
@@ -224,15 +224,8 @@ def test_pareto_nbd_died_at_expectations_match_adaptive_quadrature(cdnow, params
 @pytest.mark.parametrize("params", PARETO_REGIMES)
 def test_pareto_nbd_gradient_equals_finite_differences_of_the_likelihood(cdnow, params):
     """Per customer, against 4th-order central differences of the exact (2F1) log-likelihood."""
-    model = clv.ParetoNBDModel()
     data = clv.check_rfm(cdnow["frequency"], cdnow["recency"], cdnow["T"])
-    p = np.array(params)
-    gradients = model._gradients(p, *data)
-    for i in range(4):
-        step = np.eye(4)[i] * 1e-4 * p[i]
-        ll = [model._log_likelihoods(p + k * step, *data) for k in (-2, -1, 1, 2)]
-        numeric = (ll[0] - 8 * ll[1] + 8 * ll[2] - ll[3]) / (12 * step[i])
-        np.testing.assert_allclose(gradients[:, i], numeric, rtol=1e-5, atol=1e-8 * np.abs(numeric).max())
+    assert_gradient_matches(clv.ParetoNBDModel(), params, data, rtol=1e-5, atol_share=1e-8)
 
 
 def _posterior_rates(params, x, T, n, rng):
@@ -280,9 +273,4 @@ def test_gradient_equals_finite_differences(cdnow, name):
     else:
         model, p = clv.GammaGammaModel(), np.array([6.0, 3.5, 15.0])
         data = model._prepared(repeat["frequency"].to_numpy(float), repeat["monetary_value"].to_numpy(float))
-    gradients = model._gradients(p, *data)
-    for i in range(len(p)):
-        step = np.eye(len(p))[i] * 1e-4 * p[i]
-        ll = [model._log_likelihoods(p + k * step, *data) for k in (-2, -1, 1, 2)]
-        numeric = (ll[0] - 8 * ll[1] + 8 * ll[2] - ll[3]) / (12 * step[i])
-        np.testing.assert_allclose(gradients[:, i], numeric, rtol=1e-6, atol=1e-9 * np.abs(numeric).max())
+    assert_gradient_matches(model, p, data)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import special
-from support import TEST_DATA
+from support import TEST_DATA, assert_gradient_matches
 
 from segment_workbench import clv
 from segment_workbench.clv import cnbd
@@ -69,13 +69,7 @@ def test_gradient_equals_finite_differences(cdnow, model_class, k):
     model = model_class(k=k)
     model.k_ = k
     data = model._prepared(*clv.check_rfm(cdnow["frequency"], cdnow["recency"], cdnow["T"]))
-    p = np.array([0.6, 3.0, 0.8, 2.1])
-    gradients = model._gradients(p, *data)
-    for i in range(4):
-        step = np.eye(4)[i] * 1e-4 * p[i]
-        ll = [model._log_likelihoods(p + s * step, *data) for s in (-2, -1, 1, 2)]
-        numeric = (ll[0] - 8 * ll[1] + 8 * ll[2] - ll[3]) / (12 * step[i])
-        np.testing.assert_allclose(gradients[:, i], numeric, rtol=1e-6, atol=1e-9 * np.abs(numeric).max())
+    assert_gradient_matches(model, [0.6, 3.0, 0.8, 2.1], data)
 
 
 @pytest.mark.parametrize("dropout_at_zero", [False, True], ids=["bg", "mbg"])

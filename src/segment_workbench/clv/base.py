@@ -319,18 +319,26 @@ def _poisson_purchases(
     if p_drop is None:
         customer = np.repeat(np.arange(len(lam)), rng.poisson(lam * end))
         return customer, rng.uniform(size=len(customer)) * end[customer]
+    return _renewal_purchases(lam, np.ones(len(lam)), 1, end, p_drop, rng)
+
+
+def _renewal_purchases(lam, first_stages, k: int, end, p_drop, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Purchase times on [0, end) of customers whose next purchase needs ``first_stages``
+    exponential stages of rate lam and every later one k (k = 1: a Poisson process), dropping
+    out after each purchase with probability p_drop: arrays (customer index, time)."""
     active = np.flatnonzero(end > 0)
-    now = np.zeros(len(active))
+    with np.errstate(divide="ignore"):  # a rate of 0 waits forever
+        scale = 1.0 / lam
+    now = rng.gamma(first_stages[active], scale[active])
     customers, times = [], []
     while len(active):
-        with np.errstate(divide="ignore"):
-            now = now + rng.exponential(1.0 / lam[active])
         bought = now < end[active]
         active, now = active[bought], now[bought]
         customers.append(active)
         times.append(now)
         stays = rng.uniform(size=len(active)) >= p_drop[active]
         active, now = active[stays], now[stays]
+        now = now + rng.gamma(k, scale[active])
     return np.concatenate(customers or [np.zeros(0, np.intp)]), np.concatenate(times or [np.zeros(0)])
 
 

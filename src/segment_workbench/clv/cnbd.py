@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from segment_workbench.clv.base import TransactionModel, _as_array, _compress, _Distinct, check_rfm
+from segment_workbench.clv.base import TransactionModel, _as_array, _compress, _Distinct, _renewal_purchases, check_rfm
 from segment_workbench.clv.bgnbd import expected_if_alive
 from segment_workbench.errors import ConfigError, InputError
 
@@ -53,24 +53,6 @@ def _stages_needed(k: int, first: np.ndarray, shape: np.ndarray, z: np.ndarray, 
         n += 1
         rows = rows[term > tol]
     return out
-
-
-def _renewal_purchases(lam, first_stages, k: int, end, p_drop, rng):
-    """Purchase times on [0, end) of customers whose next purchase needs ``first_stages``
-    exponential stages of rate lam and every later one k, dropping out after each purchase with
-    probability p_drop: arrays (customer index, time)."""
-    active = np.arange(len(lam))
-    now = rng.gamma(first_stages, 1.0 / lam)
-    customers, times = [], []
-    while len(active):
-        bought = now < end[active]
-        active, now = active[bought], now[bought]
-        customers.append(active)
-        times.append(now)
-        stays = rng.uniform(size=len(active)) >= p_drop[active]
-        active, now = active[stays], now[stays]
-        now = now + rng.gamma(k, 1.0 / lam[active])
-    return np.concatenate(customers or [np.zeros(0, np.intp)]), np.concatenate(times or [np.zeros(0)])
 
 
 class BetaGeoCNBDModel(TransactionModel):
