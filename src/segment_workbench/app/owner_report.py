@@ -529,7 +529,9 @@ def _audience(name: str, action: str, path: Path, values: pd.DataFrame | None, u
         "action": action,
         "file": f"audiences/{path.name}",
         "customers": len(people),
-        "consent": f"{emails:,} ({emails / len(people):.0%}) can be e-mailed" if len(people) else "",
+        "consent": (f"{emails:,} ({emails / len(people):.0%}) can be e-mailed" if emails else "none can be e-mailed")
+        if len(people)
+        else "",
         "expect": "",
     }
     if values is not None and len(people):
