@@ -50,3 +50,4 @@ def test_batch_runs_every_config_and_one_failure_does_not_stop_the_others(tmp_pa
     assert (reports / "shop_a" / "index.html").is_file() and (reports / "shop_b" / "index.html").is_file()
     summary = next(reports.glob("batch-*.html")).read_text()
     assert "2 complete, 1 failed" in summary and "shop_a.yaml" in summary
+    assert "01_collect failed: InputError: The input file does not exist" in summary  # the reason, on the page too
