@@ -37,7 +37,8 @@ def page_text(html: str) -> str:
 
 
 def named_groups(html: str) -> list[str]:
-    """The group names the report shows: card headings and the "where to focus" items."""
+    """The group names the report shows: card headings and the numbered items of "where to
+    focus" and "what to do this month"."""
     cards = re.findall(r'<div class="card[^"]*">\s*<h3>(.*?)</h3>', html, flags=re.S)
     focus = re.findall(r"<li><b>\d+\. (.*?)</b>", html, flags=re.S)
     return [html_lib.unescape(name).strip() for name in cards + focus]
@@ -49,9 +50,8 @@ def _descriptions(html: str) -> dict[str, str]:
     return {html_lib.unescape(name).strip(): html_lib.unescape(first) for name, first in cards}
 
 
-def _name_checks(run_dir: Path) -> dict[str, dict[str, float]]:
+def _name_checks(run_dir: Path, segments: pd.DataFrame | None) -> dict[str, dict[str, float]]:
     """Per segment: median orders, days since the last order and days since the first."""
-    segments = artifacts.read_optional(run_dir, artifacts.SEGMENTS)
     if segments is None:
         return {}
     customers = artifacts.read(run_dir, artifacts.CUSTOMERS)
@@ -96,7 +96,7 @@ def problems(html: str, run_dir: str | Path) -> list[str]:
     for match in re.finditer(r"(\d[\d,]*(?:\.\d+)?)%", text):
         if float(match.group(1).replace(",", "")) > MAX_PERCENT:
             found.append(f"“{match.group(0)}”: a percentage above {MAX_PERCENT}% (say it as a multiple)")
-    centres = _name_checks(run_dir)
+    centres = _name_checks(run_dir, segments)
     for name, description in _descriptions(html).items():
         problem = _disagreement(name, description, centres.get(name, {}))
         if problem:

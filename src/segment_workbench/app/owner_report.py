@@ -141,6 +141,7 @@ def headline(run_dir: Path, unit: Units) -> dict[str, Any]:
         "repeat_rate": repeat,
         "repeat_label": "came more than once" if unit.in_visits else "ordered more than once",
         "top_products": [],
+        "trend": None,
     }
     came_back = f"{repeat:.0%} of all customers have {'come' if unit.in_visits else 'ordered'} more than once."
     if not unit.dated:
@@ -156,6 +157,7 @@ def headline(run_dir: Path, unit: Units) -> dict[str, Any]:
     change = (revenue_recent - revenue_before) / revenue_before if revenue_before else float("nan")
     if "product_name" in tx:
         head["top_products"] = tx.groupby("product_name", observed=True)["amount"].sum().nlargest(3).index.tolist()
+    head["trend"] = _trend(tx, as_of, unit)
     first, last = tx["order_date"].min(), tx["order_date"].max()
     what = f"made {unit.amount(total)}" if unit.in_visits else f"spent {unit.amount(total)} with you"
     head["sentences"] = [
@@ -213,10 +215,10 @@ def _newcomers(run_dir: Path) -> pd.DataFrame | None:
     """Per segment: its customers whose first purchase falls in the last ``RECENT_DAYS`` days, and
     their spend (None without segments or dates)."""
     segments = artifacts.read_optional(run_dir, artifacts.SEGMENTS)
-    if segments is None or "cluster_name" not in segments:
+    if segments is None:
         return None
     customers = artifacts.read(run_dir, artifacts.CUSTOMERS)
-    if "first_purchase" not in customers:
+    if "first_purchase" not in customers:  # a customer table without first purchase or sign-up dates
         return None
     as_of = artifacts.run_meta(run_dir).as_of
     frame = customers[["customer_id", "first_purchase", "revenue_total"]].merge(
@@ -365,10 +367,9 @@ def losing(run_dir: Path, unit: Units) -> dict[str, Any] | None:
             )
     else:
         churn = survival.assign(share=survival["churned"] / survival["customers"]).sort_values("share", ascending=False)
-        threshold = int(survival["threshold_days"].iloc[0]) if "threshold_days" in survival else None
-        gap = f"more than {threshold} days" if threshold else "longer than usual"
+        threshold = int(survival["threshold_days"].iloc[0])
         at_risk = [
-            f"{row.group}: {row.share:.0%} have gone {gap} without {'coming' if unit.in_visits else 'buying'}."
+            f"{row.group}: {row.share:.0%} have gone more than {threshold} days without {'coming' if unit.in_visits else 'buying'}."
             for row in churn.head(3).itertuples()
             if row.share >= 0.2
         ]
@@ -492,13 +493,10 @@ def comparison(run_dir: Path, previous_dir: Path | None, unit: Units) -> list[st
     return sentences
 
 
-def trend(run_dir: Path, unit: Units) -> dict[str, Any] | None:
+def _trend(tx: pd.DataFrame, as_of: pd.Timestamp, unit: Units) -> dict[str, Any] | None:
     """The last complete month's sales against the same month a year earlier, and the chart of
-    the last twelve months (None for a customer table: no dates)."""
-    if not unit.dated:
-        return None
-    tx = artifacts.read(run_dir, artifacts.TRANSACTIONS, columns=["order_date", "amount"])
-    table = monthly_sales(tx["order_date"], tx["amount"], artifacts.run_meta(run_dir).as_of)
+    the last twelve months, from the headline's order lines."""
+    table = monthly_sales(tx["order_date"], tx["amount"], as_of)
     complete = table[~table["partial"]]
     if complete.empty:
         return None
@@ -678,7 +676,6 @@ def build(run_dir: str | Path, previous_dir: str | Path | None = None, currency:
         comparison=comparison(run_dir, previous, unit),
         recent_days=RECENT_DAYS,
         campaign=campaign_result(run_dir, unit),
-        trend=trend(run_dir, unit),
         experiment=experiment(run_dir, unit),
         **sections,
     )

@@ -142,9 +142,17 @@ class _MaximumLikelihood:
         self.n_starts = n_starts
         self.random_state = random_state
 
-    # subclasses: _log_likelihoods(params, *data) -> per-row log-likelihood
-    def _log_likelihoods(self, params: np.ndarray, *data: np.ndarray) -> np.ndarray:
+    # subclasses: _log_likelihoods_and_gradients(params, *data, gradients=True) -> the per-row
+    # log-likelihood and its per-row gradient in the natural parameters, (n, k), computed together
+    # (they share their costly terms); the gradient is None with gradients=False
+    def _log_likelihoods_and_gradients(self, params: np.ndarray, *data, gradients: bool = True) -> tuple:
         raise NotImplementedError
+
+    def _log_likelihoods(self, params: np.ndarray, *data) -> np.ndarray:
+        return self._log_likelihoods_and_gradients(params, *data, gradients=False)[0]
+
+    def _gradients(self, params: np.ndarray, *data) -> np.ndarray:
+        return self._log_likelihoods_and_gradients(params, *data)[1]
 
     def _prepared(self, *columns: np.ndarray) -> tuple:
         """The data as ``_log_likelihoods`` takes them, with what every call reuses."""
@@ -244,15 +252,6 @@ class _MaximumLikelihood:
         self._hessian_log = hess
         tried = "the first starting point" if len(results) == 1 else f"{len(results)} starting points tried"
         return _Optimum(best.x, -float(best.fun), not problems, "; ".join(problems) or f"converged ({tried})")
-
-    # subclasses: _gradients(params, *data) -> per-row gradient of the log-likelihood in the
-    # natural parameters, (n, k)
-    def _gradients(self, params: np.ndarray, *data: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def _log_likelihoods_and_gradients(self, params: np.ndarray, *data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Both at once (a model overrides it where they share costly terms)."""
-        return self._log_likelihoods(params, *data), self._gradients(params, *data)
 
     def _store(self, opt: _Optimum, n: int) -> None:
         self.params_ = pd.Series(np.exp(opt.log_params), index=list(self.param_names), name="estimate")
@@ -427,7 +426,7 @@ class TransactionModel(_MaximumLikelihood):
     def next_purchase_quantiles(self, quantiles, frequency, recency, T, params=None) -> np.ndarray:
         """Time to the next purchase, in periods from T, at each of ``quantiles`` (customers x
         quantiles), for a customer who stays active: their rate given their history is
-        Gamma(r + x, alpha + T) in both models, so the waiting time follows a Lomax law,
+        Gamma(r + x, alpha + T) in BG/NBD, Pareto/NBD and MBG/NBD, so the waiting time follows a Lomax law,
         P(no purchase in t) = ((alpha + T) / (alpha + T + t)) ** (r + x), and its q-quantile is
         (alpha + T) ((1 - q) ** (-1 / (r + x)) - 1)."""
         self._check_fitted()

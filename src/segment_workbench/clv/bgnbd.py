@@ -35,12 +35,6 @@ class BetaGeoModel(TransactionModel):
         dropped = beta_dropped - (r + x) * log_tx
         return still, dropped, ux, inv, log_T, log_tx
 
-    def _log_likelihoods(self, params, x, t_x, T, distinct=None):
-        return self._log_likelihoods_and_gradients(params, x, t_x, T, distinct, gradients=False)[0]
-
-    def _gradients(self, params, x, t_x, T, distinct=None):
-        return self._log_likelihoods_and_gradients(params, x, t_x, T, distinct)[1]
-
     def _log_likelihoods_and_gradients(self, params, x, t_x, T, distinct=None, gradients=True):
         r, alpha, a, b = params
         still, dropped, ux, inv, log_T, log_tx = self._terms(params, x, t_x, T, distinct)

@@ -130,12 +130,6 @@ class BetaGeoCNBDModel(TransactionModel):
             terms.append(terms[-1] + np.log(rk + j - 1) + log_gap - np.log(j) - log_aT)
         return log_s1, np.array(terms)
 
-    def _log_likelihoods(self, params, x, t_x, T, distinct=None, log_gap=None):
-        return self._log_likelihoods_and_gradients(params, x, t_x, T, distinct, log_gap, gradients=False)[0]
-
-    def _gradients(self, params, x, t_x, T, distinct=None, log_gap=None):
-        return self._log_likelihoods_and_gradients(params, x, t_x, T, distinct, log_gap)[1]
-
     def _log_likelihoods_and_gradients(self, params, x, t_x, T, distinct=None, log_gap=None, gradients=True):
         """Per customer, without the litt term: B(a, b+x+m)/B(a, b) Gamma(r+kx) alpha^r /
         (Gamma(r) (alpha+T)^(r+kx)) (S1 + S2), m = 1 for the M models (Reutterer et al. 2020)."""

@@ -77,12 +77,6 @@ class ParetoNBDModel(TransactionModel):
             log_a0 = log_tx + np.log1p(-np.exp(np.minimum(log_T - log_tx, 0.0)))
         return np.log(s) - np.log(r + s + x) + log_a0
 
-    def _log_likelihoods(self, params, x, t_x, T, pairs=None):
-        return self._log_likelihoods_and_gradients(params, x, t_x, T, pairs, gradients=False)[0]
-
-    def _gradients(self, params, x, t_x, T, pairs=None):
-        return self._log_likelihoods_and_gradients(params, x, t_x, T, pairs)[1]
-
     def _log_likelihoods_and_gradients(self, params, x, t_x, T, pairs=None, gradients=True):
         """The likelihood is C * (alive + s * I), C = Gamma(r+x) alpha^r beta^s / Gamma(r),
         alive = (alpha+T)^-(r+x) (beta+T)^-s, I = integral over [t_x, T] of f(tau) =

@@ -28,16 +28,9 @@ class GammaGammaModel(_MaximumLikelihood):
         p x are computed once per distinct purchase count)."""
         return x, m, np.log(x), np.log(m), m * x, _Distinct(x)
 
-    def _log_likelihoods(self, params, x, m, *prepared):
-        return self._log_likelihoods_and_gradients(params, x, m, *prepared)[0]
-
-    def _gradients(self, params, x, m, *prepared):
-        return self._log_likelihoods_and_gradients(params, x, m, *prepared)[1]
-
-    def _log_likelihoods_and_gradients(self, params, x, m, log_x=None, log_m=None, spend=None, distinct=None):
+    def _log_likelihoods_and_gradients(self, params, x, m, log_x, log_m, spend, distinct, gradients=True):
+        """Per repeat customer, from ``_prepared``'s columns (Fader & Hardie 2013)."""
         p, q, gamma = params
-        if distinct is None:
-            _, _, log_x, log_m, spend, distinct = self._prepared(x, m)
         ux, inv = distinct.values, distinct.inverse
         px = p * x
         log_total = np.log(gamma + spend)
@@ -49,6 +42,8 @@ class GammaGammaModel(_MaximumLikelihood):
             + px * log_x
             - (px + q) * log_total
         )
+        if not gradients:
+            return ll, None
         psi = special.digamma
         psi_all = psi(p * ux + q)[inv]
         d_p = x * (psi_all - psi(p * ux)[inv] + log_m + log_x - log_total)

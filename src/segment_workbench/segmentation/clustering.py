@@ -11,10 +11,9 @@
   can act on**: the largest k in ``owner_k`` (3–7) with stability at least ``min_stability``
   (0.8), every segment at least ``min_share`` (3%) of customers, no base name (``NAME_RULES``)
   shared by more than two segments (three "One-time buyers" are not distinct profiles to an
-  owner) and a silhouette within
-  ``DISTINCT`` (5%) of the best such k (distinct profiles: KMeans splits a homogeneous group
-  the same way on every resample, so stability alone would favour the most segments). The silhouette alone favours 2 on most shops' data,
-  whatever an owner could act on. When no k qualifies (the data support fewer), or with the
+  owner) and a silhouette within ``DISTINCT`` (5%) of the best such k (KMeans splits a
+  homogeneous group the same way on every resample, so stability alone would favour the most
+  segments). The silhouette alone favours 2 on most shops' data, whatever an owner could act on. When no k qualifies (the data support fewer), or with the
   ``silhouette`` rule, it takes the smallest k whose silhouette is within ``tolerance`` (5%)
   of the best.
 - ``name_clusters``: a short descriptive name per cluster from its medians, by the ordered
