@@ -55,15 +55,16 @@ screenshot: report system-deps
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
-## system-deps: Debian packages the tests use (chromium, postgresql), installed when root and missing
+## system-deps: Debian packages the tests use (chromium, postgresql, Java for Spark), installed when root and missing
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "not installed:$$missing (needs root): the browser / PostgreSQL tests will be skipped"; fi; \
+	  else echo "not installed:$$missing (needs root): the browser / PostgreSQL / Spark tests will be skipped"; fi; \
 	fi
 
 clean:

@@ -125,13 +125,33 @@ def postgres():
         shutil.rmtree(root, ignore_errors=True)
 
 
-#: Fixtures that execute notebooks or start a database: a test using one is slow (left out by
-#: ``make test-fast``), and shares a worker with the other runner tests.
-SLOW_FIXTURES = {"demo_run", "postgres"}
+@pytest.fixture(scope="session")
+def spark():
+    """A local Spark session (2 cores) for the engine's tests. Java comes from Debian's packages
+    (`make system-deps`); without it the tests are skipped, except in CI, where they must run."""
+    import os
+    import shutil
+
+    if shutil.which("java") is None:
+        message = "Java not found (Debian package 'default-jre-headless'; `make test` installs it when run as root)"
+        if os.environ.get("CI"):
+            pytest.fail(message + ": the Spark tests must run in CI")
+        pytest.skip(message)
+    from segment_workbench.customers import engine
+
+    session = engine.spark_session("local[2]", **{"spark.sql.shuffle.partitions": "2"})
+    yield session
+    session.stop()
+
+
+#: Fixtures that execute notebooks or start a database or Spark: a test using one is slow (left
+#: out by ``make test-fast``), and shares a worker with the tests using the same fixture.
+SLOW_FIXTURES = {"demo_run", "postgres", "spark"}
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if SLOW_FIXTURES & set(item.fixturenames):
+        used = SLOW_FIXTURES & set(item.fixturenames)
+        if used:
             item.add_marker(pytest.mark.slow)
-            item.add_marker(pytest.mark.xdist_group("runner"))
+            item.add_marker(pytest.mark.xdist_group("spark" if "spark" in used else "runner"))

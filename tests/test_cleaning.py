@@ -166,7 +166,7 @@ _line_strategy = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_line_strategy, min_size=0, max_size=40), st.lists(st.integers(0, 39), max_size=10))
 def test_every_row_is_accounted_for(lines, duplicate_positions):
     lines = lines + [lines[i] for i in duplicate_positions if i < len(lines)]

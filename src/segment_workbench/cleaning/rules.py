@@ -1,10 +1,15 @@
-"""Named, ordered, parameterized cleaning rules with an accounting log.
+"""Named, ordered, parameterized cleaning rules for order lines, written once as ibis
+expressions and run by an engine: DuckDB for frames and files (out of core), the source's own
+database for a SQL source (PostgreSQL), or Spark.
 
-Every row is accounted for: ``rows_in == rows_kept + sum(rows_removed)``, checked in code.
-Each removed row is kept, with its rule and reason, in ``CleaningResult.removed``.
-Returns/cancellations are netted against the customer's purchases of the same product (latest
-purchase on or before the return first); a purchase returned in part keeps its reduced
-quantity and is counted as *adjusted*, with the revenue change logged.
+Each rule sees only the lines the rules before it kept. ``decide`` returns every line with the
+``rule`` and ``reason`` that removed it (null: kept) and the adjusted values; the accounting log
+(rows and revenue removed and adjusted per rule and reason) is one aggregation of it, so every
+removed row keeps its rule and reason on every backend, and ``rows_in == rows_kept +
+sum(rows_removed)`` is checked in code. Returns/cancellations are netted against the customer's
+purchases of the same product (latest purchase on or before the return first); a purchase
+returned in part keeps its reduced quantity and is counted as *adjusted*, with the revenue
+change logged. Quantities netted are exact decimals, so every backend nets them alike.
 
 Parameters: ``segment_workbench.config.CleaningConfig`` (config section ``cleaning``): ``skip``
 (rule names to switch off), ``cancellation_prefix``, ``test_patterns`` ({column: regex}),
@@ -13,267 +18,88 @@ Parameters: ``segment_workbench.config.CleaningConfig`` (config section ``cleani
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+import ibis
 import pandas as pd
 import pandera.errors
 
+from segment_workbench.cleaning.customer_rules import CUSTOMER_RULES, clean_customer_table
+from segment_workbench.cleaning.log import (
+    LOG_COLUMNS,
+    AccountingError,
+    CleaningResult,
+    check_accounting,
+    line_revenue,
+    nothing_left,
+)
 from segment_workbench.config import CleaningConfig, validated
+from segment_workbench.customers import engine
 from segment_workbench.errors import InputError
-from segment_workbench.io.dtypes import TEXT
-from segment_workbench.io.schema import CLEAN_TRANSACTIONS
+from segment_workbench.io.schema import CLEAN_TRANSACTIONS, LABELS
 
-LOG_COLUMNS = [
-    "step",
-    "rule",
-    "reason",
-    "description",
-    "rows_removed",
-    "revenue_removed",
-    "rows_adjusted",
-    "revenue_adjusted",
-    "rows_remaining",
+__all__ = [
+    "CUSTOMER_RULES",
+    "LOG_COLUMNS",
+    "PRICE_RULES",
+    "RULES",
+    "RULE_NAMES",
+    "AccountingError",
+    "CleaningResult",
+    "EngineCleaning",
+    "clean",
+    "clean_lines",
+    "decide",
+    "line_revenue",
 ]
-
-
-class AccountingError(AssertionError):
-    """Rows were lost or invented by a cleaning rule (a bug, never a data problem)."""
-
-
-@dataclass
-class RuleResult:
-    kept: pd.DataFrame
-    removed: pd.DataFrame  # has a ``reason`` column
-    rows_adjusted: int = 0
-    revenue_adjusted: float = 0.0
 
 
 @dataclass(frozen=True)
 class Rule:
     name: str
     description: str
-    apply: Callable[[pd.DataFrame, dict[str, Any], pd.Timestamp], RuleResult]
-
-
-@dataclass
-class CleaningResult:
-    transactions: pd.DataFrame
-    log: pd.DataFrame
-    removed: pd.DataFrame
-    rows_in: int
-    revenue_in: float
-
-    @property
-    def summary(self) -> dict[str, float]:
-        """Rows and revenue in, kept and removed; shares are fractions of the input."""
-        removed = int(self.log["rows_removed"].sum())
-        revenue_kept = float(line_revenue(self.transactions).sum())
-        return {
-            "rows_in": self.rows_in,
-            "rows_kept": len(self.transactions),
-            "rows_removed": removed,
-            "share_rows_removed": removed / self.rows_in if self.rows_in else 0.0,
-            "revenue_in": self.revenue_in,
-            "revenue_kept": revenue_kept,
-            "customers_kept": int(self.transactions["customer_id"].nunique()),
-        }
-
-
-def line_revenue(df: pd.DataFrame) -> pd.Series:
-    """Revenue of each line (``amount``; of each row of a customer table, ``revenue_total``);
-    unparseable values count as 0."""
-    return df["amount" if "amount" in df else "revenue_total"].fillna(0.0)
-
-
-def _no_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """``df``'s columns without rows, holding none of its memory (a zero-row slice would keep
-    every Arrow text column of ``df`` alive for as long as it lives)."""
-    return df.take([])
-
-
-def _drop(df: pd.DataFrame, mask: pd.Series, reason: str) -> RuleResult:
-    mask = mask.fillna(False).astype(bool)
-    if not mask.any():  # most rules remove nothing: no copy of the lines
-        return RuleResult(kept=df, removed=_no_rows(df).assign(reason=reason))
-    return RuleResult(kept=df[~mask], removed=df[mask].assign(reason=reason))
-
-
-def _repeated_header(df, params, as_of):
-    """Rows repeating the file's header (exports glued together): customer_id and order_id hold
-    their own column names (``source_columns`` from 01_collect, else the contract names)."""
-    names = {**{c: c for c in ("customer_id", "order_id")}, **params["source_columns"]}
-    mask = pd.Series(True, index=df.index)
-    for column in ("customer_id", "order_id"):
-        mask &= (
-            df[column].str.strip().str.casefold().isin({names[column].strip().casefold(), column}) & df[column].notna()
-        )
-    return _drop(df, mask, "repeated_header_row")
-
-
-def _customer_id_case(df, params, as_of):
-    """Ids that differ only in upper/lower case are one customer: every spelling becomes the
-    most frequent one (ties: the first in sort order); rows are adjusted, none removed."""
-    ids = df["customer_id"]
-    spellings = ids.value_counts().rename_axis("id").reset_index(name="n")
-    spellings["folded"] = spellings["id"].str.casefold()
-    spellings = spellings[spellings.duplicated("folded", keep=False)]  # only folded ids with several spellings
-    spellings = spellings.sort_values(["folded", "n", "id"], ascending=[True, False, True])
-    canonical = spellings.groupby("folded", sort=False)["id"].transform("first")
-    renamed = dict(zip(spellings["id"], canonical))  # every spelling to the most frequent one
-    changed = ids.isin([i for i, c in renamed.items() if i != c])
-    removed = _no_rows(df).assign(reason=pd.Series(dtype=str))
-    if not changed.any():
-        return RuleResult(kept=df, removed=removed)
-    kept = df.copy()
-    kept.loc[changed, "customer_id"] = ids[changed].map(renamed)
-    return RuleResult(kept=kept, removed=removed, rows_adjusted=int(changed.sum()))
-
-
-def _missing_customer_id(df, params, as_of):
-    return _drop(df, df["customer_id"].isna(), "missing_customer_id")
-
-
-def _test_orders(df, params, as_of):
-    mask = pd.Series(False, index=df.index)
-    for column, pattern in (params.get("test_patterns") or {}).items():
-        if column in df:
-            mask |= df[column].str.contains(pattern, regex=True, na=False)
-    return _drop(df, mask, "test_order")
-
-
-def _unparseable_date(df, params, as_of):
-    return _drop(df, df["order_date"].isna(), "unparseable_date")
-
-
-def _future_date(df, params, as_of):
-    return _drop(df, df["order_date"].dt.normalize() > as_of, "after_as_of")
-
-
-def _cancelled_status(df, params, as_of):
-    if "status" not in df:
-        return _drop(df, pd.Series(False, index=df.index), "cancelled_status")
-    statuses = {s.lower() for s in params.get("cancelled_statuses") or []}
-    return _drop(df, df["status"].str.lower().isin(statuses), "cancelled_status")
-
-
-def _invalid_quantity(df, params, as_of):
-    return _drop(df, df["quantity"].isna() | (df["quantity"] == 0), "missing_or_zero_quantity")
-
-
-def _invalid_price(df, params, as_of):
-    return _drop(df, df["unit_price"].isna() | (df["unit_price"] <= 0), "missing_zero_or_negative_price")
-
-
-def _non_product_lines(df, params, as_of):
-    codes = list(params.get("non_product_codes") or [])
-    if not codes or "product_id" not in df:
-        return _drop(df, pd.Series(False, index=df.index), "non_product_line")
-    return _drop(df, df["product_id"].isin(codes), "non_product_line")
-
-
-def _extreme_amount(df, params, as_of):
-    limit = params.get("max_line_amount")
-    if limit is None:
-        return _drop(df, pd.Series(False, index=df.index), "line_amount_above_limit")
-    return _drop(df, df["amount"].abs() > float(limit), "line_amount_above_limit")
-
-
-def _duplicate_rows(df, params, as_of):
-    columns = [c for c in df.columns if c != "source_row"]
-    return _drop(df, df.duplicated(subset=columns, keep="first"), "exact_duplicate")
-
-
-def _cancellations(df, params, as_of):
-    """Net returns against purchases: see the module docstring."""
-    is_cancel = df["quantity"] < 0
-    prefix = params.get("cancellation_prefix")
-    if prefix:
-        is_cancel |= df["order_id"].str.startswith(prefix, na=False)
-    if not is_cancel.any():
-        return _drop(df, is_cancel, "cancellation")
-    by_product = "product_id" in df
-    key = ["customer_id", "product_id"] if by_product else ["customer_id"]
-    measure = "quantity" if by_product else "amount"
-    keys = df[key].astype(TEXT).fillna("")
-    keys.columns = [f"_k{i}" for i in range(len(key))]
-    kcols = list(keys.columns)
-    work = pd.concat([df[["order_date", "source_row", measure]], keys], axis=1)
-    cancels = work[is_cancel]
-    returned = (
-        cancels.assign(_ret=cancels[measure].abs())
-        .groupby(kcols, sort=False)
-        .agg(_returned=("_ret", "sum"), _last_return=("order_date", "max"))
-        .reset_index()
-    )
-    purchases = work[~is_cancel].reset_index().merge(returned, on=kcols, how="inner").set_index("index")
-    eligible = purchases[purchases["order_date"] <= purchases["_last_return"]]
-    eligible = eligible.sort_values(
-        kcols + ["order_date", "source_row"], ascending=[True] * len(kcols) + [False, False]
-    )
-    before = eligible.groupby(kcols, sort=False)[measure].cumsum() - eligible[measure]
-    take = (eligible["_returned"] - before).clip(lower=0).clip(upper=eligible[measure])
-    matched_keys = eligible.loc[take > 0, kcols].drop_duplicates()
-
-    fully = take.index[(take > 0) & np.isclose(take, eligible[measure])]
-    partial = take.index[(take > 0) & ~np.isclose(take, eligible[measure])]
-    kept = df.drop(index=fully.union(cancels.index))
-    old_amount = kept.loc[partial, "amount"].copy()
-    if by_product:
-        kept.loc[partial, "quantity"] = kept.loc[partial, "quantity"] - take[partial]
-        kept.loc[partial, "amount"] = kept.loc[partial, "quantity"] * kept.loc[partial, "unit_price"]
-    else:
-        kept.loc[partial, "amount"] = kept.loc[partial, "amount"] - take[partial]
-        kept.loc[partial, "unit_price"] = kept.loc[partial, "amount"] / kept.loc[partial, "quantity"]
-
-    matched = (
-        keys.loc[cancels.index]
-        .merge(matched_keys, on=kcols, how="left", indicator=True)["_merge"]
-        .eq("both")
-        .to_numpy()
-    )
-    removed_cancels = df.loc[cancels.index].assign(
-        reason=np.where(matched, "return_netted", "return_without_matching_purchase")
-    )
-    removed = pd.concat([removed_cancels, df.loc[fully].assign(reason="purchase_fully_returned")])
-    return RuleResult(
-        kept=kept,
-        removed=removed,
-        rows_adjusted=len(partial),
-        revenue_adjusted=float((kept.loc[partial, "amount"] - old_amount).sum()),
-    )
+    reasons: tuple[str, ...]  # in the order the log lists them
 
 
 RULES: list[Rule] = [
-    Rule("repeated_header", "Copies of the header row inside the data (files glued together).", _repeated_header),
+    Rule(
+        "repeated_header",
+        "Copies of the header row inside the data (files glued together).",
+        ("repeated_header_row",),
+    ),
     Rule(
         "missing_customer_id",
         "Lines without a customer id (guest checkouts); their revenue share is reported.",
-        _missing_customer_id,
+        ("missing_customer_id",),
     ),
     Rule(
         "customer_id_case",
         "Customer ids differing only in upper/lower case merged into one spelling (rows adjusted).",
-        _customer_id_case,
+        (),
     ),
-    Rule("test_orders", "Test orders, recognized by the patterns in cleaning.test_patterns.", _test_orders),
-    Rule("unparseable_date", "Lines whose order date could not be read.", _unparseable_date),
-    Rule("future_date", "Lines dated after as_of (the report's 'now').", _future_date),
-    Rule("cancelled_status", "Orders whose status says voided/refunded/cancelled.", _cancelled_status),
-    Rule("invalid_quantity", "Lines with a missing or zero quantity.", _invalid_quantity),
+    Rule("test_orders", "Test orders, recognized by the patterns in cleaning.test_patterns.", ("test_order",)),
+    Rule("unparseable_date", "Lines whose order date could not be read.", ("unparseable_date",)),
+    Rule("future_date", "Lines dated after as_of (the report's 'now').", ("after_as_of",)),
+    Rule("cancelled_status", "Orders whose status says voided/refunded/cancelled.", ("cancelled_status",)),
+    Rule("invalid_quantity", "Lines with a missing or zero quantity.", ("missing_or_zero_quantity",)),
     Rule(
-        "invalid_price", "Lines with a missing, zero or negative unit price (free items, adjustments).", _invalid_price
+        "invalid_price",
+        "Lines with a missing, zero or negative unit price (free items, adjustments).",
+        ("missing_zero_or_negative_price",),
     ),
     Rule(
         "non_product_lines",
         "Fees, postage and manual adjustments listed in cleaning.non_product_codes.",
-        _non_product_lines,
+        ("non_product_line",),
     ),
-    Rule("extreme_amount", "Single lines worth more than cleaning.max_line_amount.", _extreme_amount),
-    Rule("duplicate_rows", "Exact duplicates of an earlier line (all columns equal).", _duplicate_rows),
-    Rule("cancellations", "Returns/cancellations netted against the matching purchases.", _cancellations),
+    Rule("extreme_amount", "Single lines worth more than cleaning.max_line_amount.", ("line_amount_above_limit",)),
+    Rule("duplicate_rows", "Exact duplicates of an earlier line (all columns equal).", ("exact_duplicate",)),
+    Rule(
+        "cancellations",
+        "Returns/cancellations netted against the matching purchases.",
+        ("return_netted", "return_without_matching_purchase", "purchase_fully_returned"),
+    ),
 ]
 RULE_NAMES = [r.name for r in RULES]
 #: Rules about prices, quantities and returns: a visit log (whose quantity and value are
@@ -286,136 +112,302 @@ PRICE_RULES = [
     "extreme_amount",
     "cancellations",
 ]
+#: Columns ``decide`` adds besides ``rule`` and ``reason``: whether the customer id was
+#: respelled, and the revenue change of a partly returned purchase.
+_ID_RESPELLED, _AMOUNT_CHANGE = "_id_respelled", "_amount_change"
+_HELPERS = [_ID_RESPELLED, _AMOUNT_CHANGE]
+#: The rules that look at one line at a time, before and after ids are respelled.
+_BEFORE_RESPELLING = RULE_NAMES[:2]
+_ONE_LINE_AFTER_RESPELLING = RULE_NAMES[3:-2]
 
 
-def _duplicate_customer_id(df, params, as_of):
-    repeated = df["customer_id"].duplicated(keep=False)
-    if repeated.any():
-        raise InputError(
-            f"{int(df.loc[repeated, 'customer_id'].nunique())} customer id(s) appear on more than one row of the customer table.",
-            file=params.get("file"),
-            column="customer_id",
-            rows=df[repeated].drop(columns="source_row").head(6),
-            hint="A customer table has one row per customer: remove or merge the repeated rows.",
-        )
-    return _drop(df, repeated, "duplicate_customer_id")
+def _false() -> ibis.BooleanValue:
+    return ibis.literal(False)
 
 
-def _behaviour_columns(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if c not in ("source_row", "customer_id") and pd.api.types.is_float_dtype(df[c])]
+def _row_checks(t: ibis.Table, names: list[str], params: dict[str, Any], as_of: pd.Timestamp) -> list[tuple]:
+    """(rule, reason, predicate) of the rules among ``names`` that look at one line at a time."""
+    columns = set(t.columns)
+    checks = {
+        "missing_customer_id": t.customer_id.isnull(),
+        "unparseable_date": t.order_date.isnull(),
+        "future_date": t.order_date.date() > ibis.date(as_of.date()),
+        "invalid_quantity": t.quantity.isnull() | (t.quantity == 0),
+        "invalid_price": t.unit_price.isnull() | (t.unit_price <= 0),
+    }
+    header = {**{c: c for c in ("customer_id", "order_id")}, **params["source_columns"]}
+    checks["repeated_header"] = ibis.and_(
+        *(t[c].strip().lower().isin({header[c].strip().casefold(), c}) for c in ("customer_id", "order_id"))
+    )
+    patterns = [(c, p) for c, p in (params["test_patterns"] or {}).items() if c in columns]
+    checks["test_orders"] = ibis.or_(*(t[c].cast("string").re_search(p) for c, p in patterns)) if patterns else _false()
+    statuses = sorted({s.lower() for s in params["cancelled_statuses"] or []})
+    checks["cancelled_status"] = (
+        t.status.cast("string").lower().isin(statuses) if "status" in columns and statuses else _false()
+    )
+    codes = list(params["non_product_codes"] or [])
+    checks["non_product_lines"] = (
+        t.product_id.cast("string").isin(codes) if codes and "product_id" in columns else _false()
+    )
+    limit = params["max_line_amount"]
+    checks["extreme_amount"] = t.amount.abs() > float(limit) if limit is not None else _false()
+    reason = {r.name: r.reasons[0] for r in RULES if r.reasons}
+    return [(name, reason[name], checks[name]) for name in names]
 
 
-def _missing_totals(df, params, as_of):
-    recency = "days_since_last_order" if "days_since_last_order" in df else "last_purchase"
-    return _drop(df, df[[recency, "n_orders", "revenue_total"]].isna().any(axis=1), "missing_recency_orders_or_spend")
+def _mark(t: ibis.Table, checks: list[tuple]) -> ibis.Table:
+    """Give the lines still kept the rule and reason of the first check they fail."""
+    if not checks:
+        return t
+    kept = t.reason.isnull()
+    rule = ibis.cases(*((p.fill_null(False), name) for name, _, p in checks), else_=ibis.null("string"))
+    reason = ibis.cases(*((p.fill_null(False), why) for _, why, p in checks), else_=ibis.null("string"))
+    return t.mutate(rule=ibis.ifelse(kept, rule, t.rule), reason=ibis.ifelse(kept, reason, t.reason))
 
 
-def _negative_values(df, params, as_of):
-    values = df[_behaviour_columns(df)]
-    return _drop(df, (values < 0).any(axis=1), "negative_value")
+def _respell_ids(t: ibis.Table) -> ibis.Table:
+    """Ids differing only in case become the spelling most frequent among the kept lines (ties:
+    the first in the engine's sort order of text)."""
+    kept = t.filter(t.reason.isnull())
+    counts = kept.group_by("customer_id").aggregate(_n=kept.count())
+    counts = counts.mutate(_folded=counts.customer_id.lower())
+    by_fold = ibis.window(group_by="_folded", order_by=[ibis.desc("_n"), "customer_id"])
+    counts = counts.mutate(_canonical=counts.customer_id.first().over(by_fold))
+    respell = counts.filter(counts._canonical != counts.customer_id).select("customer_id", "_canonical")
+    t = _left_join(t, respell, ["customer_id"])
+    change = t.reason.isnull() & t._canonical.notnull()
+    return t.mutate(customer_id=ibis.ifelse(change, t._canonical, t.customer_id), **{_ID_RESPELLED: change}).drop(
+        "_canonical"
+    )
 
 
-def _no_purchases(df, params, as_of):
-    return _drop(df, df["n_orders"] <= 0, "no_purchases")
+def _left_join(t: ibis.Table, right: ibis.Table, keys: list[str]) -> ibis.Table:
+    """``t`` with ``right``'s other columns (null where no key matches)."""
+    joined = t.left_join(right, [t[k] == right[k] for k in keys])
+    return joined.select(*(t[c] for c in t.columns), *(right[c] for c in right.columns if c not in keys))
 
 
-#: The rules for a customer table (``source.level: customers``), in order.
-CUSTOMER_RULES: list[Rule] = [
-    Rule("missing_customer_id", "Rows without a customer id.", _missing_customer_id),
-    Rule("duplicate_customer_id", "Several rows for one customer id (stops with a message).", _duplicate_customer_id),
-    Rule(
-        "missing_totals",
-        "Rows whose recency, number of purchases or spend is missing or unreadable.",
-        _missing_totals,
-    ),
-    Rule("negative_values", "Rows with a negative spend, count or recency (an export error).", _negative_values),
-    Rule("no_purchases", "Customers with no purchase: nothing to segment by behaviour.", _no_purchases),
-]
+def _mark_duplicates(t: ibis.Table, columns: list[str]) -> ibis.Table:
+    """Kept lines equal in every column but ``source_row`` to an earlier kept line."""
+    same = ibis.window(group_by=[t.reason.isnull(), *columns], order_by="source_row")
+    later = ibis.row_number().over(same) > 0
+    return _mark(t, [("duplicate_rows", "exact_duplicate", later)])
 
 
-def clean(
-    transactions: pd.DataFrame,
-    as_of: pd.Timestamp,
-    settings: CleaningConfig | dict[str, Any] | None = None,
-    *,
-    source_columns: dict[str, str] | None = None,
-    file: str = "transactions",
-    rules: list[Rule] | None = None,
-) -> CleaningResult:
-    """Apply the rules in order; return kept rows, the accounting log and the removed rows.
-    ``rules``: None = ``RULES`` (order lines); ``CUSTOMER_RULES`` for a customer table.
+def _net_returns(t: ibis.Table, prefix: str | None) -> ibis.Table:
+    """Returns netted against purchases of the same customer and product (by amount when the
+    lines have no product): see the module docstring."""
+    is_return = (t.quantity < 0).fill_null(False)
+    if prefix:
+        is_return |= t.order_id.startswith(prefix).fill_null(False)
+    measure = "quantity" if "product_id" in t.columns else "amount"
+    product = t.product_id.cast("string").fill_null("") if measure == "quantity" else ibis.literal("")
+    t = t.mutate(_return=t.reason.isnull() & is_return, _product=product)
+    keys = ["customer_id", "_product"]
 
-    ``settings``: the rules' parameters (a ``CleaningConfig`` or its keys as a dict; unknown
-    rule names fail here). ``source_columns``: the source's name of each contract column (from
-    01_collect), for recognising repeated header rows. Raises InputError when no row survives,
-    and AccountingError if a rule loses rows.
-    """
-    if not isinstance(settings, CleaningConfig):
-        settings = validated({"cleaning": settings or {}}).cleaning
-    params = {**settings.model_dump(), "source_columns": dict(source_columns or {}), "file": file}
-    lines = rules is None
-    as_of = pd.Timestamp(as_of).normalize()
-    df = transactions.reset_index(drop=True)
-    rows_in, revenue_in = len(df), float(line_revenue(df).clip(lower=0).sum())
-    log_rows, removed_parts = [], []
-    for step, rule in enumerate(RULES if lines else rules, start=1):
-        if rule.name in (params.get("skip") or []):
+    returns = t.filter(t._return)
+    returned = returns.group_by(keys).aggregate(
+        _returned=engine.exact(returns[measure]).abs().sum(), _last_return=returns.order_date.max()
+    )
+    bought = t.filter(t.reason.isnull() & ~t._return)
+    bought = bought.select("source_row", *keys, "order_date", _m=engine.exact(bought[measure]))
+    bought = bought.join(returned, keys)
+    bought = bought.filter(bought.order_date <= bought._last_return)
+    latest_first = ibis.cumulative_window(group_by=keys, order_by=[ibis.desc("order_date"), ibis.desc("source_row")])
+    before = bought._m.sum().over(latest_first) - bought._m
+    bought = bought.mutate(_take=ibis.greatest(ibis.least(bought._returned - before, bought._m), 0))
+    bought = bought.filter(bought._take > 0)
+    matched = bought.select(*keys).distinct().mutate(_matched=True)
+    taken = bought.select("source_row", "_take", _full=bought._take == bought._m)
+
+    t = _left_join(t, taken, ["source_row"])
+    t = _left_join(t, matched, keys)
+    partial = t._take.notnull() & ~t._full
+    take = t._take.cast("float64")
+    if measure == "quantity":
+        quantity = ibis.ifelse(partial, t.quantity - take, t.quantity)
+        amount = ibis.ifelse(partial, quantity * t.unit_price, t.amount)
+        unit_price = t.unit_price
+    else:
+        quantity = t.quantity
+        amount = ibis.ifelse(partial, t.amount - take, t.amount)
+        unit_price = ibis.ifelse(partial, amount / t.quantity, t.unit_price)
+    t = t.mutate(
+        quantity=quantity,
+        amount=amount,
+        unit_price=unit_price,
+        **{_AMOUNT_CHANGE: ibis.ifelse(partial, amount - t.amount, 0.0)},
+    )
+    t = _mark(
+        t,
+        [
+            ("cancellations", "return_netted", t._return & t._matched.notnull()),
+            ("cancellations", "return_without_matching_purchase", t._return),
+            ("cancellations", "purchase_fully_returned", t._full.fill_null(False)),
+        ],
+    )
+    return t.drop("_return", "_product", "_take", "_full", "_matched")
+
+
+def decide(lines: ibis.Table, as_of: pd.Timestamp, params: dict[str, Any]) -> ibis.Table:
+    """Every line with ``rule`` and ``reason`` (null when kept), the kept lines' adjusted
+    customer_id, quantity, amount and unit_price, and two helper columns for the log. ``params``:
+    ``CleaningConfig``'s keys plus ``source_columns`` (the source's name of each contract column)."""
+    skip = set(params["skip"] or [])
+    active = [r.name for r in RULES if r.name not in skip]
+    columns = [c for c in lines.columns if c != "source_row"]
+    t = lines.mutate(rule=ibis.null("string"), reason=ibis.null("string"))
+    t = _mark(t, _row_checks(t, [r for r in active if r in _BEFORE_RESPELLING], params, as_of))
+    t = _respell_ids(t) if "customer_id_case" in active else t.mutate(**{_ID_RESPELLED: _false()})
+    t = _mark(t, _row_checks(t, [r for r in active if r in _ONE_LINE_AFTER_RESPELLING], params, as_of))
+    if "duplicate_rows" in active:
+        t = _mark_duplicates(t, columns)
+    if "cancellations" in active:
+        return _net_returns(t, params["cancellation_prefix"])
+    return t.mutate(**{_AMOUNT_CHANGE: ibis.literal(0.0)})
+
+
+def accounting_log(decided: ibis.Table, params: dict[str, Any]) -> tuple[pd.DataFrame, int, float, int]:
+    """(the log, rows in, revenue in: positive amounts summed, rows kept) from ``decide``'s
+    table, in one aggregation on its engine."""
+    amount = decided.amount.fill_null(0.0)
+    per_reason = decided.group_by(["rule", "reason"]).aggregate(
+        rows=decided.count(),
+        revenue=engine.exact_sum(amount),
+        positive=engine.exact_sum(ibis.greatest(amount, 0.0)),
+        respelled=decided[_ID_RESPELLED].ifelse(1, 0).sum(),
+        netted=(decided[_AMOUNT_CHANGE] != 0).ifelse(1, 0).sum(),
+        change=engine.exact_sum(decided[_AMOUNT_CHANGE]),
+    )
+    counts = per_reason.to_pyarrow().to_pandas().sort_values(["rule", "reason"])  # sums in one order on every backend
+    rows_in, revenue_in = int(counts["rows"].sum()), float(counts["positive"].sum())
+    removed = counts.dropna(subset=["reason"]).set_index("reason")
+    adjusted = {
+        "customer_id_case": (int(counts["respelled"].sum()), 0.0),
+        "cancellations": (int(counts["netted"].sum()), float(counts["change"].sum())),
+    }
+    log_rows, remaining = [], rows_in
+    for step, rule in enumerate(RULES, start=1):
+        if rule.name in (params["skip"] or []):
             continue
-        before = len(df)
-        result = rule.apply(df, params, as_of)
-        if len(result.kept) + len(result.removed) != before:
-            raise AccountingError(
-                f"Rule {rule.name}: {before} rows in, {len(result.kept)} kept + {len(result.removed)} removed."
-            )
-        reasons = result.removed["reason"].value_counts(sort=False) if len(result.removed) else pd.Series(dtype=int)
-        revenue = (
-            line_revenue(result.removed).groupby(result.removed["reason"]).sum()
-            if len(result.removed)
-            else pd.Series(dtype=float)
-        )
-        for i, reason in enumerate(reasons.index if len(reasons) else [None]):
+        found = [r for r in rule.reasons if r in removed.index] or [""]
+        remaining -= sum(int(removed.at[r, "rows"]) for r in found if r)
+        rows_adjusted, revenue_adjusted = adjusted.get(rule.name, (0, 0.0))
+        for i, reason in enumerate(found):
             log_rows.append(
                 {
                     "step": step,
                     "rule": rule.name,
-                    "reason": reason or "",
+                    "reason": reason,
                     "description": rule.description,
-                    "rows_removed": int(reasons.get(reason, 0)) if reason else 0,
-                    "revenue_removed": float(revenue.get(reason, 0.0)) if reason else 0.0,
-                    "rows_adjusted": result.rows_adjusted if i == 0 else 0,
-                    "revenue_adjusted": result.revenue_adjusted if i == 0 else 0.0,
-                    "rows_remaining": len(result.kept),
+                    "rows_removed": int(removed.at[reason, "rows"]) if reason else 0,
+                    "revenue_removed": float(removed.at[reason, "revenue"]) if reason else 0.0,
+                    "rows_adjusted": rows_adjusted if i == 0 else 0,
+                    "revenue_adjusted": revenue_adjusted if i == 0 else 0.0,
+                    "rows_remaining": remaining,
                 }
             )
-        removed_parts.append(result.removed.assign(rule=rule.name))
-        df = result.kept
-    log = pd.DataFrame(log_rows, columns=LOG_COLUMNS)
-    removed = (
-        pd.concat(removed_parts, ignore_index=True)
-        if removed_parts
-        else _no_rows(transactions).assign(reason="", rule="")
-    )
-    if rows_in != len(df) + int(log["rows_removed"].sum()):
-        raise AccountingError(f"{rows_in} rows in, {len(df)} kept + {int(log['rows_removed'].sum())} removed.")
-    if len(df) == 0:
-        worst = log.sort_values("rows_removed", ascending=False).head(3)
-        raise InputError(
-            "Cleaning removed every row, so there is nothing to analyse.",
-            file=file,
-            rows=worst[["rule", "reason", "rows_removed"]],
-            hint="The rules above removed the most rows. Check the column mapping and "
-            "as_of, or switch a rule off with cleaning.skip.",
-        )
-    if not df["source_row"].is_monotonic_increasing:  # the rules keep the order: no copy then
-        df = df.sort_values("source_row", kind="stable")
-    df = df.set_axis(pd.RangeIndex(len(df)), copy=False)  # df is clean()'s own, no need to copy it
+    rows_kept = int(counts.loc[counts["reason"].isna(), "rows"].sum())
+    return pd.DataFrame(log_rows, columns=LOG_COLUMNS), rows_in, revenue_in, rows_kept
+
+
+def _settings(settings: CleaningConfig | dict[str, Any] | None, source_columns: dict[str, str] | None) -> dict:
+    if not isinstance(settings, CleaningConfig):
+        settings = validated({"cleaning": settings or {}}).cleaning
+    return {**settings.model_dump(), "source_columns": dict(source_columns or {})}
+
+
+@dataclass
+class EngineCleaning:
+    """The rules' outcome where the lines live: ``decided`` (``decide``'s table, kept on its
+    backend: a temporary table, or Spark's cache, until ``release``), the log, rows in and revenue
+    in (positive amounts summed). Nothing but the log has left the engine."""
+
+    decided: ibis.Table
+    log: pd.DataFrame
+    rows_in: int
+    revenue_in: float
+
+    @property
+    def kept(self) -> ibis.Table:
+        """The kept lines, with their adjusted values (the cleaned transactions)."""
+        return self.decided.filter(self.decided.reason.isnull()).drop("rule", "reason", *_HELPERS)
+
+    @property
+    def removed(self) -> ibis.Table:
+        """Every removed line as it was when removed, with its ``rule`` and ``reason``."""
+        return self.decided.filter(self.decided.reason.notnull()).drop(*_HELPERS)
+
+    def release(self) -> None:
+        self.decided.release()
+
+
+def clean_lines(
+    lines,
+    as_of: pd.Timestamp | str,
+    settings: CleaningConfig | dict[str, Any] | None = None,
+    *,
+    source_columns: dict[str, str] | None = None,
+    file: str = "transactions",
+) -> EngineCleaning:
+    """Run the rules on the engine holding ``lines`` (an ibis table: inside its database or on
+    Spark; a frame or a Parquet/CSV path: on DuckDB). Raises InputError when no line survives,
+    AccountingError if a rule loses lines. Call ``release()`` when done with the result."""
+    params = _settings(settings, source_columns)
+    decided = decide(engine.lines_table(lines), pd.Timestamp(as_of).normalize(), params).cache()
     try:
-        if lines:
-            df = CLEAN_TRANSACTIONS.validate(df)  # ids coerced to Arrow-backed text
+        log, rows_in, revenue_in, rows_kept = accounting_log(decided, params)
+        check_accounting(rows_in, rows_kept, log)
+        if rows_kept == 0:
+            raise nothing_left(log, file)
+    except Exception:
+        decided.release()
+        raise
+    return EngineCleaning(decided, log, rows_in, revenue_in)
+
+
+def clean(
+    transactions: pd.DataFrame,
+    as_of: pd.Timestamp | str,
+    settings: CleaningConfig | dict[str, Any] | None = None,
+    *,
+    source_columns: dict[str, str] | None = None,
+    file: str = "transactions",
+    rules: list | None = None,
+) -> CleaningResult:
+    """``clean_lines`` on DuckDB with the kept and removed lines brought back as pandas (kept in
+    source order, the frame's labels categoricals again). ``rules``: None = ``RULES`` (order
+    lines); ``CUSTOMER_RULES`` for a customer table (cleaned in pandas: one row per customer).
+
+    ``settings``: the rules' parameters (a ``CleaningConfig`` or its keys as a dict; unknown
+    rule names fail here). ``source_columns``: the source's name of each contract column (from
+    01_collect), for recognising repeated header rows. Raises InputError when no row survives,
+    or when the kept lines break the contract.
+    """
+    if rules is not None:
+        return clean_customer_table(transactions, file)
+    result = clean_lines(transactions, as_of, settings, source_columns=source_columns, file=file)
+    try:
+        kept, removed = _frame(result.kept, transactions), _frame(result.removed, transactions)
+    finally:
+        result.release()
+    try:
+        kept = CLEAN_TRANSACTIONS.validate(kept)  # ids coerced to Arrow-backed text
     except pandera.errors.SchemaError as exc:
         raise InputError(
             f"Cleaned transactions break the contract: {exc}",
             file=file,
             hint="A rule needed for this check may be switched off in cleaning.skip.",
         ) from None
-    return CleaningResult(transactions=df, log=log, removed=removed, rows_in=rows_in, revenue_in=revenue_in)
+    return CleaningResult(
+        transactions=kept, log=result.log, removed=removed, rows_in=result.rows_in, revenue_in=result.revenue_in
+    )
+
+
+def _frame(expr: ibis.Table, like: pd.DataFrame) -> pd.DataFrame:
+    """The lines in source order as pandas, with the input frame's labels as categoricals again."""
+    frame = engine.frame(expr, ["source_row"])
+    for column in LABELS:
+        if column in frame and column in like and isinstance(like[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].astype(like[column].dtype)
+    return frame

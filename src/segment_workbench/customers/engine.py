@@ -26,7 +26,7 @@ from segment_workbench.errors import InputError
 from segment_workbench.io.dtypes import TEXT
 
 
-def _arrow(frame: pd.DataFrame, names: list[str]) -> pa.Table:
+def arrow(frame: pd.DataFrame, names: list[str]) -> pa.Table:
     """Those columns of the frame as Arrow; text becomes Arrow strings (zero-copy for ``TEXT``
     columns), so the engine does not re-encode Python strings row by row. Missing values
     (None, NaN, NaT) become nulls; numbers without NaN are not copied."""
@@ -79,7 +79,7 @@ def lines_table(lines, columns: list[str] | None = None) -> ibis.Table:
 def _read(lines, columns: list[str] | None) -> ibis.Table:
     if isinstance(lines, pd.DataFrame):
         wanted = columns + (["quantity", "unit_price"] if "amount" not in lines else []) if columns else list(lines)
-        return ibis.memtable(_arrow(lines, [c for c in dict.fromkeys(wanted) if c in lines]))
+        return ibis.memtable(arrow(lines, [c for c in dict.fromkeys(wanted) if c in lines]))
     path = Path(lines)
     if path.suffix.lower() == ".parquet":
         return ibis.read_parquet(path)
@@ -97,18 +97,18 @@ def late_lines(lines: ibis.Table, as_of: pd.Timestamp, limit: int = 5) -> tuple[
     return customers, late.select(shown).order_by(shown).limit(limit).execute()
 
 
-def _exact(column: ibis.Column) -> ibis.Column:
+def exact(column: ibis.Column) -> ibis.Column:
     """The numbers as decimals with 9 places: their sums are exact, so they do not depend on
     the order in which the engine's threads add them up (a double's sum does, in its last
     bits, which made runs differ) and are the same on every backend."""
     return column.cast(ibis.expr.datatypes.Decimal(38, 9))
 
 
-def _exact_sum(column: ibis.Column) -> ibis.Column:
-    return _exact(column).sum().cast("float64")
+def exact_sum(column: ibis.Column) -> ibis.Column:
+    return exact(column).sum().cast("float64")
 
 
-def _frame(expr: ibis.Table, order: list[str]) -> pd.DataFrame:
+def frame(expr: ibis.Table, order: list[str]) -> pd.DataFrame:
     """Run ``expr`` on its backend and return it sorted by ``order``, text as ``TEXT``, days
     as datetime64[ns]. The result is sorted locally, in the embedded DuckDB (byte order of
     text, whatever the database's collation; Arrow's own sort is twice as slow on text)."""
@@ -125,10 +125,10 @@ def purchase_day_totals(lines: ibis.Table) -> pd.DataFrame:
     the natural logs of the days between consecutive purchase days (0 without repeats).
     Sorted by customer_id."""
     t = lines.mutate(day=lines.order_date.date())
-    daily = t.group_by(["customer_id", "day"]).aggregate(amount=_exact(t.amount).sum())
+    daily = t.group_by(["customer_id", "day"]).aggregate(amount=exact(t.amount).sum())
     previous = daily.day.lag().over(ibis.window(group_by="customer_id", order_by="day"))
-    daily = daily.mutate(log_gap=_exact(daily.day.delta(previous, unit="day").cast("float64").ln()))
-    return _frame(
+    daily = daily.mutate(log_gap=exact(daily.day.delta(previous, unit="day").cast("float64").ln()))
+    return frame(
         daily.group_by("customer_id").aggregate(
             first_purchase=daily.day.min(),
             last_purchase=daily.day.max(),
@@ -144,9 +144,9 @@ def purchase_day_totals(lines: ibis.Table) -> pd.DataFrame:
 def line_totals(lines: ibis.Table) -> pd.DataFrame:
     """One row per customer from their order lines: n_orders (distinct order ids),
     total_quantity, and discount_total / cost_total when the lines have those columns."""
-    sums = {"n_orders": lines.order_id.nunique(), "total_quantity": _exact_sum(lines.quantity)}
-    sums |= {f"{c}_total": _exact_sum(lines[c]) for c in ("discount", "cost") if c in lines.columns}
-    return _frame(lines.group_by("customer_id").aggregate(**sums), ["customer_id"])
+    sums = {"n_orders": lines.order_id.nunique(), "total_quantity": exact_sum(lines.quantity)}
+    sums |= {f"{c}_total": exact_sum(lines[c]) for c in ("discount", "cost") if c in lines.columns}
+    return frame(lines.group_by("customer_id").aggregate(**sums), ["customer_id"])
 
 
 def cohort_cells(lines: ibis.Table, as_of: pd.Timestamp, period: str) -> pd.DataFrame:
@@ -159,9 +159,9 @@ def cohort_cells(lines: ibis.Table, as_of: pd.Timestamp, period: str) -> pd.Data
     first = t.group_by("customer_id").aggregate(cohort=t.start.min())
     joined = t.join(first, "customer_id")
     cells = joined.group_by(["cohort", "start"]).aggregate(
-        active=joined.customer_id.nunique(), revenue=_exact_sum(joined.amount)
+        active=joined.customer_id.nunique(), revenue=exact_sum(joined.amount)
     )
-    out = _frame(cells, ["cohort", "start"])
+    out = frame(cells, ["cohort", "start"])
     for column in ("cohort", "start"):
         out[column] = out[column].dt.to_period(period)
     return out
@@ -171,11 +171,52 @@ def database_table(url: str, name: str) -> ibis.Table:
     """The table ``name`` in the database at a SQLAlchemy ``url``, as an ibis table: the
     aggregations of this module then run inside that database (pushdown), and only their
     results travel. PostgreSQL needs the ``postgres`` extra."""
+    return connect_database(url).table(name)
+
+
+def connect_database(url: str):
+    """An ibis connection to the database at a SQLAlchemy ``url`` (the password comes with the
+    URL, which the caller reads from the environment, never from a file it writes)."""
     from sqlalchemy.engine import make_url
 
     parts = make_url(url)
     backend = {"postgresql": "postgres"}.get(parts.get_backend_name(), parts.get_backend_name())
-    con = getattr(ibis, backend).connect(
+    return getattr(ibis, backend).connect(
         host=parts.host, port=parts.port, user=parts.username, password=parts.password, database=parts.database
     )
-    return con.table(name)
+
+
+def spark_session(master: str = "local[2]", **conf: str):
+    """A Spark session fit for the engine (``pip install segment-workbench[spark]``, Java 17):
+    the session clock in UTC, so order dates without a zone keep their wall-clock time as on
+    DuckDB; no web UI, no progress bars. ``master``: ``local[N]`` (N cores of this machine) or a
+    cluster's URL (``spark://host:7077``, ``yarn``); ``conf``: more Spark settings."""
+    from pyspark.sql import SparkSession
+
+    settings = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": "8",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        **conf,
+    }
+    builder = SparkSession.builder.master(master).appName("segment-workbench")
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def spark_table(session, lines) -> ibis.Table:
+    """Order lines on Spark as an ibis table: ``lines`` is the name of a table or view in the
+    session's catalog (a warehouse table, a Delta or Parquet table registered there), or a
+    pandas frame / Arrow table, sent to the session as a temporary view. The engine's
+    expressions then run as Spark jobs."""
+    con = ibis.pyspark.connect(session)
+    if isinstance(lines, str):
+        return con.table(lines)
+    if isinstance(lines, pd.DataFrame):
+        lines = arrow(lines, list(lines.columns))
+    return con.create_view(f"lines_{id(lines):x}", ibis.memtable(lines), overwrite=True)
