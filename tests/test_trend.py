@@ -3,13 +3,19 @@
 import numpy as np
 import pandas as pd
 
+from segment_workbench.customers import engine
 from segment_workbench.lifecycle.trend import monthly_sales
 from segment_workbench.segmentation import targeting
 
 
 def test_monthly_sales_with_the_same_month_a_year_earlier():
     dates = pd.to_datetime(["2024-01-15", "2024-02-10", "2025-01-20", "2025-02-05", "2025-02-20"])
-    table = monthly_sales(pd.Series(dates), pd.Series([10.0, 20.0, 30.0, 5.0, 5.0]), pd.Timestamp("2025-02-20"))
+    lines = pd.DataFrame({"customer_id": "a", "order_date": dates, "amount": [10.0, 20.0, 30.0, 5.0, 5.0]})
+    totals = engine.monthly_amounts(engine.lines_table(lines))
+    assert totals.to_dict() == {
+        pd.Period(m): v for m, v in [("2024-01", 10), ("2024-02", 20), ("2025-01", 30), ("2025-02", 10)]
+    }
+    table = monthly_sales(totals, dates.min(), pd.Timestamp("2025-02-20"))
     assert [m.strftime("%Y-%m") for m in table["month"]] == [
         f"{y}-{m:02d}" for y, m in [(2024, 3), *[(2024, m) for m in range(4, 13)], (2025, 1), (2025, 2)]
     ]

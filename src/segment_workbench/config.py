@@ -92,6 +92,9 @@ class SourceConfig(_TableSource):
     n_customers: int = Field(3000, ge=1)  # synthetic
     seed: int = 42  # synthetic
     exclusions: str | None = None  # CSV of customers who opted out (customer_id and/or email): never collected
+    # How 01_collect reads order lines: "engine" maps and types them in DuckDB while scanning the file
+    # (Parquet; no line held in memory), "frame" in pandas; "auto" = the engine past 5M lines.
+    engine: Literal["auto", "frame", "engine"] = "auto"
     # A log without order ids: one order per customer per "day" or per "timestamp".
     order_per: Literal["day", "timestamp"] = "day"
     # A log without prices (visits): value of one visit in the shop's currency; None = count visits.

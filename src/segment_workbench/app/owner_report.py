@@ -21,6 +21,7 @@ import pandas as pd
 from segment_workbench.app.resources import templates_dir
 from segment_workbench.campaigns.campaign import ALL, join_words
 from segment_workbench.campaigns.outcomes import differing_cuts
+from segment_workbench.customers import engine
 from segment_workbench.io import artifacts
 from segment_workbench.lifecycle.cohorts import second_period_return
 from segment_workbench.lifecycle.trend import monthly_sales
@@ -29,7 +30,6 @@ from segment_workbench.segmentation.profiles import distinctive_traits
 from segment_workbench.segmentation.targeting import (
     SLIPPING_FILE,
     VALUABLE,
-    recent_and_previous,
     slug,
     worth_targeting,
 )
@@ -151,14 +151,15 @@ def headline(run_dir: Path, unit: Units) -> dict[str, Any]:
             f"the table was made; {came_back}",
         ]
         return head
-    tx = artifacts.read(run_dir, artifacts.TRANSACTIONS)
-    recent, before = recent_and_previous(tx["order_date"], as_of, RECENT_DAYS)
-    revenue_recent, revenue_before = tx.loc[recent, "amount"].sum(), tx.loc[before, "amount"].sum()
+    tx = engine.lines_table(artifacts.lines(run_dir))
+    window = pd.Timedelta(days=RECENT_DAYS)
+    revenue_recent = engine.activity_between(tx, as_of - window, as_of)["revenue"].sum()
+    revenue_before = engine.activity_between(tx, as_of - 2 * window, as_of - window)["revenue"].sum()
     change = (revenue_recent - revenue_before) / revenue_before if revenue_before else float("nan")
-    if "product_name" in tx:
-        head["top_products"] = tx.groupby("product_name", observed=True)["amount"].sum().nlargest(3).index.tolist()
-    head["trend"] = _trend(tx, as_of, unit)
-    first, last = tx["order_date"].min(), tx["order_date"].max()
+    if "product_name" in tx.columns:
+        head["top_products"] = engine.top_values(tx, "product_name")
+    _, first, last = engine.day_span(tx)
+    head["trend"] = _trend(engine.monthly_amounts(tx), first, as_of, unit)
     what = f"made {unit.amount(total)}" if unit.in_visits else f"spent {unit.amount(total)} with you"
     head["sentences"] = [
         f"From {_date(first)} to {_date(last)}, {len(customers):,} customers {what}.",
@@ -493,10 +494,11 @@ def comparison(run_dir: Path, previous_dir: Path | None, unit: Units) -> list[st
     return sentences
 
 
-def _trend(tx: pd.DataFrame, as_of: pd.Timestamp, unit: Units) -> dict[str, Any] | None:
+def _trend(totals: pd.Series, first: pd.Timestamp, as_of: pd.Timestamp, unit: Units) -> dict[str, Any] | None:
     """The last complete month's sales against the same month a year earlier, and the chart of
-    the last twelve months, from the headline's order lines."""
-    table = monthly_sales(tx["order_date"], tx["amount"], as_of)
+    the last twelve months, from the sales per month (``engine.monthly_amounts``) and the first
+    order's day."""
+    table = monthly_sales(totals, first, as_of)
     complete = table[~table["partial"]]
     if complete.empty:
         return None

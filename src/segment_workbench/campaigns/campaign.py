@@ -32,8 +32,9 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_effectsize, test_proportions_2indep
 
+from segment_workbench.customers import engine
 from segment_workbench.errors import InputError
-from segment_workbench.segmentation.targeting import recent_and_previous, slug, with_consented_email
+from segment_workbench.segmentation.targeting import slug, with_consented_email
 
 CONTROL = "control"
 NEW_CUSTOMERS = "New customers"  # KPIs: customers whose first order is in the period
@@ -46,7 +47,7 @@ VERDICTS = ("worked", "backfired", "no clear effect", "not enough customers to t
 
 
 def segment_kpis(
-    transactions: pd.DataFrame, segments_at: Callable[[pd.Timestamp], pd.Series], as_of: pd.Timestamp, period: str = "M"
+    transactions, segments_at: Callable[[pd.Timestamp], pd.Series], as_of: pd.Timestamp, period: str = "M"
 ) -> pd.DataFrame:
     """Monthly (``period``) KPIs per frozen segment, one row per period and segment.
 
@@ -56,19 +57,17 @@ def segment_kpis(
     for new customers, those acquired in it), active_customers (bought in the period), orders,
     revenue, avg_order_value (revenue / orders), repeat_rate (share of active customers with
     two or more orders in the period), retention (active / customers; empty for new
-    customers), partial (the period continues after as_of).
+    customers), partial (the period continues after as_of). ``transactions``: cleaned lines as
+    ``segment_workbench.customers.engine`` takes them.
     """
     as_of = pd.Timestamp(as_of).normalize()
-    day = transactions["order_date"].dt.normalize()
-    measured = transactions[["customer_id", "order_id", "amount"]]
+    lines = engine.lines_table(transactions, ["customer_id", "order_id", "order_date", "amount"])
     rows = []
-    for p in pd.period_range(day.min(), as_of, freq=period):
+    for p in pd.period_range(engine.day_span(lines)[1], as_of, freq=period):
         start, end = p.start_time, min(p.end_time.normalize(), as_of)
         frozen = segments_at(start)
-        lines = measured[(day >= start) & (day <= end)]
-        per_customer = lines.groupby("customer_id", observed=True).agg(
-            orders=("order_id", "nunique"), revenue=("amount", "sum")
-        )
+        per_customer = engine.activity_between(lines, start - pd.Timedelta(days=1), end, orders=True)
+        per_customer = per_customer.set_index("customer_id")[["orders", "revenue"]]
         per_customer["segment"] = frozen.reindex(per_customer.index).fillna(NEW_CUSTOMERS).to_numpy()
         sizes = frozen.value_counts()
         sizes[NEW_CUSTOMERS] = int((per_customer["segment"] == NEW_CUSTOMERS).sum())
@@ -165,21 +164,22 @@ def check_campaign(
 
 def outcomes(
     campaign: pd.DataFrame,
-    transactions: pd.DataFrame,
+    transactions,
     segments_at: Callable[[pd.Timestamp], pd.Series],
     as_of: pd.Timestamp,
     window_days: int = 14,
 ) -> pd.DataFrame:
     """One row per contact: campaign, variant, segment (frozen at the send date), customer_id,
-    converted (ordered in the window), revenue (in the window), cost, window_complete."""
+    converted (ordered in the window), revenue (in the window), cost, window_complete.
+    ``transactions``: cleaned lines as ``segment_workbench.customers.engine`` takes them."""
     as_of = pd.Timestamp(as_of).normalize()
-    day = transactions["order_date"].dt.normalize()
+    lines = engine.lines_table(transactions, ["customer_id", "order_date", "amount"])
     parts = []
     for (name, send), contacts in campaign.groupby(["campaign", "send_date"], sort=True):
         send = pd.Timestamp(send).normalize()
         end = send + pd.Timedelta(days=window_days)
-        window = transactions[(day >= send) & (day < end)]
-        spent = window.groupby("customer_id", observed=True)["amount"].sum()
+        window = engine.activity_between(lines, send - pd.Timedelta(days=1), end - pd.Timedelta(days=1))
+        spent = window.set_index("customer_id")["revenue"]
         frozen = segments_at(send)
         parts.append(
             pd.DataFrame(
@@ -360,7 +360,7 @@ def sample_size(
 
 def design_table(
     segment_of: pd.Series,
-    transactions: pd.DataFrame,
+    transactions,
     as_of: pd.Timestamp,
     window_days: int = 14,
     lift: float = 0.05,
@@ -371,8 +371,9 @@ def design_table(
     """Per segment: customers, baseline conversion (share who bought in the last ``window_days``
     up to as_of), the smallest detectable lift when the whole segment is split ``test_share``,
     and the customers needed to detect ``lift``."""
-    in_window, _ = recent_and_previous(transactions["order_date"], as_of, window_days)
-    recent = set(transactions.loc[in_window, "customer_id"])
+    as_of = pd.Timestamp(as_of).normalize()
+    lines = engine.lines_table(transactions, ["customer_id", "order_date", "amount"])
+    recent = engine.activity_between(lines, as_of - pd.Timedelta(days=window_days), as_of)["customer_id"]
     rows = []
     for segment, ids in segment_of.groupby(segment_of, sort=True):
         n = len(ids)

@@ -19,6 +19,7 @@ Parameters: ``segment_workbench.config.CleaningConfig`` (config section ``cleani
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import ibis
@@ -48,7 +49,9 @@ __all__ = [
     "AccountingError",
     "CleaningResult",
     "EngineCleaning",
+    "FileCleaning",
     "clean",
+    "clean_files",
     "clean_lines",
     "decide",
     "line_revenue",
@@ -364,6 +367,75 @@ def clean_lines(
         decided.release()
         raise
     return EngineCleaning(decided, log, rows_in, revenue_in)
+
+
+@dataclass
+class FileCleaning:
+    """``clean_files``' outcome: the log and the totals; the lines themselves are in the files."""
+
+    log: pd.DataFrame
+    summary: dict[str, float]  # as ``CleaningResult.summary``
+    transactions: Path
+    removed: Path
+
+
+def clean_files(
+    lines,
+    as_of: pd.Timestamp | str,
+    settings: CleaningConfig | dict[str, Any] | None = None,
+    *,
+    kept: Path,
+    removed: Path,
+    source_columns: dict[str, str] | None = None,
+    file: str = "transactions",
+) -> FileCleaning:
+    """``clean_lines`` writing the kept lines to ``kept`` and the removed ones, with rule and
+    reason, to ``removed`` (Parquet, in source order), straight from the engine: no line passes
+    through pandas, so the input may be larger than memory (DuckDB spills to disk). The kept
+    lines' contract (positive quantity, price and amount; no missing id or date) holds by the
+    rules; it is checked here with one aggregation."""
+    result = clean_lines(lines, as_of, settings, source_columns=source_columns, file=file)
+    try:
+        kept_lines = result.kept
+        result.removed.order_by("source_row").to_parquet(removed)
+        kept_lines.order_by("source_row").to_parquet(kept)
+    finally:
+        result.release()
+    written = engine.lines_table(Path(kept))
+    facts = (
+        written.aggregate(
+            revenue=engine.exact_sum(written.amount),
+            customers=written.customer_id.nunique(),
+            broken=ibis.or_(
+                written.customer_id.isnull(),
+                written.order_id.isnull(),
+                written.order_date.isnull(),
+                *(~(written[c] > 0).fill_null(False) for c in ("quantity", "unit_price", "amount")),
+            )
+            .ifelse(1, 0)
+            .sum(),
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    if facts["broken"]:
+        raise InputError(
+            f"{facts['broken']:,} cleaned lines break the contract (a missing id or date, or a quantity, price or "
+            "amount that is not positive).",
+            file=file,
+            hint="A rule needed for this check may be switched off in cleaning.skip.",
+        )
+    removed_rows = int(result.log["rows_removed"].sum())
+    summary = {
+        "rows_in": result.rows_in,
+        "rows_kept": result.rows_in - removed_rows,
+        "rows_removed": removed_rows,
+        "share_rows_removed": removed_rows / result.rows_in if result.rows_in else 0.0,
+        "revenue_in": result.revenue_in,
+        "revenue_kept": float(facts["revenue"] or 0.0),
+        "customers_kept": int(facts["customers"]),
+    }
+    return FileCleaning(result.log, summary, Path(kept), Path(removed))
 
 
 def clean(

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from segment_workbench.config import unit_days
-from segment_workbench.customers.table import build_customer_table, purchase_days
+from segment_workbench.customers import engine
+from segment_workbench.customers.table import LINE_COLUMNS, build_customer_table
 from segment_workbench.errors import InputError
 
 
@@ -52,28 +53,25 @@ class Holdout:
         return (self.holdout_end - self.calibration_end).days / unit_days(self.time_unit)
 
 
-def calibration_holdout(transactions: pd.DataFrame, calibration_end, holdout_end, time_unit: str) -> Holdout:
+def calibration_holdout(transactions, calibration_end, holdout_end, time_unit: str) -> Holdout:
     """The calibration customer table with what each customer did in the holdout, and
     ``frequency_last_period``: their purchase days in the last stretch of calibration as long as
-    the holdout."""
+    the holdout. ``transactions``: cleaned lines as ``segment_workbench.customers.engine`` takes them."""
     calibration_end, holdout_end = pd.Timestamp(calibration_end).normalize(), pd.Timestamp(holdout_end).normalize()
-    day = transactions["order_date"].dt.normalize()
-    calibration = transactions[day <= calibration_end]
-    if calibration.empty:
+    lines = engine.lines_table(transactions, LINE_COLUMNS)
+    calibration = lines.filter(lines.order_date.date() <= calibration_end.date())
+    if engine.day_span(calibration)[0] == 0:
         raise InputError(f"No purchases on or before the calibration end {calibration_end.date()}.")
     table = build_customer_table(calibration, calibration_end, time_unit)
-    later = transactions[(day > calibration_end) & (day <= holdout_end)].assign(day=day)
-    later = later[later["customer_id"].isin(table["customer_id"])]
-    per_customer = later.groupby("customer_id", observed=True).agg(
-        frequency_holdout=("day", "nunique"), revenue_holdout=("amount", "sum")
-    )
+    later = engine.activity_between(lines, calibration_end, holdout_end).set_index("customer_id")
     # the last stretch of calibration as long as the holdout, for the naive "as recently" baseline
-    recent_start = calibration_end - (holdout_end - calibration_end)
-    recent = calibration.assign(day=day[day <= calibration_end])
-    recent = recent[recent["day"] > recent_start].groupby("customer_id", observed=True)["day"].nunique()
-    out = table.merge(per_customer, left_on="customer_id", right_index=True, how="left")
-    out[["frequency_holdout", "revenue_holdout"]] = out[["frequency_holdout", "revenue_holdout"]].fillna(0)
-    out["frequency_last_period"] = out["customer_id"].map(recent).fillna(0).to_numpy(float)
+    recent = engine.activity_between(lines, calibration_end - (holdout_end - calibration_end), calibration_end)
+    ids = table["customer_id"]
+    out = table.assign(
+        frequency_holdout=ids.map(later["days"]).fillna(0).to_numpy(float),
+        revenue_holdout=ids.map(later["revenue"]).fillna(0).to_numpy(float),
+        frequency_last_period=ids.map(recent.set_index("customer_id")["days"]).fillna(0).to_numpy(float),
+    )
     out["duration_holdout"] = (holdout_end - calibration_end).days / unit_days(time_unit)
     return Holdout(out, calibration_end, holdout_end, time_unit)
 
@@ -162,7 +160,7 @@ def decile_calibration(predicted: np.ndarray, actual: np.ndarray) -> pd.DataFram
     return out.reset_index()
 
 
-def tracking(model, transactions: pd.DataFrame, holdout: Holdout) -> pd.DataFrame:
+def tracking(model, transactions, holdout: Holdout) -> pd.DataFrame:
     """Repeat purchases per period, actual vs expected, from the first purchase to the holdout end.
 
     Periods are ``time_unit`` long, counted from the earliest first purchase. Actual: purchase
@@ -178,10 +176,8 @@ def tracking(model, transactions: pd.DataFrame, holdout: Holdout) -> pd.DataFram
     birth = (cohorts.index - start).days.to_numpy()
     t = np.clip(edges_days[:, None] - birth[None, :] - 1, 0, None) / per
     expected_cum = (model.expected_repeat_purchases(t) * cohorts.to_numpy()[None, :]).sum(axis=1)
-    days = purchase_days(transactions).merge(table[["customer_id", "first_purchase"]], on="customer_id")
-    repeat = days[(days["day"] > days["first_purchase"]) & (days["day"] <= end)]
-    period = ((repeat["day"] - start).dt.days // per).astype(int)
-    actual = np.bincount(period, minlength=n_periods)[:n_periods]
+    lines = engine.lines_table(transactions, ["customer_id", "order_date"])
+    actual = engine.repeat_days_per_period(lines, start, holdout.calibration_end, end, per)
     out = pd.DataFrame(
         {
             "period": np.arange(1, n_periods + 1),

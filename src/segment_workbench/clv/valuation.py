@@ -11,6 +11,7 @@ import pandas as pd
 from segment_workbench import clv
 from segment_workbench.clv import holdout as calibration
 from segment_workbench.config import unit_days
+from segment_workbench.customers import engine
 from segment_workbench.errors import ConfigError, InputError
 
 #: The repeat-purchase models, simplest first (a tie in the holdout error goes to the first).
@@ -112,9 +113,7 @@ def purchase_outlook(
     return out
 
 
-def purchase_check(
-    model: clv.TransactionModel, holdout: calibration.Holdout, transactions: pd.DataFrame, days: int = 90
-) -> dict:
+def purchase_check(model: clv.TransactionModel, holdout: calibration.Holdout, transactions, days: int = 90) -> dict:
     """The ``days``-day purchase probability of the calibration fit against who actually bought
     in the first ``days`` days of the holdout: its AUC, and mean predicted vs actual share."""
     from sklearn.metrics import roc_auc_score
@@ -123,9 +122,10 @@ def purchase_check(
     predicted = model.prob_purchase(
         days / unit_days(holdout.time_unit), table["frequency"], table["recency"], table["T"]
     )
-    day = transactions["order_date"].dt.normalize()
-    window = (day > holdout.calibration_end) & (day <= holdout.calibration_end + pd.Timedelta(days=days))
-    bought = table["customer_id"].isin(set(transactions.loc[window, "customer_id"])).to_numpy()
+    lines = engine.lines_table(transactions, ["customer_id", "order_date", "amount"])
+    end = holdout.calibration_end + pd.Timedelta(days=days)
+    buyers = engine.activity_between(lines, holdout.calibration_end, end)["customer_id"]
+    bought = table["customer_id"].isin(buyers).to_numpy()
     auc = float(roc_auc_score(bought, predicted)) if 0 < bought.sum() < len(bought) else float("nan")
     return {"days": days, "auc": auc, "predicted_share": float(predicted.mean()), "actual_share": float(bought.mean())}
 

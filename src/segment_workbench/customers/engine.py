@@ -141,6 +141,123 @@ def purchase_day_totals(lines: ibis.Table) -> pd.DataFrame:
     )
 
 
+def _purchase_days(lines: ibis.Table) -> ibis.Table:
+    """customer_id and day: one row per day on which a customer bought (the BTYD purchase unit)."""
+    return lines.select("customer_id", day=lines.order_date.date()).distinct()
+
+
+def gap_quantiles(lines: ibis.Table, quantiles: list[float]) -> list[float | None]:
+    """Quantiles (interpolated, as pandas') of the days between consecutive purchase days of the
+    same customer; None when nobody bought on two days."""
+    days = _purchase_days(lines)
+    previous = days.day.lag().over(ibis.window(group_by="customer_id", order_by="day"))
+    gaps = days.mutate(gap=days.day.delta(previous, unit="day").cast("float64"))
+    gaps = gaps.filter(gaps.gap.notnull())
+    row = gaps.aggregate(**{f"q{i}": gaps.gap.quantile(q) for i, q in enumerate(quantiles)}).to_pyarrow()
+    return [row.column(i)[0].as_py() for i in range(len(quantiles))]
+
+
+def activity_between(lines: ibis.Table, after: pd.Timestamp, until: pd.Timestamp, orders: bool = False) -> pd.DataFrame:
+    """Per customer with a purchase day in (after, until]: ``days`` (distinct purchase days),
+    ``revenue`` (amount summed) and, with ``orders``, ``orders`` (distinct order ids). Sorted by
+    customer_id."""
+    day = lines.order_date.date()
+    t = lines.filter((day > pd.Timestamp(after).date()) & (day <= pd.Timestamp(until).date()))
+    sums = {"days": t.order_date.date().nunique(), "revenue": exact_sum(t.amount)}
+    if orders:
+        sums["orders"] = t.order_id.nunique()
+    return frame(t.group_by("customer_id").aggregate(**sums), ["customer_id"])
+
+
+def repeat_days_per_period(
+    lines: ibis.Table, start: pd.Timestamp, first_by: pd.Timestamp, end: pd.Timestamp, per: float
+) -> np.ndarray:
+    """Repeat purchase days (after the customer's first) up to ``end`` of the customers whose
+    first purchase day is on or before ``first_by``, counted per period of ``per`` days from
+    ``start``: index k holds days in [start + k per, start + (k+1) per)."""
+    days = _purchase_days(lines.filter(lines.order_date.date() <= end.date()))
+    days = days.mutate(first=days.day.min().over(ibis.window(group_by="customer_id")))
+    repeat = days.filter((days.day > days.first) & (days.first <= first_by.date()))
+    period = (repeat.day.delta(ibis.date(start.date()), unit="day").cast("float64") / per).floor().cast("int64")
+    counts = frame(repeat.group_by(period=period).aggregate(n=repeat.count()), ["period"])
+    n_periods = int(np.ceil(((end - start).days + 1) / per))
+    out = np.zeros(n_periods, dtype=np.int64)
+    inside = counts["period"].between(0, n_periods - 1)
+    out[counts.loc[inside, "period"].to_numpy()] = counts.loc[inside, "n"].to_numpy()
+    return out
+
+
+def main_value(lines: ibis.Table, column: str, weight: str | None = None) -> pd.Series:
+    """Each customer's most frequent non-missing ``column`` over their lines (with ``weight``: the
+    one with the largest sum of that column), ties to the first in sort order; indexed by
+    customer_id."""
+    t = lines.filter(lines[column].notnull())
+    counts = t.group_by(["customer_id", column]).aggregate(n=t.count() if weight is None else exact_sum(t[weight]))
+    rank = ibis.row_number().over(
+        ibis.window(group_by="customer_id", order_by=[ibis.desc("n"), counts[column].cast("string")])
+    )
+    main = counts.mutate(rank=rank).filter(lambda c: c.rank == 0).select("customer_id", column)
+    return frame(main, ["customer_id"]).set_index("customer_id")[column]
+
+
+def monthly_amounts(lines: ibis.Table) -> pd.Series:
+    """Amount summed by calendar month of the order date (a monthly PeriodIndex)."""
+    month = lines.order_date.date().truncate("M")
+    out = frame(lines.group_by(month=month).aggregate(amount=exact_sum(lines.amount)), ["month"])
+    return pd.Series(out["amount"].to_numpy(), index=out["month"].dt.to_period("M"), name="amount")
+
+
+def top_values(lines: ibis.Table, column: str, by: str = "amount", n: int = 3) -> list:
+    """The ``n`` values of ``column`` with the largest sum of ``by`` (ties: sort order)."""
+    t = lines.filter(lines[column].notnull())
+    totals = t.group_by(column).aggregate(total=exact_sum(t[by]))
+    return totals.order_by([ibis.desc("total"), column]).limit(n)[column].to_pyarrow().to_pylist()
+
+
+def netted_returns(removed, before: pd.Timestamp | None = None) -> pd.Series:
+    """Return lines netted against a purchase (the cleaning's ``return_netted``) per customer,
+    from the removed rows (a frame, a Parquet path or an ibis table); only those dated before
+    ``before`` when given. Indexed by customer_id; customers without any are absent."""
+    if isinstance(removed, pd.DataFrame) and "reason" not in removed:
+        return pd.Series(dtype="int64")
+    t = lines_table(removed, ["customer_id", "order_date", "reason"])
+    t = t.filter(t.reason == "return_netted")
+    if before is not None:
+        t = t.filter(t.order_date < before)
+    counts = frame(t.group_by("customer_id").aggregate(n=t.count()), ["customer_id"])
+    return counts.set_index("customer_id")["n"]
+
+
+def first_day_lines(lines: ibis.Table) -> ibis.Table:
+    """Each customer's lines on the day of their first purchase."""
+    day = lines.order_date.date()
+    t = lines.mutate(_day=day, _first=day.min().over(ibis.window(group_by="customer_id")))
+    return t.filter(t._day == t._first).drop("_day", "_first")
+
+
+def customer_ids(lines) -> pd.Series:
+    """The distinct customer ids of the lines (a frame, a Parquet path or an ibis table), sorted."""
+    t = lines_table(lines, ["customer_id"])
+    return frame(t.select("customer_id").distinct().filter(lambda t: t.customer_id.notnull()), ["customer_id"])[
+        "customer_id"
+    ]
+
+
+def examples(rows, by: str = "reason", n: int = 3) -> pd.DataFrame:
+    """Up to ``n`` rows per value of ``by`` (the first in source order), from a frame, a Parquet
+    path or an ibis table; in source order."""
+    t = lines_table(rows)
+    first = ibis.row_number().over(ibis.window(group_by=by, order_by="source_row"))
+    return frame(t.mutate(_n=first).filter(lambda t: t._n < n).drop("_n"), ["source_row"])
+
+
+def day_span(lines: ibis.Table) -> tuple[int, pd.Timestamp | None, pd.Timestamp | None]:
+    """(lines, first day, last day) of the lines with a date."""
+    day = lines.order_date.date()
+    row = lines.aggregate(n=lines.count(), first=day.min(), last=day.max()).to_pyarrow().to_pylist()[0]
+    return row["n"], *(pd.Timestamp(row[k]) if row[k] is not None else None for k in ("first", "last"))
+
+
 def line_totals(lines: ibis.Table) -> pd.DataFrame:
     """One row per customer from their order lines: n_orders (distinct order ids),
     total_quantity, and discount_total / cost_total when the lines have those columns."""

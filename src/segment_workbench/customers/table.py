@@ -54,25 +54,19 @@ IN_VISITS = {
 LINE_COLUMNS = ["source_row", "customer_id", "order_id", "order_date", "quantity", "amount", "discount", "cost"]
 
 
-def purchase_days(transactions: pd.DataFrame) -> pd.DataFrame:
-    """customer_id and day: one row per day on which a customer bought (the BTYD purchase unit)."""
-    days = transactions.assign(day=transactions["order_date"].dt.normalize())
-    return days[["customer_id", "day"]].drop_duplicates()
-
-
-def check_as_of(transactions: pd.DataFrame, as_of: pd.Timestamp, file: str = "transactions") -> None:
+def check_as_of(transactions, as_of: pd.Timestamp, file: str = "transactions") -> None:
     """Stop when ``as_of`` lies far past the last purchase: more than a year, or more than three
     times the median gap between a customer's purchase days (and at least 90 days, so a shop
     whose customers buy every few days can still report a few weeks after its export). Every
     customer would then look lapsed and the repeat-purchase models could not fit: a forgotten
     ``as_of`` (another data set's date) is the usual cause, and it is named here rather than in a
-    failed model."""
-    days = purchase_days(transactions).sort_values(["customer_id", "day"])
-    if days.empty:
+    failed model. ``transactions``: cleaned lines as ``segment_workbench.customers.engine`` takes them."""
+    lines = engine.lines_table(transactions, ["customer_id", "order_date"])
+    _, _, last = engine.day_span(lines)
+    if last is None:
         return
-    last = days["day"].max()
-    gaps = days.groupby("customer_id", observed=True)["day"].diff().dt.days.dropna()
-    limit = min(365.0, max(90.0, 3 * float(gaps.median()))) if len(gaps) else 365.0
+    (median,) = engine.gap_quantiles(lines, [0.5])
+    limit = min(365.0, max(90.0, 3 * median)) if median is not None else 365.0
     idle = (pd.Timestamp(as_of).normalize() - last).days
     if idle > limit:
         raise InputError(
@@ -85,17 +79,18 @@ def check_as_of(transactions: pd.DataFrame, as_of: pd.Timestamp, file: str = "tr
         )
 
 
-def check_span(transactions: pd.DataFrame, file: str = "transactions") -> None:
+def check_span(transactions, file: str = "transactions") -> None:
     """Stop when every purchase (or visit) falls on one day: nobody can have come back, so
     there is nothing to segment by recency or frequency and no repeat-purchase model to fit."""
-    days = transactions["order_date"].dt.normalize()
-    if len(days) and days.nunique() == 1:
+    lines = engine.lines_table(transactions, ["source_row", "customer_id", "order_date"])
+    n, first, last = engine.day_span(lines)
+    if n and first == last:
         raise InputError(
-            f"Every one of the {len(days):,} purchases or visits is dated {days.iloc[0]:%Y-%m-%d}: with a single "
+            f"Every one of the {n:,} purchases or visits is dated {first:%Y-%m-%d}: with a single "
             "day, nobody can have come back.",
             file=file,
             column="order_date",
-            rows=transactions[["source_row", "customer_id", "order_date"]].head(3),
+            rows=lines.select("source_row", "customer_id", "order_date").order_by("source_row").limit(3).execute(),
             hint="Export a longer period (at least several weeks), or check that the date column holds the "
             "date of each purchase rather than the export date.",
         )

@@ -149,6 +149,21 @@ def write(df: pd.DataFrame, run_dir: str | Path, name: str, meta: dict[str, Any]
     return path
 
 
+def write_lines(lines, run_dir: str | Path, name: str, meta: dict[str, Any] | None = None) -> Path:
+    """Order lines to ``name``: a frame as ``write`` does; an ibis table (``io.scan``'s typed
+    file) written by its DuckDB straight to Parquet, with ``meta`` in the file's key-value
+    metadata, so the lines never pass through pandas."""
+    if isinstance(lines, pd.DataFrame):
+        return write(lines, run_dir, name, meta)
+    path = data_dir(run_dir) / name
+    backend = lines._find_backend()
+    options = "FORMAT parquet, COMPRESSION zstd"
+    if meta is not None:
+        options += f", KV_METADATA {{{META_KEY.decode()}: '{json.dumps(meta).replace(chr(39), chr(39) * 2)}'}}"
+    backend.raw_sql(f"COPY ({backend.compile(lines)}) TO '{path.as_posix()}' ({options})")
+    return path
+
+
 def exists(run_dir: str | Path, name: str) -> bool:
     return (Path(run_dir) / "data" / name).is_file()
 
@@ -177,6 +192,12 @@ def read(run_dir: str | Path, name: str, columns: list[str] | None = None) -> pd
         columns = [c for c in columns if c in present]
     with pd.option_context("mode.string_storage", "pyarrow"):
         return pd.read_parquet(path, columns=columns)
+
+
+def lines(run_dir: str | Path, name: str = TRANSACTIONS) -> Path:
+    """Where the cleaned lines (or the removed rows: ``name=REMOVED_ROWS``) are, for the engine
+    (``segment_workbench.customers.engine.lines_table``) to scan: they are never loaded whole."""
+    return _existing(run_dir, name)
 
 
 def read_optional(run_dir: str | Path, name: str, columns: list[str] | None = None) -> pd.DataFrame | None:

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ibis
 import pandas as pd
 
 from segment_workbench.config import CustomersFileConfig, SourceConfig, SurveyConfig, resolve_as_of, validated
+from segment_workbench.customers import engine
 from segment_workbench.datasets import synthetic
 from segment_workbench.errors import ConfigError, InputError
-from segment_workbench.io import schema
+from segment_workbench.io import scan, schema
 from segment_workbench.io.attributes import AttributeTable, type_attributes
 from segment_workbench.io.campaign_file import parse_campaign, read_campaign_file
 from segment_workbench.io.contacts import add_contacts, apply_exclusions, contacts_table
@@ -33,11 +35,12 @@ from segment_workbench.io.survey_file import prepare_answers
 
 @dataclass
 class Collected:
-    """What 01_collect writes: typed transactions (or, at ``level`` customers, the typed customer
+    """What 01_collect writes: typed transactions (a frame, or an ibis table over the source file
+    when the engine collects it: ``io.scan``; at ``level`` customers, the typed customer
     table; no personal data), contacts, attributes, extras, how many customers and order lines
     the exclusion list kept out, and a sentence per thing derived or left out (``notes``)."""
 
-    transactions: pd.DataFrame
+    transactions: pd.DataFrame | ibis.Table
     contacts: pd.DataFrame
     file: str
     extras: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -127,6 +130,10 @@ def collect(
         source_columns, value_unit = {}, "currency"
         when = resolve_as_of(as_of, table_dates(typed))
         attributes = type_attributes(attribute_columns, label, CustomersFileConfig(), when)
+    elif (path := _scanned_file(source)) is not None:  # typed by the engine as it scans the file
+        typed, source_columns, value_unit, notes = scan.typed_lines(source, path, preset_of(source))
+        label, extras, attributes = str(path), {}, None
+        when = resolve_as_of(as_of, pd.Series([engine.day_span(typed)[2]]))
     else:
         typed, label, extras, source_columns = _typed_source(source, env_file)
         typed, value_unit, notes = schema.complete_orders(typed, source.order_per, source.value_per_visit)
@@ -134,8 +141,10 @@ def collect(
         attributes = None
         if "attributes" in extras:  # the synthetic demo's
             attributes = type_attributes(extras.pop("attributes"), label, CustomersFileConfig(), when)
+    scanned = isinstance(typed, ibis.Table)
     if customers is not None and customers.kind is not None:
-        attributes = _customers_file(customers, typed["customer_id"], env_file, when, notes)
+        ids = engine.customer_ids(typed) if scanned else typed["customer_id"]
+        attributes = _customers_file(customers, ids, env_file, when, notes)
     if survey is not None and survey.kind is not None:
         answers, file = read_table(survey, "survey file", "survey", env_file)
         extras["survey"], survey_notes = prepare_answers(answers, survey, file)
@@ -146,13 +155,16 @@ def collect(
     if source.exclusions:
         if attributes is not None:
             extras["attributes"], extras["emails"] = attributes.table, attributes.emails
-        typed, extras, *excluded = apply_exclusions(typed, extras, source.exclusions)
+        typed, extras, *excluded = (scan.apply_exclusions if scanned else apply_exclusions)(
+            typed, extras, source.exclusions
+        )
         if attributes is not None:
             attributes.table, attributes.emails = extras.pop("attributes"), extras.pop("emails")
-    contacts = contacts_table(typed)
+    contacts = scan.contacts(typed) if scanned else contacts_table(typed)
     if attributes is not None:
         contacts = add_contacts(contacts, attributes.emails)
-    transactions = typed.drop(columns=[c for c in schema.PII + ["consent"] if c in typed])
+    personal = [c for c in schema.PII + ["consent"] if c in typed.columns]
+    transactions = typed.drop(*personal) if scanned else typed.drop(columns=personal)
     return Collected(
         transactions=transactions,
         contacts=contacts,
@@ -166,6 +178,14 @@ def collect(
         value_unit=value_unit,
         notes=notes,
     )
+
+
+def _scanned_file(source: SourceConfig) -> Path | None:
+    """The source file when the engine collects it (``scan.wanted``), else None."""
+    if source.kind != "parquet" or not source.path:
+        return None
+    path = existing_file(source.path, "input file", "source.path")
+    return path if scan.wanted(source, path) else None
 
 
 def table_dates(table: pd.DataFrame) -> pd.Series | None:

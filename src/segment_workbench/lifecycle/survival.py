@@ -19,24 +19,16 @@ from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test, proportional_hazard_test
 from lifelines.utils import median_survival_times
 
-from segment_workbench.customers.table import purchase_days
+from segment_workbench.customers import engine
 from segment_workbench.errors import InputError
 
 
-def purchase_gaps(transactions: pd.DataFrame) -> pd.Series:
-    """Days between consecutive purchase days of the same customer."""
-    days = purchase_days(transactions).sort_values(["customer_id", "day"])
-    gaps = days.groupby("customer_id", observed=True)["day"].diff().dt.days
-    return gaps.dropna()
-
-
-def suggest_threshold(transactions: pd.DataFrame, quantile: float = 0.9) -> int:
-    """The ``quantile`` of the gaps between purchases, rounded up to whole weeks (days): 90% of
-    returning customers come back within it. 180 days when nobody bought twice."""
-    gaps = purchase_gaps(transactions)
-    if gaps.empty:
-        return 180
-    return int(np.ceil(gaps.quantile(quantile) / 7) * 7)
+def suggest_threshold(transactions, quantile: float = 0.9) -> int:
+    """The ``quantile`` of the days between consecutive purchase days of a customer, rounded up
+    to whole weeks (days): 90% of returning customers come back within it. 180 days when nobody
+    bought twice. ``transactions``: cleaned lines as ``segment_workbench.customers.engine`` takes them."""
+    (gap,) = engine.gap_quantiles(engine.lines_table(transactions, ["customer_id", "order_date"]), [quantile])
+    return 180 if gap is None else int(np.ceil(gap / 7) * 7)
 
 
 def survival_data(customers: pd.DataFrame, threshold_days: int) -> pd.DataFrame:
@@ -96,31 +88,26 @@ def kaplan_meier(data: pd.DataFrame, group: pd.Series) -> tuple[pd.DataFrame, pd
     return pd.concat(curves, ignore_index=True), pd.DataFrame(medians), test
 
 
-def early_covariates(transactions: pd.DataFrame, attributes: pd.DataFrame | None = None) -> pd.DataFrame:
+def early_covariates(transactions, attributes: pd.DataFrame | None = None) -> pd.DataFrame:
     """Traits known at or soon after the first purchase, per customer (index customer_id):
     log2 of the first order's value (so a hazard ratio is per doubling), the first order's
-    discount share, its main category and country, and sign-up attributes when present."""
-    tx = transactions.assign(day=transactions["order_date"].dt.normalize())
-    first_day = tx.groupby("customer_id", observed=True)["day"].transform("min")
-    first = tx[tx["day"] == first_day]
-    out = pd.DataFrame(
-        {
-            "first_order_value_log2": np.log2(
-                first.groupby("customer_id", observed=True)["amount"].sum().clip(lower=0.01)
-            )
-        }
-    )
-    if "discount" in first:
-        gross = first["amount"] + first["discount"].fillna(0)
-        out["first_order_discount_share"] = (
-            first["discount"].fillna(0).groupby(first["customer_id"], observed=True).sum()
-            / gross.groupby(first["customer_id"], observed=True).sum()
-        )
+    discount share, its main category and country (most of its value; ties: sort order), and
+    sign-up attributes when present. ``transactions``: cleaned lines as
+    ``segment_workbench.customers.engine`` takes them."""
+    lines = engine.lines_table(transactions, ["customer_id", "order_date", "amount", "discount", "category", "country"])
+    first = engine.first_day_lines(lines)
+    sums = {"value": engine.exact_sum(first.amount)}
+    if "discount" in first.columns:
+        sums["discount"] = engine.exact_sum(first.discount.fill_null(0))
+    totals = engine.frame(first.group_by("customer_id").aggregate(**sums), ["customer_id"]).set_index("customer_id")
+    out = pd.DataFrame({"first_order_value_log2": np.log2(totals["value"].clip(lower=0.01))})
+    if "discount" in totals:
+        out["first_order_discount_share"] = totals["discount"] / (totals["value"] + totals["discount"])
     for column in ("category", "country"):
-        if column in first and first[column].notna().any():
-            main = first.groupby(["customer_id", column], observed=True)["amount"].sum().reset_index()
-            main = main.sort_values(["customer_id", "amount"], ascending=[True, False]).drop_duplicates("customer_id")
-            out[f"first_order_{column}"] = main.set_index("customer_id")[column]
+        if column in first.columns:
+            main = engine.main_value(first, column, weight="amount")
+            if len(main):
+                out[f"first_order_{column}"] = main
     if attributes is not None:
         out = out.join(attributes.set_index("customer_id"), how="left")
     return out

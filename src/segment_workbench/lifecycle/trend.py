@@ -6,17 +6,16 @@ import numpy as np
 import pandas as pd
 
 
-def monthly_sales(order_dates: pd.Series, amounts: pd.Series, as_of: pd.Timestamp, months: int = 12) -> pd.DataFrame:
+def monthly_sales(totals: pd.Series, first_day: pd.Timestamp, as_of: pd.Timestamp, months: int = 12) -> pd.DataFrame:
     """The last ``months`` calendar months up to ``as_of``: month (a monthly Period), sales,
     sales_year_before (the same month a year earlier; NaN where the data do not cover that whole
     month) and partial (the month of ``as_of`` when it is not the month's last day, or a first
-    month the data start inside). Amounts are summed by the month of their order date."""
+    month the data start inside). ``totals``: amounts summed by the month of their order date
+    (``engine.monthly_amounts``); ``first_day``: the first order's day."""
     as_of = pd.Timestamp(as_of).normalize()
-    month = order_dates.dt.to_period("M")
-    totals = amounts.groupby(month.to_numpy()).sum()
     last = as_of.to_period("M")
     periods = pd.period_range(last - (months - 1), last, freq="M")
-    start = pd.Timestamp(order_dates.min()).normalize()
+    start = pd.Timestamp(first_day).normalize()
     covered_from = start.to_period("M") + (0 if start.day == 1 else 1)  # the first whole month of data
     before = periods - 12
     year_before = totals.reindex(before).fillna(0.0).to_numpy()

@@ -35,6 +35,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
+from segment_workbench.customers import engine
 from segment_workbench.errors import ConfigError, NotFittedError
 
 #: feature -> (label for people, transform before scaling)
@@ -64,11 +65,11 @@ def feature_label(feature: str) -> str:
     )
 
 
-def behaviour_features(customers: pd.DataFrame, removed: pd.DataFrame | None = None) -> pd.DataFrame:
+def behaviour_features(customers: pd.DataFrame, removed=None, before: pd.Timestamp | None = None) -> pd.DataFrame:
     """Per-customer features in readable units, indexed by customer_id.
 
-    ``return_rate`` (netted return lines per order) is added when the cleaning step's removed
-    rows show returns; ``discount_share`` and ``tenure_days`` when the customer table has them;
+    ``return_rate`` (netted return lines per order, those dated before ``before`` when given) is
+    added when the cleaning step's removed rows (a frame, or their Parquet file) show returns; ``discount_share`` and ``tenure_days`` when the customer table has them;
     a customer-level table adds its shares of spend per category and of purchases per channel.
     """
     out = pd.DataFrame(
@@ -82,8 +83,8 @@ def behaviour_features(customers: pd.DataFrame, removed: pd.DataFrame | None = N
     for column in ["tenure_days", "discount_share"] + [c for c in customers if c.startswith(tuple(MIX_FEATURES))]:
         if column in customers:
             out[column] = customers[column].to_numpy(float)
-    if removed is not None and "reason" in removed and (removed["reason"] == "return_netted").any():
-        returns = removed[removed["reason"] == "return_netted"].groupby("customer_id", observed=True).size()
+    returns = engine.netted_returns(removed, before) if removed is not None else ()
+    if len(returns):
         out["return_rate"] = returns.reindex(out.index).fillna(0).to_numpy() / out["orders"].to_numpy()
     return out
 

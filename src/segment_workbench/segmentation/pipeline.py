@@ -20,7 +20,7 @@ class SegmentModel:
     names: dict[int, str]
     time_unit: str = "weeks"
 
-    def segments_at(self, transactions, date: pd.Timestamp, removed: pd.DataFrame | None = None) -> pd.Series:
+    def segments_at(self, transactions, date: pd.Timestamp, removed=None) -> pd.Series:
         """customer_id -> segment name from the orders *before* ``date`` (customers with none are
         absent). ``transactions``: cleaned lines as ``segment_workbench.customers.engine`` takes them; the engine
         selects the earlier ones, so a frame is not copied for each date."""
@@ -29,9 +29,7 @@ class SegmentModel:
         table = build_customer_table(lines.filter(lines.order_date < date), date - pd.Timedelta(days=1), self.time_unit)
         if table.empty:
             return pd.Series(dtype=object, name="segment")
-        if removed is not None:
-            removed = removed[removed["order_date"] < date]
-        features = clustering.behaviour_features(table, removed)
+        features = clustering.behaviour_features(table, removed, before=date)
         labels = self.clusterer.predict(features)
         return pd.Series([self.names[label] for label in labels], index=features.index, name="segment")
 
@@ -40,7 +38,7 @@ NOT_YET = "(not yet a customer)"
 
 
 def segment_moves(
-    model: SegmentModel, transactions, removed: pd.DataFrame | None, segments: pd.Series, earlier: pd.Timestamp
+    model: SegmentModel, transactions, removed, segments: pd.Series, earlier: pd.Timestamp
 ) -> pd.DataFrame:
     """Customers moving between the behavioural segments: a count matrix, rows = the segment
     ``model`` places them in from their orders before ``earlier`` (``NOT_YET`` without any),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from segment_workbench.customers import engine
 from segment_workbench.io.attributes import MIX_KINDS
 
 ALL = "All customers"
@@ -64,27 +65,27 @@ def segment_profiles(
     return out.sort_values("revenue", ascending=False).reset_index()
 
 
-def line_geography(transactions: pd.DataFrame) -> pd.DataFrame:
-    """customer_id and, where the order lines have them, each customer's country and city: the
-    one most of their lines came from (ties: the first in sort order)."""
-    columns = [c for c in LINE_GEOGRAPHY if c in transactions and transactions[c].notna().any()]
-    out = pd.DataFrame({"customer_id": pd.unique(transactions["customer_id"])})
-    for column in columns:
-        counts = transactions.groupby(["customer_id", column], observed=True).size().rename("n").reset_index()
-        counts = counts.sort_values(["customer_id", "n", column], ascending=[True, False, True])
-        main = counts.drop_duplicates("customer_id").set_index("customer_id")[column]
-        out[column] = pd.Categorical(main.reindex(out["customer_id"]).astype(object).to_numpy())
+def line_geography(transactions, customer_ids: pd.Series) -> pd.DataFrame:
+    """customer_id (``customer_ids``) and, where the order lines have them, each customer's
+    country and city: the one most of their lines came from (ties: the first in sort order).
+    ``transactions``: cleaned lines as ``segment_workbench.customers.engine`` takes them."""
+    lines = engine.lines_table(transactions, ["customer_id", *LINE_GEOGRAPHY])
+    out = pd.DataFrame({"customer_id": customer_ids.to_numpy()})
+    for column in [c for c in LINE_GEOGRAPHY if c in lines.columns]:
+        main = engine.main_value(lines, column)
+        if len(main):
+            out[column] = pd.Categorical(out["customer_id"].map(main).astype(object).to_numpy())
     return out
 
 
 def with_line_geography(
-    attributes: pd.DataFrame | None, kinds: dict[str, str], transactions: pd.DataFrame | None
+    attributes: pd.DataFrame | None, kinds: dict[str, str], transactions, customer_ids: pd.Series
 ) -> tuple[pd.DataFrame | None, dict[str, str]]:
     """The attributes joined with ``line_geography`` for the places the attributes lack, and the
     kind of every column."""
     if transactions is None:
         return attributes, kinds
-    geography = line_geography(transactions)
+    geography = line_geography(transactions, customer_ids)
     new = [c for c in geography.columns if c != "customer_id" and (attributes is None or c not in attributes)]
     if not new:
         return attributes, kinds

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from segment_workbench.customers.table import build_customer_table
+from segment_workbench.customers import engine
+from segment_workbench.customers.table import LINE_COLUMNS, build_customer_table
 from segment_workbench.errors import ConfigError
 
 DEFAULT_SEGMENT_MAP = [
@@ -90,16 +91,16 @@ def assign_segments(scores: pd.DataFrame, segment_map: list[dict] | None = None)
     return pd.Series(labels, index=scores.index, name="rfm_segment")
 
 
-def segment_migration(
-    transactions: pd.DataFrame, as_of, earlier_as_of, segment_map: list[dict] | None = None
-) -> pd.DataFrame:
+def segment_migration(transactions, as_of, earlier_as_of, segment_map: list[dict] | None = None) -> pd.DataFrame:
     """Customers moving between RFM segments from ``earlier_as_of`` to ``as_of``: a count matrix,
     rows = segment then (or "(not yet a customer)"), columns = segment now. Scores are computed
-    afresh at each date from the transactions up to that date."""
+    afresh at each date from the transactions up to that date (cleaned lines as
+    ``segment_workbench.customers.engine`` takes them)."""
+    lines = engine.lines_table(transactions, LINE_COLUMNS)
 
     def segments_at(date):
         date = pd.Timestamp(date).normalize()
-        table = build_customer_table(transactions[transactions["order_date"].dt.normalize() <= date], date)
+        table = build_customer_table(lines.filter(lines.order_date.date() <= date.date()), date)
         scores = rfm_scores(table)
         return pd.Series(assign_segments(scores, segment_map).to_numpy(), index=scores["customer_id"])
 

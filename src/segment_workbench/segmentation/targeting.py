@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from segment_workbench.customers import engine
+
 DEFAULT_WEIGHTS = {"size": 0.2, "value": 0.35, "growth": 0.2, "margin": 0.25}
 
 #: Recommended action, channel and KPI per segment name (generated and RFM names). The config's
@@ -86,24 +88,18 @@ VISITS_PLAYBOOK = {
 }
 
 
-def recent_and_previous(order_dates: pd.Series, as_of: pd.Timestamp, days: int) -> tuple[pd.Series, pd.Series]:
-    """Masks of the lines in the last ``days`` up to as_of, and in the ``days`` before those."""
-    as_of = pd.Timestamp(as_of).normalize()
-    day = order_dates.dt.normalize()
-    recent = (day > as_of - pd.Timedelta(days=days)) & (day <= as_of)
-    before = (day > as_of - pd.Timedelta(days=2 * days)) & (day <= as_of - pd.Timedelta(days=days))
-    return recent, before
-
-
-def segment_growth(
-    transactions: pd.DataFrame, segment_of: pd.Series, as_of: pd.Timestamp, growth_days: int = 90
-) -> pd.Series:
+def segment_growth(transactions, segment_of: pd.Series, as_of: pd.Timestamp, growth_days: int = 90) -> pd.Series:
     """Relative revenue change per segment: last ``growth_days`` up to as_of vs the period before.
-    ``segment_of`` maps customer_id -> segment. NaN where the earlier period had no revenue."""
-    recent, before = recent_and_previous(transactions["order_date"], as_of, growth_days)
-    seg = transactions["customer_id"].map(segment_of)
-    now = transactions["amount"][recent].groupby(seg[recent]).sum()
-    then = transactions["amount"][before].groupby(seg[before]).sum()
+    ``segment_of`` maps customer_id -> segment. NaN where the earlier period had no revenue.
+    ``transactions``: cleaned lines as ``segment_workbench.customers.engine`` takes them."""
+    lines = engine.lines_table(transactions, ["customer_id", "order_date", "amount"])
+    as_of, days = pd.Timestamp(as_of).normalize(), pd.Timedelta(days=growth_days)
+
+    def per_segment(after: pd.Timestamp, until: pd.Timestamp) -> pd.Series:
+        revenue = engine.activity_between(lines, after, until).set_index("customer_id")["revenue"]
+        return revenue.groupby(revenue.index.map(segment_of)).sum()
+
+    now, then = per_segment(as_of - days, as_of), per_segment(as_of - 2 * days, as_of - days)
     index = pd.Index(pd.unique(segment_of.to_numpy()))
     now, then = now.reindex(index).fillna(0.0), then.reindex(index).fillna(0.0)
     return ((now - then) / then.replace(0, np.nan)).rename("growth")

@@ -1,0 +1,190 @@
+"""01_collect for a file too large to hold as a frame: the source is mapped and typed by ibis
+expressions the engine runs while it scans the file, and written to raw.parquet from there, so no
+order line passes through pandas. Only the distinct values of a text column that are not written
+plainly (``£1,234.50``, ``15 March 2024``) go to Python, to the same parsers as the frame path,
+and come back as a lookup table joined in the engine.
+
+Used for Parquet sources past ``ENGINE_ROWS`` lines (``source.engine: auto``) or always
+(``source.engine: engine``); CSV files, Excel sheets, presets with their own reading steps and
+SQL sources take the frame path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ibis
+import ibis.expr.datatypes as dt
+import pandas as pd
+import pyarrow.parquet as pq
+
+from segment_workbench.config import SourceConfig
+from segment_workbench.customers import engine
+from segment_workbench.errors import InputError
+from segment_workbench.io import schema
+from segment_workbench.io.contacts import read_exclusions
+from segment_workbench.io.dtypes import TEXT
+from segment_workbench.io.mapping import map_columns
+
+#: Parquet sources with more lines than this are collected by the engine (``source.engine: auto``).
+ENGINE_ROWS = 5_000_000
+_TOKENS = sorted(schema._MISSING_TOKENS - {""})
+
+
+def wanted(source: SourceConfig, path: Path) -> bool:
+    """Whether ``source`` is collected by the engine."""
+    if source.kind != "parquet" or source.level != "lines" or source.engine == "frame":
+        return False
+    return source.engine == "engine" or pq.ParquetFile(path).metadata.num_rows > ENGINE_ROWS
+
+
+def typed_lines(source: SourceConfig, path: Path, preset) -> tuple[ibis.Table, dict[str, str], str, list[str]]:
+    """The source as typed contract columns (an ibis expression over the file, nothing read yet),
+    the source's name of each contract column, the value unit (``currency`` or ``visits``) and a
+    sentence per derived column, as ``schema.complete_orders`` says them."""
+    if preset.prepare is not None:
+        raise InputError(
+            f"The {source.preset} preset reshapes its export in pandas, which a file this large does not fit.",
+            file=str(path),
+            hint="Set source.engine: frame, or write the file with the contract's column names and use the generic preset.",
+        )
+    table = ibis.read_parquet(path, file_row_number=True)
+    head = table.limit(3).execute().drop(columns="file_row_number")
+    _, source_columns = map_columns(head.assign(source_row=range(1, len(head) + 1)), source, preset, str(path))
+    typed, parsers = {"source_row": table.file_row_number + 1}, {}
+    for column, name in source_columns.items():
+        value = table[name]
+        if value.type().is_string() and column == "order_date":
+            parsers[column] = (_DATE, lambda text: schema.parse_dates(text, source.date_format, source.dayfirst, path))
+        elif value.type().is_string() and column in schema.NUMERIC:
+            parsers[column] = (_NUMBER, lambda text: schema.parse_numbers(text, source.decimal))
+        typed[column] = _text(value) if column in parsers else _typed(value, column)
+    t = table.select(**typed)
+    for column, (kind, parse) in parsers.items():
+        t = _parsed(t, column, kind, parse)
+    t, value_unit, notes = _complete(t, source)
+    return t, source_columns, value_unit, notes
+
+
+def _text(value: ibis.Value) -> ibis.StringValue:
+    """Trimmed text, the usual missing-value tokens (and "") as null."""
+    text = value.cast("string").strip()
+    return ibis.ifelse(text.isin(["", *_TOKENS]), ibis.null("string"), text)
+
+
+def _typed(value: ibis.Column, column: str) -> ibis.Value:
+    """A column the engine types on its own: ids, typed dates and numbers, flags, text."""
+    kind = value.type()
+    if column in ("customer_id", "order_id", "product_id"):
+        if kind.is_floating():  # 12345.0 written by Excel/pandas -> "12345"
+            return ibis.ifelse(value == value.round(), value.cast("int64").cast("string"), value.cast("string"))
+        return _text(value).re_replace(r"^(\d+)\.0+$", r"\1")
+    if column == "order_date":
+        return value.cast(_DATE[1])
+    if column in schema.NUMERIC:
+        return value.cast("float64")
+    if column == "consent":
+        text = _text(value).lower()
+        return ibis.cases(
+            (text.isin(["yes", "y", "true", "1", "1.0"]), True),
+            (text.isin(["no", "n", "false", "0", "0.0"]), False),
+            else_=ibis.null("boolean"),
+        )
+    return _text(value)
+
+
+#: (plain pattern, type): values fully matching the pattern are cast by the engine, the rest parsed in Python.
+_DATE = (schema._PLAIN_ISO_DATE, dt.Timestamp(scale=6))
+_NUMBER = (schema._PLAIN_NUMBER, dt.float64)
+
+
+def _parsed(t: ibis.Table, column: str, kind: tuple, parse) -> ibis.Table:
+    """``t`` with the text ``column`` typed: values written plainly cast by the engine, the others
+    parsed by ``parse`` (a frame-path parser) once per distinct value, in Python, and joined back."""
+    plain, target = kind
+    text = t[column]
+    cast = ibis.ifelse(text.re_search(f"^(?:{plain})$"), text.try_cast(target), ibis.null(target))
+    t = t.mutate(**{column: cast, f"_{column}_text": ibis.ifelse(cast.isnull(), text, ibis.null("string"))})
+    others = t.select(value=t[f"_{column}_text"]).distinct().filter(lambda d: d.value.notnull())
+    values = pd.Series(others.to_pyarrow().column(0).to_pylist(), dtype=TEXT)
+    if len(values):
+        parsed = parse(values)
+        lookup = ibis.memtable(pd.DataFrame({"_value": values.astype(object), "_parsed": parsed.to_numpy()}))
+        lookup = lookup.mutate(_parsed=lookup._parsed.cast(target))
+        joined = t.left_join(lookup, t[f"_{column}_text"] == lookup._value)
+        t = joined.select(*(t[c] for c in t.columns), lookup._parsed)
+        t = t.mutate(**{column: t[column].coalesce(t._parsed)}).drop("_parsed")
+    return t.drop(f"_{column}_text")
+
+
+def _complete(t: ibis.Table, source: SourceConfig) -> tuple[ibis.Table, dict[str, str], str, list[str]]:
+    """``schema.complete_orders`` in the engine: order ids, quantities and values a log lacks."""
+    notes, columns, value_unit = [], set(t.columns), "currency"
+    if "order_id" not in columns:
+        when = "%Y-%m-%d" if source.order_per == "day" else "%Y-%m-%d %H:%M:%S"
+        t = t.mutate(order_id=t.customer_id.concat("@", t.order_date.strftime(when)))
+        notes.append(f"No order id column: one order per customer per {source.order_per}.")
+    if "quantity" not in columns:
+        t = t.mutate(quantity=ibis.literal(1.0))
+        notes.append("No quantity column: each line counts as one unit.")
+    if "amount" not in columns and "unit_price" in columns:
+        t = t.mutate(amount=t.quantity * t.unit_price)
+    elif "unit_price" not in columns and "amount" in columns:
+        t = t.mutate(unit_price=t.amount / t.quantity)
+    elif "amount" not in columns:
+        lines_per_order = t.count().over(ibis.window(group_by="order_id"))
+        t = t.mutate(amount=(source.value_per_visit or 1.0) / lines_per_order.cast("float64"))
+        t = t.mutate(unit_price=t.amount / t.quantity)
+        if source.value_per_visit is None:
+            value_unit = "visits"
+            notes.append("A visit log (customer and date only): counted in visits, each order is one visit.")
+        else:
+            notes.append(
+                f"No price or amount column: each visit is worth {source.value_per_visit:,.2f} (source.value_per_visit)."
+            )
+    return t, value_unit, notes
+
+
+def apply_exclusions(
+    lines: ibis.Table, extras: dict[str, pd.DataFrame], path: str | Path
+) -> tuple[ibis.Table, dict[str, pd.DataFrame], int, int]:
+    """``contacts.apply_exclusions`` in the engine: the lines and extra rows of the customers on
+    the exclusion list (by id or e-mail) left out; customers and lines excluded."""
+    ids, emails = read_exclusions(path)
+    if emails and "email" in lines.columns:
+        matched = lines.filter(lines.email.strip().lower().isin(sorted(emails)))
+        ids |= set(engine.customer_ids(matched))
+    listed = ibis.memtable(pd.DataFrame({"_excluded": sorted(ids)}, dtype=object))
+    flagged = lines.left_join(listed, lines.customer_id == listed._excluded)
+    flagged = flagged.select(*(lines[c] for c in lines.columns), _out=listed._excluded.notnull())
+    counts = flagged.filter(flagged._out).aggregate(
+        customers=lambda t: t.customer_id.nunique(), lines=lambda t: t.count()
+    )
+    counts = counts.to_pyarrow().to_pylist()[0]
+    kept_extras = {
+        name: t[~t["customer_id"].isin(ids)].reset_index(drop=True) if "customer_id" in t else t
+        for name, t in extras.items()
+    }
+    return flagged.filter(~flagged._out).drop("_out"), kept_extras, int(counts["customers"]), int(counts["lines"])
+
+
+def contacts(lines: ibis.Table) -> pd.DataFrame:
+    """``contacts.contacts_table`` in the engine: customer_id, email, consent, the latest
+    non-missing value per customer (latest by order date, then source row; no date = latest)."""
+    t = lines.filter(lines.customer_id.notnull())
+    out = engine.frame(t.select("customer_id").distinct(), ["customer_id"])
+    for column in ("email", "consent"):
+        if column not in t.columns:
+            continue
+        seen = t.filter(t[column].notnull())
+        latest_first = ibis.window(
+            group_by="customer_id",
+            order_by=[ibis.desc(seen.order_date.isnull()), ibis.desc(seen.order_date), ibis.desc(seen.source_row)],
+        )
+        latest = seen.mutate(_n=ibis.row_number().over(latest_first))
+        latest = latest.filter(latest._n == 0).select("customer_id", column)
+        values = engine.frame(latest, ["customer_id"]).set_index("customer_id")[column]
+        out[column] = out["customer_id"].map(values).astype("boolean" if column == "consent" else TEXT).array
+    if "consent" not in out:
+        out["consent"] = pd.array([pd.NA] * len(out), dtype="boolean")
+    return out
