@@ -33,7 +33,7 @@ from segment_workbench.cleaning import rules as cleaning
 from segment_workbench.clv import valuation
 from segment_workbench.customers import table as customers
 from segment_workbench.datasets import synthetic
-from segment_workbench.io import sources
+from segment_workbench.io.collect import collect
 from segment_workbench.lifecycle import survival
 from segment_workbench.lifecycle.cohorts import cohort_tables
 from segment_workbench.segmentation import rfm
@@ -67,7 +67,7 @@ def stages(path: Path) -> list[tuple[str, float, float]]:
         out.append((name, time.perf_counter() - start, peak_rss_gb()))
         print(stage_row(*out[-1]), file=sys.stderr, flush=True)
 
-    stage("load (read + map + type)", lambda: sources.collect({"kind": "parquet", "path": str(path)}).transactions)
+    stage("load (read + map + type)", lambda: collect({"kind": "parquet", "path": str(path)}).transactions)
     stage("clean", lambda: cleaning.clean(state["load (read + map + type)"], AS_OF))
     tx, removed = state["clean"].transactions, state["clean"].removed
     stage("customer table", lambda: customers.build_customer_table(tx, AS_OF, "weeks"))

@@ -62,6 +62,7 @@ def benchmarks(lines: list[int], run_up_to: int) -> list[tuple[str, list[str]]]:
         ("Segmentation", ["bench_segment.py", "--customers", "3000", "100000", "--repeats", "3"]),
         ("Cohorts and churn", ["bench_cohorts.py", "--customers", "3000", "55000", "--repeats", "3"]),
         ("The pipeline at growing sizes", ["bench_pipeline.py", "--lines", *sizes, "--run-up-to", str(run_up_to)]),
+        ("Scale: 10M and 100M lines end to end", ["bench_scale.py", "--lines", "10000000", "100000000"]),
     ]
 
 

@@ -38,10 +38,12 @@ class Outcome:
 
 @pytest.fixture(scope="module", params=["demo", "messy"])
 def source(request) -> Source:
-    if request.param == "demo":
-        collected = collect({"kind": "synthetic", "n_customers": 300, "seed": 11})
-        return Source(collected.transactions, "2025-12-31", {}, collected.source_columns)
-    return messy()
+    return Source(*_demo_parts()) if request.param == "demo" else messy()
+
+
+def _demo_parts() -> tuple:
+    collected = collect({"kind": "synthetic", "n_customers": 300, "seed": 11})
+    return collected.transactions, "2025-12-31", {}, collected.source_columns
 
 
 def messy() -> Source:
@@ -145,3 +147,49 @@ def test_postgres_cleans_and_aggregates_as_duckdb_does(source, on_duckdb, postgr
 
 def test_spark_cleans_and_aggregates_as_duckdb_does(source, on_duckdb, spark):
     assert_same(outcome(engine.spark_table(spark, source.raw), source), on_duckdb)
+
+
+def test_cleaning_inside_postgres_fetches_only_per_customer_rows(postgres):
+    """The demo shop's raw lines are cleaned and aggregated inside PostgreSQL: what crosses into
+    Python (rows fetched, counted by the connection's cursors) is the log, the customer table,
+    the cohort cells and a sample of removed rows, never the lines."""
+    import psycopg
+
+    source = Source(*_demo_parts())
+    con = engine.connect_database(postgres)
+    con.create_table("raw_demo", engine.arrow(source.raw, list(source.raw.columns)), overwrite=True)
+    fetched = []
+
+    class Counting:
+        def fetchall(self):
+            rows = super().fetchall()
+            fetched.append(len(rows))
+            return rows
+
+        def fetchmany(self, size=0):
+            rows = super().fetchmany(size)
+            fetched.append(len(rows))
+            return rows
+
+        def fetchone(self):
+            row = super().fetchone()
+            fetched.append(row is not None)
+            return row
+
+    con.con.cursor_factory = type("CountingCursor", (Counting, psycopg.Cursor), {})
+    con.con.server_cursor_factory = type("CountingServerCursor", (Counting, psycopg.ServerCursor), {})
+    result = cleaning.clean_lines(con.table("raw_demo"), source.as_of, source.settings)
+    try:
+        table = customers.build_customer_table(result.kept, source.as_of)
+        sample = engine.examples(result.removed, "reason", 3)
+        matrices = cohorts.cohort_tables(result.kept, source.as_of, "M")
+    finally:
+        result.release()
+    cells = int(matrices.retention.notna().to_numpy().sum())
+    assert sum(fetched) <= 2 * len(table) + cells + len(sample) + 200  # per customer (twice), cells, sample, log
+    print(f"{sum(fetched):,} rows fetched for {len(source.raw):,} lines and {len(table):,} customers")
+    assert sum(fetched) < len(source.raw) / 5
+    assert set(sample["reason"]) == set(result.log["reason"]) - {""} and len(sample) <= 3 * len(set(sample["reason"]))
+    on_duckdb = cleaning.clean(source.raw, source.as_of, source.settings)
+    pd.testing.assert_frame_equal(result.log, on_duckdb.log)
+    assert "s3cret" not in repr(result.kept) and not any("s3cret" in str(v) for v in vars(result).values())

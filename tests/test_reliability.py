@@ -232,8 +232,10 @@ def test_postgres_source_equals_csv_and_keeps_the_secret_and_the_excluded_out(tm
         assert proc.returncode == 0, proc.stderr
         assert "s3cret" not in proc.stdout + proc.stderr
     from_csv, from_sql = _hashes(reports / "from_csv"), _hashes(reports / "from_sql")
-    assert set(from_csv) == set(from_sql)
-    for name in from_csv:  # identical bytes, or identical tables where the file format stores its origin
+    # the order lines stay in the database: in their place, how later steps query them there
+    lines = {"data/raw.parquet", "data/transactions.parquet", "data/removed_rows.parquet"}
+    assert set(from_sql) == set(from_csv) - lines | {n.replace(".parquet", ".in-database.json") for n in lines}
+    for name in set(from_csv) - lines:  # identical bytes, or identical tables where the file format stores its origin
         if from_csv[name] != from_sql[name]:
             a, b = reports / "from_csv" / name, reports / "from_sql" / name
             assert a.suffix == ".parquet", name

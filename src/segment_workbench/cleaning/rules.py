@@ -314,7 +314,8 @@ def accounting_log(decided: ibis.Table, params: dict[str, Any]) -> tuple[pd.Data
     return pd.DataFrame(log_rows, columns=LOG_COLUMNS), rows_in, revenue_in, rows_kept
 
 
-def _settings(settings: CleaningConfig | dict[str, Any] | None, source_columns: dict[str, str] | None) -> dict:
+def parameters(settings: CleaningConfig | dict[str, Any] | None, source_columns: dict[str, str] | None) -> dict:
+    """``decide``'s parameters: the cleaning settings (validated) and the source's column names."""
     if not isinstance(settings, CleaningConfig):
         settings = validated({"cleaning": settings or {}}).cleaning
     return {**settings.model_dump(), "source_columns": dict(source_columns or {})}
@@ -334,15 +335,48 @@ class EngineCleaning:
     @property
     def kept(self) -> ibis.Table:
         """The kept lines, with their adjusted values (the cleaned transactions)."""
-        return self.decided.filter(self.decided.reason.isnull()).drop("rule", "reason", *_HELPERS)
+        return kept_lines(self.decided)
+
+    transactions = kept
 
     @property
     def removed(self) -> ibis.Table:
         """Every removed line as it was when removed, with its ``rule`` and ``reason``."""
-        return self.decided.filter(self.decided.reason.notnull()).drop(*_HELPERS)
+        return removed_lines(self.decided)
+
+    @property
+    def summary(self) -> dict[str, float]:
+        """As ``CleaningResult.summary``, computed where the lines are."""
+        kept = self.kept
+        facts = kept.aggregate(revenue=engine.exact_sum(kept.amount), customers=kept.customer_id.nunique())
+        facts = facts.to_pyarrow().to_pylist()[0]
+        return _summary(self.log, self.rows_in, self.revenue_in, facts["revenue"], facts["customers"])
 
     def release(self) -> None:
         self.decided.release()
+
+
+def kept_lines(decided: ibis.Table) -> ibis.Table:
+    """``decide``'s kept lines, with their adjusted values (the cleaned transactions)."""
+    return decided.filter(decided.reason.isnull()).drop("rule", "reason", *_HELPERS)
+
+
+def removed_lines(decided: ibis.Table) -> ibis.Table:
+    """``decide``'s removed lines as they were when removed, with their ``rule`` and ``reason``."""
+    return decided.filter(decided.reason.notnull()).drop(*_HELPERS)
+
+
+def _summary(log: pd.DataFrame, rows_in: int, revenue_in: float, revenue_kept, customers_kept) -> dict[str, float]:
+    removed = int(log["rows_removed"].sum())
+    return {
+        "rows_in": rows_in,
+        "rows_kept": rows_in - removed,
+        "rows_removed": removed,
+        "share_rows_removed": removed / rows_in if rows_in else 0.0,
+        "revenue_in": revenue_in,
+        "revenue_kept": float(revenue_kept or 0.0),
+        "customers_kept": int(customers_kept),
+    }
 
 
 def clean_lines(
@@ -356,7 +390,7 @@ def clean_lines(
     """Run the rules on the engine holding ``lines`` (an ibis table: inside its database or on
     Spark; a frame or a Parquet/CSV path: on DuckDB). Raises InputError when no line survives,
     AccountingError if a rule loses lines. Call ``release()`` when done with the result."""
-    params = _settings(settings, source_columns)
+    params = parameters(settings, source_columns)
     decided = decide(engine.lines_table(lines), pd.Timestamp(as_of).normalize(), params).cache()
     try:
         log, rows_in, revenue_in, rows_kept = accounting_log(decided, params)
@@ -425,16 +459,7 @@ def clean_files(
             file=file,
             hint="A rule needed for this check may be switched off in cleaning.skip.",
         )
-    removed_rows = int(result.log["rows_removed"].sum())
-    summary = {
-        "rows_in": result.rows_in,
-        "rows_kept": result.rows_in - removed_rows,
-        "rows_removed": removed_rows,
-        "share_rows_removed": removed_rows / result.rows_in if result.rows_in else 0.0,
-        "revenue_in": result.revenue_in,
-        "revenue_kept": float(facts["revenue"] or 0.0),
-        "customers_kept": int(facts["customers"]),
-    }
+    summary = _summary(result.log, result.rows_in, result.revenue_in, facts["revenue"], facts["customers"])
     return FileCleaning(result.log, summary, Path(kept), Path(removed))
 
 

@@ -14,6 +14,8 @@ calendar days: the time of day is dropped before anything is counted.
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -43,15 +45,26 @@ def arrow(frame: pd.DataFrame, names: list[str]) -> pa.Table:
     return pa.table(columns)
 
 
-_quieted: set[int] = set()
+_configured: set[int] = set()
+#: The embedded DuckDB's share of the machine's memory: up to three step kernels run side by
+#: side, each with its own; past it DuckDB spills to the system's temporary folder.
+MEMORY_SHARE = 0.25
 
 
-def _quiet_duckdb() -> None:
-    """No progress bar from ibis's DuckDB (it would print into logs)."""
+def _configure_duckdb() -> None:
+    """ibis's embedded DuckDB: no progress bar (it would print into logs), a memory limit
+    (``MEMORY_SHARE`` of the machine, or ``SEGMENT_WORKBENCH_DUCKDB_MEMORY``, e.g. ``6GB``) and a
+    temporary folder to spill to."""
     backend = ibis.get_backend()
-    if backend.name == "duckdb" and id(backend) not in _quieted:
+    if backend.name == "duckdb" and id(backend) not in _configured:
         no_progress_bar(backend.con)
-        _quieted.add(id(backend))
+        limit = os.environ.get("SEGMENT_WORKBENCH_DUCKDB_MEMORY")
+        if limit is None:
+            limit = f"{int(MEMORY_SHARE * os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1e6)}MB"
+        backend.con.execute(f"SET memory_limit = '{limit}'")
+        spill = Path(tempfile.gettempdir()) / "segment-workbench-duckdb"
+        backend.con.execute(f"SET temp_directory = '{spill.as_posix()}'")
+        _configured.add(id(backend))
 
 
 def no_progress_bar(con) -> None:
@@ -69,11 +82,18 @@ def lines_table(lines, columns: list[str] | None = None) -> ibis.Table:
     may be larger than memory."""
     if isinstance(lines, ibis.Table):
         return lines
-    _quiet_duckdb()
+    _configure_duckdb()
     table = _read(lines, columns)
     if "amount" not in table.columns and {"quantity", "unit_price"} <= set(table.columns):
         table = table.mutate(amount=table.quantity * table.unit_price)  # as segment_workbench.io.schema does
     return table
+
+
+def read_parquet(path: Path, **options) -> ibis.Table:
+    """A Parquet file on the embedded DuckDB, as it is (``options``: DuckDB's ``read_parquet``'s,
+    e.g. ``file_row_number=True``)."""
+    _configure_duckdb()
+    return ibis.read_parquet(path, **options)
 
 
 def _read(lines, columns: list[str] | None) -> ibis.Table:

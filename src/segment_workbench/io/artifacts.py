@@ -149,12 +149,17 @@ def write(df: pd.DataFrame, run_dir: str | Path, name: str, meta: dict[str, Any]
     return path
 
 
-def write_lines(lines, run_dir: str | Path, name: str, meta: dict[str, Any] | None = None) -> Path:
-    """Order lines to ``name``: a frame as ``write`` does; an ibis table (``io.scan``'s typed
-    file) written by its DuckDB straight to Parquet, with ``meta`` in the file's key-value
-    metadata, so the lines never pass through pandas."""
+def write_lines(
+    lines, run_dir: str | Path, name: str, meta: dict[str, Any] | None = None, recipe: dict[str, Any] | None = None
+) -> Path:
+    """Order lines to ``name``: a frame as ``write`` does; an ibis table on DuckDB (``io.scan``'s
+    typed file) written by DuckDB straight to Parquet, with ``meta`` in the file's key-value
+    metadata, so the lines never pass through pandas; lines in a database stay there, and
+    ``recipe`` (how to reach them again: no password) is written instead."""
     if isinstance(lines, pd.DataFrame):
         return write(lines, run_dir, name, meta)
+    if recipe is not None:
+        return write_recipe(run_dir, name, {**recipe, "meta": meta or {}})
     path = data_dir(run_dir) / name
     backend = lines._find_backend()
     options = "FORMAT parquet, COMPRESSION zstd"
@@ -164,8 +169,26 @@ def write_lines(lines, run_dir: str | Path, name: str, meta: dict[str, Any] | No
     return path
 
 
+def _recipe(run_dir: str | Path, name: str) -> Path:
+    return Path(run_dir) / "data" / name.replace(".parquet", ".in-database.json")
+
+
+def write_recipe(run_dir: str | Path, name: str, recipe: dict[str, Any]) -> Path:
+    """In place of the lines ``name`` (raw, cleaned or removed lines left in the source
+    database): how later steps reach them (``io.scan.from_recipe``)."""
+    data_dir(run_dir)
+    path = _recipe(run_dir, name)
+    path.write_text(json.dumps(recipe, indent=2), encoding="utf-8")
+    return path
+
+
+def read_recipe(run_dir: str | Path, name: str) -> dict[str, Any]:
+    return json.loads(_recipe(run_dir, name).read_text(encoding="utf-8"))
+
+
 def exists(run_dir: str | Path, name: str) -> bool:
-    return (Path(run_dir) / "data" / name).is_file()
+    """Whether an earlier step wrote ``name`` (as a file, or as lines left in the database)."""
+    return (Path(run_dir) / "data" / name).is_file() or _recipe(run_dir, name).is_file()
 
 
 def _existing(run_dir: str | Path, name: str) -> Path:
@@ -194,9 +217,14 @@ def read(run_dir: str | Path, name: str, columns: list[str] | None = None) -> pd
         return pd.read_parquet(path, columns=columns)
 
 
-def lines(run_dir: str | Path, name: str = TRANSACTIONS) -> Path:
-    """Where the cleaned lines (or the removed rows: ``name=REMOVED_ROWS``) are, for the engine
-    (``segment_workbench.customers.engine.lines_table``) to scan: they are never loaded whole."""
+def lines(run_dir: str | Path, name: str = TRANSACTIONS):
+    """The cleaned lines (or ``RAW``, or the removed rows: ``REMOVED_ROWS``) for the engine
+    (``segment_workbench.customers.engine.lines_table``): the Parquet file's path, scanned, never
+    loaded whole; or, for lines left in the source database, an ibis table over them there."""
+    if _recipe(run_dir, name).is_file():
+        from segment_workbench.io import scan
+
+        return scan.from_recipe(read_recipe(run_dir, name))
     return _existing(run_dir, name)
 
 
@@ -207,6 +235,8 @@ def read_optional(run_dir: str | Path, name: str, columns: list[str] | None = No
 
 def read_meta(run_dir: str | Path, name: str) -> dict[str, Any]:
     """The ``meta`` written with a Parquet artifact ({} when none was)."""
+    if _recipe(run_dir, name).is_file():
+        return read_recipe(run_dir, name).get("meta", {})
     metadata = pq.read_schema(_existing(run_dir, name)).metadata or {}
     return json.loads(metadata[META_KEY]) if META_KEY in metadata else {}
 

@@ -51,6 +51,7 @@ class Collected:
     level: str = "lines"
     value_unit: str = "currency"  # or "visits": a log without prices
     notes: list[str] = field(default_factory=list)
+    recipe: dict[str, Any] | None = None  # a sql source's lines left in the database: how to reach them again
 
     def meta(self) -> dict[str, Any]:
         """What 02_clean needs to know about the source, stored with raw.parquet."""
@@ -123,6 +124,7 @@ def collect(
     if not isinstance(source, SourceConfig):
         source = validated({"source": source}).source
     notes: list[str] = []
+    recipe = None
     if source.level == "customers":
         df, label, extras = read_source(source, env_file)
         typed, attribute_columns = split_customer_table(df, source, label)
@@ -130,9 +132,11 @@ def collect(
         source_columns, value_unit = {}, "currency"
         when = resolve_as_of(as_of, table_dates(typed))
         attributes = type_attributes(attribute_columns, label, CustomersFileConfig(), when)
-    elif (path := _scanned_file(source)) is not None:  # typed by the engine as it scans the file
-        typed, source_columns, value_unit, notes = scan.typed_lines(source, path, preset_of(source))
-        label, extras, attributes = str(path), {}, None
+    elif scan.wanted(source, env_file):  # typed by the engine as it scans the file or runs the query
+        typed, source_columns, value_unit, notes, label = scan.typed_lines(source, preset_of(source), env_file)
+        extras, attributes = {}, None
+        if source.kind == "sql":  # the lines stay in the database: later steps rebuild them from this
+            recipe = {"source": source.model_dump(mode="json"), "env_file": str(env_file) if env_file else None}
         when = resolve_as_of(as_of, pd.Series([engine.day_span(typed)[2]]))
     else:
         typed, label, extras, source_columns = _typed_source(source, env_file)
@@ -177,15 +181,8 @@ def collect(
         level=source.level,
         value_unit=value_unit,
         notes=notes,
+        recipe=recipe,
     )
-
-
-def _scanned_file(source: SourceConfig) -> Path | None:
-    """The source file when the engine collects it (``scan.wanted``), else None."""
-    if source.kind != "parquet" or not source.path:
-        return None
-    path = existing_file(source.path, "input file", "source.path")
-    return path if scan.wanted(source, path) else None
 
 
 def table_dates(table: pd.DataFrame) -> pd.Series | None:

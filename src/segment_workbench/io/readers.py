@@ -182,15 +182,12 @@ def dotenv(path: Path) -> dict[str, str]:
     return values
 
 
-def read_sql(source: _TableSource, env_file: Path | None = None) -> pd.DataFrame:
-    """Run ``source.query`` against the database whose SQLAlchemy URL is in the environment
-    variable named by ``source.url_env`` (or in ``env_file``, the project's git-ignored ``.env``). The URL
-    is never printed or stored."""
-    import sqlalchemy
-
+def database_url(source: _TableSource, env_file: Path | None = None) -> str:
+    """The SQLAlchemy URL of a sql source: from the environment variable named by
+    ``source.url_env``, or from ``env_file`` (the project's git-ignored ``.env``). Never printed
+    or stored."""
     env = source.url_env
-    query = source.query
-    if not env or not query:
+    if not env or not source.query:
         raise ConfigError(
             "A sql source needs source.url_env (name of an environment variable "
             "holding the database URL) and source.query."
@@ -202,16 +199,29 @@ def read_sql(source: _TableSource, env_file: Path | None = None) -> pd.DataFrame
             f"(e.g. export {env}=postgresql+psycopg://user:password@host/db) or in the "
             f"project's .env file (git-ignored) as {env}=..."
         )
+    return url
+
+
+def query_failed(exc: Exception, url: str, env: str) -> InputError:
+    """The error for a failed query, with the URL (and its password) replaced by ``$env``."""
+    message = str(getattr(exc, "orig", None) or exc).replace(url, f"${env}")
+    return InputError(
+        f"The database query failed: {message.strip()}",
+        file=f"sql via ${env}",
+        hint="Check source.query and that the database is reachable.",
+    )
+
+
+def read_sql(source: _TableSource, env_file: Path | None = None) -> pd.DataFrame:
+    """Run ``source.query`` against the database at ``database_url``."""
+    import sqlalchemy
+
+    url, env, query = database_url(source, env_file), source.url_env, source.query
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as conn:
             return pd.read_sql_query(sqlalchemy.text(query), conn)
     except sqlalchemy.exc.SQLAlchemyError as exc:
-        message = str(exc.orig if getattr(exc, "orig", None) else exc).replace(url, f"${env}")
-        raise InputError(
-            f"The database query failed: {message.strip()}",
-            file=f"sql via ${env}",
-            hint="Check source.query and that the database is reachable.",
-        ) from None
+        raise query_failed(exc, url, env) from None
     finally:
         engine.dispose()

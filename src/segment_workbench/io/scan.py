@@ -16,6 +16,7 @@ from pathlib import Path
 import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segment_workbench.config import SourceConfig
@@ -23,35 +24,63 @@ from segment_workbench.customers import engine
 from segment_workbench.errors import InputError
 from segment_workbench.io import schema
 from segment_workbench.io.contacts import read_exclusions
+from segment_workbench.io.detection import existing_file
 from segment_workbench.io.dtypes import TEXT
 from segment_workbench.io.mapping import map_columns
+from segment_workbench.io.readers import database_url, query_failed
 
 #: Parquet sources with more lines than this are collected by the engine (``source.engine: auto``).
 ENGINE_ROWS = 5_000_000
 _TOKENS = sorted(schema._MISSING_TOKENS - {""})
 
 
-def wanted(source: SourceConfig, path: Path) -> bool:
-    """Whether ``source`` is collected by the engine."""
-    if source.kind != "parquet" or source.level != "lines" or source.engine == "frame":
+def wanted(source: SourceConfig, env_file: Path | None = None) -> bool:
+    """Whether ``source`` is collected by the engine: a PostgreSQL query always (its lines stay
+    in the database), a Parquet file past ``ENGINE_ROWS`` lines (``source.engine: auto``)."""
+    if source.level != "lines" or source.engine == "frame" or source.kind not in ("parquet", "sql"):
         return False
-    return source.engine == "engine" or pq.ParquetFile(path).metadata.num_rows > ENGINE_ROWS
+    if source.kind == "sql":
+        return database_url(source, env_file).startswith("postgresql")
+    path = existing_file(source.path, "input file", "source.path")
+    try:
+        return source.engine == "engine" or pq.ParquetFile(path).metadata.num_rows > ENGINE_ROWS
+    except (pa.ArrowInvalid, OSError):  # not Parquet: the frame path's reader says so clearly
+        return False
 
 
-def typed_lines(source: SourceConfig, path: Path, preset) -> tuple[ibis.Table, dict[str, str], str, list[str]]:
-    """The source as typed contract columns (an ibis expression over the file, nothing read yet),
-    the source's name of each contract column, the value unit (``currency`` or ``visits``) and a
-    sentence per derived column, as ``schema.complete_orders`` says them."""
+def _source_table(source: SourceConfig, env_file: Path | None) -> tuple[ibis.Table, ibis.Value, str]:
+    """The source as the engine sees it, its record numbers (1-based: the file's row numbers, or
+    the query's row order) and a label naming it."""
+    if source.kind == "parquet":
+        path = existing_file(source.path, "input file", "source.path")
+        table = engine.read_parquet(path, file_row_number=True)
+        return table, table.file_row_number + 1, str(path)
+    url = database_url(source, env_file)
+    try:
+        table = engine.connect_database(url).sql(source.query)
+    except Exception as exc:  # the driver's own error, reworded without the URL
+        raise query_failed(exc, url, source.url_env) from None
+    return table, ibis.row_number().over() + 1, f"sql via ${source.url_env}"
+
+
+def typed_lines(
+    source: SourceConfig, preset, env_file: Path | None = None
+) -> tuple[ibis.Table, dict[str, str], str, list[str], str]:
+    """The source as typed contract columns (an ibis expression over the file or the query,
+    nothing read yet), the source's name of each contract column, the value unit (``currency``
+    or ``visits``), a sentence per derived column (as ``schema.complete_orders`` says them) and
+    the source's label."""
+    table, source_row, label = _source_table(source, env_file)
     if preset.prepare is not None:
         raise InputError(
-            f"The {source.preset} preset reshapes its export in pandas, which a file this large does not fit.",
-            file=str(path),
-            hint="Set source.engine: frame, or write the file with the contract's column names and use the generic preset.",
+            f"The {source.preset} preset reshapes its export in pandas, which the engine does not.",
+            file=label,
+            hint="Set source.engine: frame, or name the columns as the contract does and use the generic preset.",
         )
-    table = ibis.read_parquet(path, file_row_number=True)
-    head = table.limit(3).execute().drop(columns="file_row_number")
-    _, source_columns = map_columns(head.assign(source_row=range(1, len(head) + 1)), source, preset, str(path))
-    typed, parsers = {"source_row": table.file_row_number + 1}, {}
+    head = table.limit(3).execute().drop(columns="file_row_number", errors="ignore")
+    _, source_columns = map_columns(head.assign(source_row=range(1, len(head) + 1)), source, preset, label)
+    path = label
+    typed, parsers = {"source_row": source_row}, {}
     for column, name in source_columns.items():
         value = table[name]
         if value.type().is_string() and column == "order_date":
@@ -63,7 +92,7 @@ def typed_lines(source: SourceConfig, path: Path, preset) -> tuple[ibis.Table, d
     for column, (kind, parse) in parsers.items():
         t = _parsed(t, column, kind, parse)
     t, value_unit, notes = _complete(t, source)
-    return t, source_columns, value_unit, notes
+    return t, source_columns, value_unit, notes, label
 
 
 def _text(value: ibis.Value) -> ibis.StringValue:
@@ -103,7 +132,10 @@ def _parsed(t: ibis.Table, column: str, kind: tuple, parse) -> ibis.Table:
     parsed by ``parse`` (a frame-path parser) once per distinct value, in Python, and joined back."""
     plain, target = kind
     text = t[column]
-    cast = ibis.ifelse(text.re_search(f"^(?:{plain})$"), text.try_cast(target), ibis.null(target))
+    if t._find_backend().name in ("duckdb", "pyspark"):
+        cast = ibis.ifelse(text.re_search(f"^(?:{plain})$"), text.try_cast(target), ibis.null(target))
+    else:  # no TRY_CAST (PostgreSQL): every value goes through the Python parser
+        cast = ibis.null(target)
     t = t.mutate(**{column: cast, f"_{column}_text": ibis.ifelse(cast.isnull(), text, ibis.null("string"))})
     others = t.select(value=t[f"_{column}_text"]).distinct().filter(lambda d: d.value.notnull())
     values = pd.Series(others.to_pyarrow().column(0).to_pylist(), dtype=TEXT)
@@ -188,3 +220,29 @@ def contacts(lines: ibis.Table) -> pd.DataFrame:
     if "consent" not in out:
         out["consent"] = pd.array([pd.NA] * len(out), dtype="boolean")
     return out
+
+
+def from_recipe(recipe: dict) -> ibis.Table:
+    """Lines left in the source database, from the recipe a step wrote in their place: the
+    collected lines (typed, exclusions applied, no personal data) or, with ``raw``, the kept or
+    removed ones of the cleaning (``part``), recomputed by the database when queried."""
+    if "raw" in recipe:
+        from segment_workbench.cleaning import rules
+
+        decided = rules.decide(from_recipe(recipe["raw"]), pd.Timestamp(recipe["as_of"]), recipe["params"])
+        return rules.kept_lines(decided) if recipe["part"] == "kept" else rules.removed_lines(decided)
+    from segment_workbench.io.presets import PRESETS
+
+    source = SourceConfig(**recipe["source"])
+    env_file = Path(recipe["env_file"]) if recipe.get("env_file") else None
+    lines = typed_lines(source, PRESETS[source.preset], env_file)[0]
+    if source.exclusions:
+        lines = apply_exclusions(lines, {}, source.exclusions)[0]
+    return lines.drop(*[c for c in schema.PII + ["consent"] if c in lines.columns])
+
+
+def cleaned_recipes(raw: dict, as_of: pd.Timestamp, params: dict) -> dict[str, dict]:
+    """The recipes of the kept and the removed lines of cleaning the lines of ``raw``'s recipe
+    with ``params`` (``rules.parameters``) as of ``as_of``."""
+    common = {"raw": raw, "as_of": f"{as_of:%Y-%m-%d}", "params": params}
+    return {"kept": {**common, "part": "kept"}, "removed": {**common, "part": "removed"}}
