@@ -4,7 +4,8 @@ planted at known rates so the cleaning rules have work: lines without a customer
 orders, free items, exact duplicates, and returns (a ``C`` order id and a negative quantity)
 of an earlier purchase of the same customer and product.
 
-About 20 lines per customer (6 orders of 1–6 lines over two years), 500 products with skewed
+About 20 lines per customer (6 orders of 1–6 lines, spread over the customer's lifetime: from
+a day in the two years until they leave, after 365 days on average), 500 products with skewed
 popularity. Written in blocks of customers, so memory stays at one block whatever the size.
 
     python benchmarks/scale_data.py --lines 100000000 --out benchmarks/data/orders_100M.parquet
@@ -23,6 +24,7 @@ import pyarrow.parquet as pq
 
 START, DAYS = np.datetime64("2024-01-01T00:00:00", "s"), 731
 LINES_PER_CUSTOMER = 20.0
+LIFETIME_DAYS = 365
 BLOCK_CUSTOMERS = 250_000
 COUNTRIES = np.array(["United Kingdom", "Germany", "France", "Netherlands", "Ireland", "Spain"])
 CHANNELS = np.array(["web", "store", "app"])
@@ -34,7 +36,8 @@ def _block(rng: np.random.Generator, first_customer: int, n: int) -> pa.Table:
     orders_per = 1 + rng.negative_binomial(1.2, 1.2 / (1.2 + 5.0), size=n)  # mean about 6
     customer = np.repeat(np.arange(first_customer, first_customer + n), orders_per)
     start = rng.integers(0, DAYS, size=n)
-    span = np.repeat(DAYS - start, orders_per)
+    lifetime = rng.exponential(LIFETIME_DAYS, size=n).astype(np.int64) + 1  # then the customer leaves
+    span = np.repeat(np.minimum(DAYS - start, lifetime), orders_per)
     day = np.repeat(start, orders_per) + (rng.random(len(customer)) * span).astype(np.int64)
     seconds = day * 86_400 + rng.integers(8 * 3600, 21 * 3600, size=len(customer))
     lines_per = rng.integers(1, 7, size=len(customer))  # 1-6, mean 3.5

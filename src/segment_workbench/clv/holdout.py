@@ -58,7 +58,7 @@ class Holdout:
 #: Above this many calibration customers the models are fitted and compared on a random sample
 #: of this many (the chosen model is then fitted on every customer): a scorecard's relative
 #: errors are settled long before, and five models' fits on millions of customers are not.
-SCORECARD_SAMPLE = 200_000
+SCORECARD_SAMPLE = 100_000
 
 
 def calibration_holdout(

@@ -211,6 +211,17 @@ def fit_spend(
     )
 
 
+#: The simulated values kept at once (customers x draws, 8 bytes each: 0.4 GB), and the fewest
+#: draws a customer's interval comes from: at 5M customers 300 draws would take 12 GB.
+SIMULATION_CELLS = 50_000_000
+MIN_SIMULATIONS = 30
+
+
+def simulations(customers: int, wanted: int) -> int:
+    """The draws made for ``customers`` when ``wanted`` are asked for (see ``customer_values``)."""
+    return min(wanted, max(MIN_SIMULATIONS, SIMULATION_CELLS // max(customers, 1)))
+
+
 def customer_values(
     model: clv.TransactionModel,
     spend: clv.GammaGammaModel | clv.MeanSpendModel,
@@ -227,7 +238,9 @@ def customer_values(
 
     Columns: customer_id, p_alive, expected_purchases (over the horizon), expected_order_value,
     clv (expected discounted profit over the horizon), clv_low, clv_high (the central
-    ``interval`` of the simulated values). Durations are in the model's time unit.
+    ``interval`` of the simulated values). Durations are in the model's time unit. The matrix
+    holds at most ``SIMULATION_CELLS`` values: past that many customers x ``n_simulations``,
+    fewer draws are made (``simulations``), never fewer than ``MIN_SIMULATIONS``.
     """
     unit = model.time_unit_
     for fitted in (model, spend):
@@ -250,7 +263,7 @@ def customer_values(
         horizon=horizon,
         discount_rate=discount_rate,
         margin=margin,
-        n_simulations=n_simulations,
+        n_simulations=simulations(len(customers), n_simulations),
         random_state=random_state,
         time_unit=unit,
     )

@@ -1,14 +1,17 @@
-"""The heavy aggregations, written once as ibis expressions and run on an engine.
+"""The heavy work over order lines, written once as ibis expressions and run on an engine.
 
 Order lines go in as a pandas frame, a Parquet/CSV path, or an ibis table. Frames and files
 run on ibis's embedded DuckDB (files are scanned, not loaded, so they may be larger than
-memory); an ibis table runs on its own backend, inside the database that holds it
-(PostgreSQL, or any warehouse ibis reaches). The expressions are the same on every backend
-and give the same numbers (tests compare DuckDB and PostgreSQL).
+memory; DuckDB spills to disk past its memory limit); an ibis table runs on its own backend,
+inside the database that holds it (PostgreSQL, or any warehouse ibis reaches) or on Spark
+(``spark_session``, ``spark_table``). The expressions are the same on every backend and give
+the same numbers (tests compare DuckDB, PostgreSQL and Spark); the cleaning rules
+(``segment_workbench.cleaning.rules``) are written the same way.
 
-The engine reduces lines to one row per customer, or per cohort and period; what is left is
-small and is finished in pandas by ``segment_workbench.customers.table`` and ``segment_workbench.lifecycle.cohorts``. Days are
-calendar days: the time of day is dropped before anything is counted.
+The engine reduces lines to one row per customer, per cohort and period, or per month; what
+is left is small and is finished in pandas by ``segment_workbench.customers.table``,
+``segment_workbench.lifecycle`` and the other steps. Days are calendar days: the time of day is
+dropped before anything is counted.
 """
 
 from __future__ import annotations

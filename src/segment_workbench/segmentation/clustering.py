@@ -110,7 +110,7 @@ STABILITY_SAMPLE = 50_000
 #: Above this many customers, the number of segments is chosen on a random sample of this many
 #: (every k's model is fitted on it; the chosen one then places every customer): at 5M
 #: customers, 7 values of k x 10 KMeans starts on all of them took most of 03_segment.
-FIT_SAMPLE = 200_000
+FIT_SAMPLE = 100_000
 
 
 class SegmentClusterer:
