@@ -57,17 +57,29 @@ MEMORY_SHARE = 0.25
 def _configure_duckdb() -> None:
     """ibis's embedded DuckDB: no progress bar (it would print into logs), a memory limit
     (``MEMORY_SHARE`` of the machine, or ``SEGMENT_WORKBENCH_DUCKDB_MEMORY``, e.g. ``6GB``) and a
-    temporary folder to spill to."""
+    temporary folder to spill to; a limit or folder already set on the connection is kept."""
     backend = ibis.get_backend()
     if backend.name == "duckdb" and id(backend) not in _configured:
-        no_progress_bar(backend.con)
-        limit = os.environ.get("SEGMENT_WORKBENCH_DUCKDB_MEMORY")
-        if limit is None:
-            limit = f"{int(MEMORY_SHARE * os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1e6)}MB"
-        backend.con.execute(f"SET memory_limit = '{limit}'")
-        spill = Path(tempfile.gettempdir()) / "segment-workbench-duckdb"
-        backend.con.execute(f"SET temp_directory = '{spill.as_posix()}'")
+        con = backend.con
+        no_progress_bar(con)
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        limit, folder = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+        ).fetchall()[0]
+        if _bytes(limit) > 0.5 * memory:  # DuckDB's own default, 80% of the machine
+            wanted = os.environ.get("SEGMENT_WORKBENCH_DUCKDB_MEMORY") or f"{int(MEMORY_SHARE * memory / 1e6)}MB"
+            con.execute(f"SET memory_limit = '{wanted}'")
+        if folder in ("", ".tmp"):
+            con.execute(
+                f"SET temp_directory = '{(Path(tempfile.gettempdir()) / 'segment-workbench-duckdb').as_posix()}'"
+            )
         _configured.add(id(backend))
+
+
+def _bytes(setting: str) -> float:
+    """A DuckDB size setting ("18.8 GiB", "190.7 MiB") in bytes."""
+    number, _, unit = setting.partition(" ")
+    return float(number) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}.get(unit, 1)
 
 
 def no_progress_bar(con) -> None:
