@@ -79,12 +79,11 @@ def typed_lines(
         )
     head = table.limit(3).execute().drop(columns="file_row_number", errors="ignore")
     _, source_columns = map_columns(head.assign(source_row=range(1, len(head) + 1)), source, preset, label)
-    path = label
     typed, parsers = {"source_row": source_row}, {}
     for column, name in source_columns.items():
         value = table[name]
         if value.type().is_string() and column == "order_date":
-            parsers[column] = (_DATE, lambda text: schema.parse_dates(text, source.date_format, source.dayfirst, path))
+            parsers[column] = (_DATE, lambda text: schema.parse_dates(text, source.date_format, source.dayfirst, label))
         elif value.type().is_string() and column in schema.NUMERIC:
             parsers[column] = (_NUMBER, lambda text: schema.parse_numbers(text, source.decimal))
         typed[column] = _text(value) if column in parsers else _typed(value, column)
