@@ -430,9 +430,8 @@ def clean_files(
     rules; it is checked here with one aggregation."""
     result = clean_lines(lines, as_of, settings, source_columns=source_columns, file=file)
     try:
-        kept_lines = result.kept
         result.removed.order_by("source_row").to_parquet(removed)
-        kept_lines.order_by("source_row").to_parquet(kept)
+        result.kept.order_by("source_row").to_parquet(kept)
     finally:
         result.release()
     written = engine.lines_table(Path(kept))
