@@ -177,17 +177,11 @@ def _respell_ids(t: ibis.Table) -> ibis.Table:
     by_fold = ibis.window(group_by="_folded", order_by=[ibis.desc("_n"), "customer_id"])
     counts = counts.mutate(_canonical=counts.customer_id.first().over(by_fold))
     respell = counts.filter(counts._canonical != counts.customer_id).select("customer_id", "_canonical")
-    t = _left_join(t, respell, ["customer_id"])
+    t = engine.left_join(t, respell, ["customer_id"])
     change = t.reason.isnull() & t._canonical.notnull()
     return t.mutate(customer_id=ibis.ifelse(change, t._canonical, t.customer_id), **{_ID_RESPELLED: change}).drop(
         "_canonical"
     )
-
-
-def _left_join(t: ibis.Table, right: ibis.Table, keys: list[str]) -> ibis.Table:
-    """``t`` with ``right``'s other columns (null where no key matches)."""
-    joined = t.left_join(right, [t[k] == right[k] for k in keys])
-    return joined.select(*(t[c] for c in t.columns), *(right[c] for c in right.columns if c not in keys))
 
 
 def _mark_duplicates(t: ibis.Table, columns: list[str]) -> ibis.Table:
@@ -223,8 +217,8 @@ def _net_returns(t: ibis.Table, prefix: str | None) -> ibis.Table:
     matched = bought.select(*keys).distinct().mutate(_matched=True)
     taken = bought.select("source_row", "_take", _full=bought._take == bought._m)
 
-    t = _left_join(t, taken, ["source_row"])
-    t = _left_join(t, matched, keys)
+    t = engine.left_join(t, taken, ["source_row"])
+    t = engine.left_join(t, matched, keys)
     partial = t._take.notnull() & ~t._full
     take = t._take.cast("float64")
     if measure == "quantity":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -154,23 +155,82 @@ def frame(expr: ibis.Table, order: list[str]) -> pd.DataFrame:
     return result.to_pandas(types_mapper={pa.string(): TEXT, pa.large_string(): TEXT}.get)
 
 
-def purchase_day_totals(lines: ibis.Table) -> pd.DataFrame:
-    """One row per customer from their purchase days (days with an order): first_purchase,
-    last_purchase, purchase_days, revenue_total, first_day_revenue, and log_gaps, the sum of
-    the natural logs of the days between consecutive purchase days (0 without repeats).
-    Sorted by customer_id."""
+#: The columns of cleaned order lines a customer table reads (those the lines have).
+LINE_COLUMNS = ["source_row", "customer_id", "order_id", "order_date", "quantity", "amount", "discount", "cost"]
+
+
+@dataclass(frozen=True)
+class PurchaseDays:
+    """Order lines summed per customer and purchase day (the BTYD purchase unit), from which
+    every column of the customer table comes: ``table`` holds customer_id, day, amount and
+    quantity (discount and cost when the lines have them) as exact decimals, new_orders (orders
+    whose first line is on that day) and log_gap (the natural log of the days since the
+    customer's previous purchase day; null on the first). A customer table as of an earlier day
+    is a filter of these rows (``before``), so ``cache()`` it once and build customer tables at
+    many dates from it rather than from the lines. ``lines``: the lines, for error messages."""
+
+    table: ibis.Table
+    lines: ibis.Table
+
+    def before(self, date: pd.Timestamp) -> PurchaseDays:
+        """The purchase days before ``date`` (its time of day ignored), and their lines."""
+        day = ibis.date(pd.Timestamp(date).date())
+        return PurchaseDays(
+            self.table.filter(self.table.day < day), self.lines.filter(self.lines.order_date.date() < day)
+        )
+
+    def cache(self) -> PurchaseDays:
+        """Kept by the engine (a temporary table) until released or garbage-collected."""
+        return PurchaseDays(self.table.cache(), self.lines)
+
+
+def left_join(t: ibis.Table, right: ibis.Table, keys: list[str]) -> ibis.Table:
+    """``t`` with ``right``'s other columns (null where no key matches)."""
+    joined = t.left_join(right, [t[k] == right[k] for k in keys])
+    return joined.select(*(t[c] for c in t.columns), *(right[c] for c in right.columns if c not in keys))
+
+
+def purchase_days(lines) -> PurchaseDays:
+    """``lines`` (as ``lines_table`` takes them; a ``PurchaseDays`` is returned as it is) summed
+    per customer and purchase day."""
+    if isinstance(lines, PurchaseDays):
+        return lines
+    lines = lines_table(lines, LINE_COLUMNS)
+    summed = ["amount", "quantity", *(c for c in ("discount", "cost") if c in lines.columns)]
     t = lines.mutate(day=lines.order_date.date())
-    daily = t.group_by(["customer_id", "day"]).aggregate(amount=exact(t.amount).sum())
+    daily = t.group_by(["customer_id", "day"]).aggregate(**{c: exact(t[c]).sum() for c in summed})
+    orders = t.filter(t.order_id.notnull()).group_by(["customer_id", "order_id"]).aggregate(day=t.day.min())
+    started = orders.group_by(["customer_id", "day"]).aggregate(new_orders=orders.count())
+    daily = left_join(daily, started, ["customer_id", "day"])
     previous = daily.day.lag().over(ibis.window(group_by="customer_id", order_by="day"))
-    daily = daily.mutate(log_gap=exact(daily.day.delta(previous, unit="day").cast("float64").ln()))
+    return PurchaseDays(
+        daily.mutate(
+            new_orders=daily.new_orders.fill_null(0),
+            log_gap=exact(daily.day.delta(previous, unit="day").cast("float64").ln()),
+        ),
+        lines,
+    )
+
+
+def customer_totals(days: PurchaseDays) -> pd.DataFrame:
+    """One row per customer, sorted by customer_id, from their purchase days: first_purchase,
+    last_purchase, purchase_days, revenue_total, first_day_revenue, log_gaps (the sum of the
+    natural logs of the days between consecutive purchase days; 0 without repeats), n_orders
+    (distinct order ids), total_quantity, and discount_total / cost_total when the lines have
+    those columns."""
+    d = days.table
+    extra = {f"{c}_total": d[c].sum().cast("float64") for c in ("discount", "cost") if c in d.columns}
     return frame(
-        daily.group_by("customer_id").aggregate(
-            first_purchase=daily.day.min(),
-            last_purchase=daily.day.max(),
-            purchase_days=daily.count(),
-            revenue_total=daily.amount.sum().cast("float64"),
-            first_day_revenue=daily.amount.argmin(daily.day).cast("float64"),
-            log_gaps=daily.log_gap.sum().cast("float64").coalesce(0.0),
+        d.group_by("customer_id").aggregate(
+            first_purchase=d.day.min(),
+            last_purchase=d.day.max(),
+            purchase_days=d.count(),
+            revenue_total=d.amount.sum().cast("float64"),
+            first_day_revenue=d.amount.argmin(d.day).cast("float64"),
+            log_gaps=d.log_gap.sum().cast("float64").coalesce(0.0),
+            n_orders=d.new_orders.sum().cast("int64"),
+            total_quantity=d.quantity.sum().cast("float64"),
+            **extra,
         ),
         ["customer_id"],
     )
@@ -291,14 +351,6 @@ def day_span(lines: ibis.Table) -> tuple[int, pd.Timestamp | None, pd.Timestamp 
     day = lines.order_date.date()
     row = lines.aggregate(n=lines.count(), first=day.min(), last=day.max()).to_pyarrow().to_pylist()[0]
     return row["n"], *(pd.Timestamp(row[k]) if row[k] is not None else None for k in ("first", "last"))
-
-
-def line_totals(lines: ibis.Table) -> pd.DataFrame:
-    """One row per customer from their order lines: n_orders (distinct order ids),
-    total_quantity, and discount_total / cost_total when the lines have those columns."""
-    sums = {"n_orders": lines.order_id.nunique(), "total_quantity": exact_sum(lines.quantity)}
-    sums |= {f"{c}_total": exact_sum(lines[c]) for c in ("discount", "cost") if c in lines.columns}
-    return frame(lines.group_by("customer_id").aggregate(**sums), ["customer_id"])
 
 
 def cohort_cells(lines: ibis.Table, as_of: pd.Timestamp, period: str) -> pd.DataFrame:

@@ -51,7 +51,7 @@ IN_VISITS = {
 }
 
 
-LINE_COLUMNS = ["source_row", "customer_id", "order_id", "order_date", "quantity", "amount", "discount", "cost"]
+LINE_COLUMNS = engine.LINE_COLUMNS
 
 
 def check_as_of(transactions, as_of: pd.Timestamp, file: str = "transactions") -> None:
@@ -96,86 +96,59 @@ def check_span(transactions, file: str = "transactions") -> None:
         )
 
 
-def repeat_purchase_summary(transactions, as_of: pd.Timestamp | str, time_unit: str = "weeks") -> pd.DataFrame:
-    """The purchase-day columns of the customer table (what BTYD models need, and what
-    ``lifetimes``' summary computes): customer_id, first_purchase, last_purchase, frequency,
-    recency, T, litt, days_since_last_order, tenure_days, revenue_total, monetary_value.
-    ``transactions`` are cleaned order lines: a pandas frame, a Parquet file or an ibis table,
-    aggregated by ``segment_workbench.customers.engine`` (inside the database for an ibis table)."""
+def build_customer_table(transactions, as_of: pd.Timestamp | str, time_unit: str = "weeks") -> pd.DataFrame:
+    """One row per customer (columns in ``COLUMNS``; the purchase-day ones are what BTYD models
+    need, and what ``lifetimes``' summary computes) from cleaned order lines (customer_id,
+    order_id, order_date, quantity, amount; discount and cost when present): a pandas frame, a
+    Parquet file or an ibis table, aggregated by ``segment_workbench.customers.engine`` (inside
+    the database for an ibis table), or their ``engine.PurchaseDays``."""
     as_of = pd.Timestamp(as_of).normalize()
     per_unit = unit_days(time_unit)
-    lines = engine.lines_table(transactions, ["source_row", "customer_id", "order_date", "amount"])
-    out = engine.purchase_day_totals(lines)
-    if (out["last_purchase"] > as_of).any():
-        late_customers, late = engine.late_lines(lines, as_of)
+    days = engine.purchase_days(transactions)
+    totals = engine.customer_totals(days)
+    if (totals["last_purchase"] > as_of).any():
+        late_customers, late = engine.late_lines(days.lines, as_of)
         raise InputError(
             f"{late_customers} customer(s) have purchases after as_of {as_of.date()}.",
             column="order_date",
             rows=late,
             hint="Use the cleaned transactions (the future_date rule removes these) or a later as_of.",
         )
-    first, last = _day_numbers(out["first_purchase"]), _day_numbers(out["last_purchase"])
+    first, last = _day_numbers(totals["first_purchase"]), _day_numbers(totals["last_purchase"])
     now = np.datetime64(as_of.date(), "D").astype(np.int64)
     tenure = now - first
-    frequency = out["purchase_days"].to_numpy() - 1
-    revenue = out["revenue_total"].to_numpy()
-    repeat_revenue = revenue - out["first_day_revenue"].to_numpy()
+    frequency = totals["purchase_days"].to_numpy() - 1
+    revenue = totals["revenue_total"].to_numpy()
+    repeat_revenue = revenue - totals["first_day_revenue"].to_numpy()
     out = pd.DataFrame(
         {
-            "customer_id": out["customer_id"],
-            "first_purchase": out["first_purchase"],
-            "last_purchase": out["last_purchase"],
-            "revenue_total": revenue,
+            "customer_id": totals["customer_id"],
+            "first_purchase": totals["first_purchase"],
+            "last_purchase": totals["last_purchase"],
+            "n_orders": totals["n_orders"],
             "frequency": frequency,
             "recency": (last - first) / per_unit,
             "T": tenure / per_unit,
-            "litt": out["log_gaps"].to_numpy() - frequency * np.log(per_unit),
+            "litt": totals["log_gaps"].to_numpy() - frequency * np.log(per_unit),
             "days_since_last_order": now - last,
             "tenure_days": tenure,
-            "monetary_value": np.divide(repeat_revenue, frequency, out=np.zeros(len(out)), where=frequency > 0),
+            "revenue_total": revenue,
+            "avg_order_value": revenue / totals["n_orders"].to_numpy(),
+            "monetary_value": np.divide(repeat_revenue, frequency, out=np.zeros(len(totals)), where=frequency > 0),
+            "total_quantity": totals["total_quantity"],
         }
     )
+    if "discount_total" in totals:
+        discount = totals["discount_total"]
+        out["discount_share"] = (discount / (out["revenue_total"] + discount)).fillna(0.0)
+    if "cost_total" in totals:
+        out["margin_total"] = out["revenue_total"] - totals["cost_total"]
     return out
 
 
 def _day_numbers(days: pd.Series) -> np.ndarray:
     """Midnight timestamps as whole days since 1970-01-01 (int64)."""
     return days.to_numpy().astype("datetime64[D]").astype(np.int64)
-
-
-def build_customer_table(transactions, as_of: pd.Timestamp | str, time_unit: str = "weeks") -> pd.DataFrame:
-    """One row per customer (columns in ``COLUMNS``) from cleaned order lines (customer_id,
-    order_id, order_date, quantity, amount; discount and cost when present), given as for
-    ``repeat_purchase_summary``."""
-    lines = engine.lines_table(transactions, LINE_COLUMNS)
-    summary = repeat_purchase_summary(lines, as_of, time_unit)
-    totals = engine.line_totals(lines)
-    out = summary.merge(totals, on="customer_id", how="left", validate="one_to_one")
-    out["avg_order_value"] = out["revenue_total"] / out["n_orders"]
-    columns = [
-        "customer_id",
-        "first_purchase",
-        "last_purchase",
-        "n_orders",
-        "frequency",
-        "recency",
-        "T",
-        "litt",
-        "days_since_last_order",
-        "tenure_days",
-        "revenue_total",
-        "avg_order_value",
-        "monetary_value",
-        "total_quantity",
-    ]
-    if "discount_total" in out:
-        discount = out["discount_total"]
-        out["discount_share"] = (discount / (out["revenue_total"] + discount)).fillna(0.0)
-        columns.append("discount_share")
-    if "cost_total" in out:
-        out["margin_total"] = out["revenue_total"] - out["cost_total"]
-        columns.append("margin_total")
-    return out[columns]
 
 
 def _meaning(column: str, in_visits: bool) -> str | None:

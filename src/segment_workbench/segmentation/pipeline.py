@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from segment_workbench.customers import engine
-from segment_workbench.customers.table import LINE_COLUMNS, build_customer_table
+from segment_workbench.customers.table import build_customer_table
 from segment_workbench.segmentation import clustering, rfm
 
 
@@ -22,11 +22,12 @@ class SegmentModel:
 
     def segments_at(self, transactions, date: pd.Timestamp, removed=None) -> pd.Series:
         """customer_id -> segment name from the orders *before* ``date`` (customers with none are
-        absent). ``transactions``: cleaned lines as ``segment_workbench.customers.engine`` takes them; the engine
-        selects the earlier ones, so a frame is not copied for each date."""
+        absent). ``transactions``: cleaned lines as ``segment_workbench.customers.engine`` takes them, or
+        their ``engine.PurchaseDays`` (cached: many dates are placed from one pass over the lines);
+        the engine selects the earlier ones, so a frame is not copied for each date."""
         date = pd.Timestamp(date).normalize()
-        lines = engine.lines_table(transactions, LINE_COLUMNS)
-        table = build_customer_table(lines.filter(lines.order_date < date), date - pd.Timedelta(days=1), self.time_unit)
+        history = engine.purchase_days(transactions).before(date)
+        table = build_customer_table(history, date - pd.Timedelta(days=1), self.time_unit)
         if table.empty:
             return pd.Series(dtype=object, name="segment")
         features = clustering.behaviour_features(table, removed, before=date)

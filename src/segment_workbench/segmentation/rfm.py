@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from segment_workbench.customers import engine
-from segment_workbench.customers.table import LINE_COLUMNS, build_customer_table
+from segment_workbench.customers.table import build_customer_table
 from segment_workbench.errors import ConfigError
 
 DEFAULT_SEGMENT_MAP = [
@@ -96,11 +96,11 @@ def segment_migration(transactions, as_of, earlier_as_of, segment_map: list[dict
     rows = segment then (or "(not yet a customer)"), columns = segment now. Scores are computed
     afresh at each date from the transactions up to that date (cleaned lines as
     ``segment_workbench.customers.engine`` takes them)."""
-    lines = engine.lines_table(transactions, LINE_COLUMNS)
+    history = engine.purchase_days(transactions)
 
     def segments_at(date):
         date = pd.Timestamp(date).normalize()
-        table = build_customer_table(lines.filter(lines.order_date.date() <= date.date()), date)
+        table = build_customer_table(history.before(date + pd.Timedelta(days=1)), date)
         scores = rfm_scores(table)
         return pd.Series(assign_segments(scores, segment_map).to_numpy(), index=scores["customer_id"])
 
