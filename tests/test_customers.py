@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 from support import make_tx
 
+from segment_workbench.customers import engine
 from segment_workbench.customers import table as customers
 from segment_workbench.errors import ConfigError, InputError
 from segment_workbench.io import artifacts
@@ -115,3 +116,23 @@ def test_an_as_of_far_past_the_last_order_stops_naming_both_dates():
     customers.check_as_of(quarterly, pd.Timestamp("2023-10-28"))
     with pytest.raises(InputError, match="more than 180 days"):
         customers.check_as_of(quarterly, pd.Timestamp("2023-10-29"))
+
+
+def test_customer_tables_at_earlier_dates_from_one_cached_pass():
+    """A table as of an earlier day, from the cached purchase days, equals one from the lines
+    before that day; an order whose lines span two days counts once, on its first day."""
+    spanning = make_tx(
+        [{"customer_id": "a", "order_id": "3", "order_date": "2024-01-16 08:00", "quantity": 1, "unit_price": 4.0}]
+    )
+    tx = pd.concat([TX, spanning.assign(source_row=7)], ignore_index=True)
+    history = engine.purchase_days(tx).cache()
+    for day in ["2024-01-02", "2024-01-16", "2024-01-17", "2024-04-01"]:
+        date = pd.Timestamp(day)
+        from_history = customers.build_customer_table(history.before(date), date - pd.Timedelta(days=1))
+        from_lines = customers.build_customer_table(tx[tx["order_date"] < date], date - pd.Timedelta(days=1))
+        pd.testing.assert_frame_equal(from_history, from_lines)
+    a = from_history.set_index("customer_id").loc["a"]
+    assert a["n_orders"] == 4 and a["frequency"] == 3  # order 3 spans 15 and 16 Jan: 4 purchase days
+    assert a["revenue_total"] == 64 and a["total_quantity"] == 9
+    early = customers.build_customer_table(history.before(pd.Timestamp("2024-01-16")), "2024-01-15")
+    assert early.set_index("customer_id").loc["a", "n_orders"] == 3  # orders 1, 2 and 3 by 15 Jan
