@@ -268,6 +268,7 @@ def customer_values(
         time_unit=unit,
     )
     tail = (1 - interval) / 2 * 100
+    low, high = np.percentile(sims, [tail, 100 - tail], axis=1)
     table = pd.DataFrame(
         {
             "customer_id": customers["customer_id"].to_numpy(),
@@ -275,8 +276,8 @@ def customer_values(
             "expected_purchases": model.expected_purchases(horizon, x, t_x, T, time_unit=unit),
             "expected_order_value": spend.expected_average_value(x, m),
             "clv": value,
-            "clv_low": np.percentile(sims, tail, axis=1),
-            "clv_high": np.percentile(sims, 100 - tail, axis=1),
+            "clv_low": low,
+            "clv_high": high,
         }
     )
     return table, sims

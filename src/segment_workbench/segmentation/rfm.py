@@ -95,7 +95,7 @@ def segment_migration(transactions, as_of, earlier_as_of, segment_map: list[dict
     """Customers moving between RFM segments from ``earlier_as_of`` to ``as_of``: a count matrix,
     rows = segment then (or "(not yet a customer)"), columns = segment now. Scores are computed
     afresh at each date from the transactions up to that date (cleaned lines as
-    ``segment_workbench.customers.engine`` takes them)."""
+    ``segment_workbench.customers.engine`` takes them, or their cached ``engine.PurchaseDays``)."""
     history = engine.purchase_days(transactions)
 
     def segments_at(date):
