@@ -62,12 +62,13 @@ def segment_kpis(
     """
     as_of = pd.Timestamp(as_of).normalize()
     lines = engine.lines_table(transactions, ["customer_id", "order_id", "order_date", "amount"])
+    activity = engine.activity_by_period(lines, as_of, period).cache()  # one scan for every period
     rows = []
     for p in pd.period_range(engine.day_span(lines)[1], as_of, freq=period):
         start, end = p.start_time, min(p.end_time.normalize(), as_of)
         frozen = segments_at(start)
-        per_customer = engine.activity_between(lines, start - pd.Timedelta(days=1), end, orders=True)
-        per_customer = per_customer.set_index("customer_id")[["orders", "revenue"]]
+        this_period = activity.filter(activity.period_start == start.date())
+        per_customer = engine.frame(this_period, ["customer_id"]).set_index("customer_id")[["orders", "revenue"]]
         per_customer["segment"] = frozen.reindex(per_customer.index).fillna(NEW_CUSTOMERS).to_numpy()
         sizes = frozen.value_counts()
         sizes[NEW_CUSTOMERS] = int((per_customer["segment"] == NEW_CUSTOMERS).sum())

@@ -295,6 +295,22 @@ def main_value(lines: ibis.Table, column: str, weight: str | None = None) -> pd.
     return frame(main, ["customer_id"]).set_index("customer_id")[column]
 
 
+def activity_by_period(lines: ibis.Table, until: pd.Timestamp, period: str = "M") -> ibis.Table:
+    """Per customer and calendar period (``"W"`` weeks from Monday, ``"M"``, ``"Q"``) with a
+    purchase day up to ``until``: ``period_start`` (its first day), ``days`` (distinct purchase
+    days), ``revenue`` (amount summed, exact) and ``orders`` (distinct order ids), as an
+    expression: one scan of the lines serves every period (``cache()`` it, then filter)."""
+    day = lines.order_date.date()
+    t = lines.filter(day <= pd.Timestamp(until).date()).mutate(_day=day, period_start=day.truncate(period))
+    keys = ["customer_id", "period_start"]
+    orders = t.group_by([*keys, "_day", "order_id"]).aggregate(revenue=exact(t.amount).sum())
+    return orders.group_by(keys).aggregate(
+        days=orders._day.nunique(),
+        revenue=orders.revenue.sum().cast("float64"),
+        orders=orders.order_id.nunique(),
+    )
+
+
 def monthly_amounts(lines: ibis.Table) -> pd.Series:
     """Amount summed by calendar month of the order date (a monthly PeriodIndex)."""
     month = lines.order_date.date().truncate("M")
