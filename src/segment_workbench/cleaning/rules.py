@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dt
 import pandas as pd
 import pandera.errors
 
@@ -185,10 +186,36 @@ def _respell_ids(t: ibis.Table) -> ibis.Table:
 
 
 def _mark_duplicates(t: ibis.Table, columns: list[str]) -> ibis.Table:
-    """Kept lines equal in every column but ``source_row`` to an earlier kept line."""
-    same = ibis.window(group_by=[t.reason.isnull(), *columns], order_by="source_row")
-    later = ibis.row_number().over(same) > 0
-    return _mark(t, [("duplicate_rows", "exact_duplicate", later)])
+    """Kept lines equal in every column but ``source_row`` to an earlier kept line (null equal
+    to null). The kept lines are grouped by every column, a hash aggregation (a window over
+    every column would sort all the lines), and the groups of more than one line joined back
+    by null-safe keys: each column's null flag and its value with nulls filled."""
+
+    def keys(x: ibis.Table) -> dict[str, ibis.Value]:
+        out = {}
+        for i, column in enumerate(columns):
+            out[f"_null{i}"] = x[column].isnull()
+            out[f"_value{i}"] = x[column].fill_null(_filler(x[column].type()))
+        return out
+
+    kept = t.filter(t.reason.isnull())
+    groups = kept.group_by(**keys(kept)).aggregate(_first=kept.source_row.min(), _n=kept.count())
+    groups = groups.filter(groups._n > 1).drop("_n")
+    key_columns = list(keys(t))
+    t = engine.left_join(t.mutate(**keys(t)), groups, key_columns)
+    later = t._first.notnull() & (t.source_row != t._first)
+    return _mark(t, [("duplicate_rows", "exact_duplicate", later)]).drop(*key_columns, "_first")
+
+
+def _filler(kind: dt.DataType) -> ibis.Value:
+    """A value of type ``kind`` standing in for null in a join key (beside a null flag)."""
+    if kind.is_string():
+        return ibis.literal("")
+    if kind.is_boolean():
+        return ibis.literal(False)
+    if kind.is_timestamp() or kind.is_date():
+        return ibis.literal("1970-01-01").cast(kind)
+    return ibis.literal(0).cast(kind)
 
 
 def _net_returns(t: ibis.Table, prefix: str | None) -> ibis.Table:
