@@ -56,6 +56,12 @@ def test_postgres_pushdown_equals_duckdb(lines, postgres):
         _same_cohorts(cohorts.cohort_tables(table, AS_OF, period), cohorts.cohort_tables(lines, AS_OF, period))
     with pytest.raises(Exception, match="after as_of 2025-06-30"):  # the late-purchase check runs in the database too
         customers.build_customer_table(table, "2025-06-30")
+    history = engine.purchase_days(table).cache()  # a temporary table inside PostgreSQL
+    earlier = pd.Timestamp("2025-07-01")
+    _same_tables(
+        customers.build_customer_table(history.before(earlier), "2025-06-30"),
+        customers.build_customer_table(lines[lines["order_date"] < earlier], "2025-06-30"),
+    )
 
 
 def test_week_cohorts_start_on_monday():
@@ -70,6 +76,23 @@ def test_week_cohorts_start_on_monday():
     )  # Sun, Mon, Mon
     t = cohorts.cohort_tables(tx, "2025-12-14", "W")
     assert list(t.sizes) == [1, 1] and t.retention.iloc[0].tolist() == [1.0, 1.0]
+
+
+def test_activity_per_month_counts_an_order_in_each_month_it_has_lines():
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "a", "b"],
+            "order_id": ["1", "1", "2", "3", "4"],
+            "amount": [10.0, 5.0, 7.0, 3.0, 4.0],
+            "order_date": pd.to_datetime(
+                ["2025-01-31 23:00", "2025-02-01 00:10", "2025-02-01 12:00", "2025-02-15 09:00", "2025-03-01 09:00"]
+            ),
+        }
+    )
+    t = engine.lines_table(tx)
+    activity = engine.frame(engine.activity_by_period(t, pd.Timestamp("2025-02-28")), ["customer_id", "period_start"])
+    assert activity["period_start"].tolist() == [pd.Timestamp("2025-01-01"), pd.Timestamp("2025-02-01")]
+    assert activity[["days", "revenue", "orders"]].to_numpy().tolist() == [[1, 10.0, 1], [2, 15.0, 3]]  # b: after
 
 
 def test_missing_numbers_in_a_frame_are_nulls_for_the_engine():
