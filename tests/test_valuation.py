@@ -300,3 +300,18 @@ def test_cdnow_90_day_purchase_probability_on_the_holdout(cdnow_split):
     assert (outlook["p_purchase_30d"] < outlook["p_purchase_90d"]).all()
     assert (outlook["next_purchase_early"] <= outlook["next_purchase_median"]).all()
     assert (outlook["next_purchase_median"] <= outlook["next_purchase_late"]).all()
+
+
+def test_past_the_sample_size_the_final_model_is_fitted_on_a_random_sample():
+    from segment_workbench.cleaning import rules as cleaning
+
+    demo = collect({"kind": "synthetic", "n_customers": 3000, "seed": 42}).transactions
+    table = customers.build_customer_table(cleaning.clean(demo, "2025-12-31").transactions, "2025-12-31")
+    _, full, note = valuation.fit_final("pareto_nbd", table, "weeks")
+    assert "sample" not in note
+    _, part, note = valuation.fit_final("pareto_nbd", table, "weeks", sample=2000)
+    assert note.endswith("Fitted on a random sample of 2,000 customers; it predicts for every customer.")
+    assert part.n_customers_ == 2000
+    # the sample's estimates agree with the full fit's within a few of their standard errors
+    errors = part.summary["se"].to_numpy()
+    assert np.all(np.abs(part.params_.to_numpy() - full.params_.to_numpy()) < 4 * errors)

@@ -147,15 +147,26 @@ def scorecard_sentences(card: pd.DataFrame, chosen: str, requested: str) -> str:
     )
 
 
+#: Past this many customers the final model is fitted on a random sample of this size (and then
+#: predicts for everyone): at 5M customers a Pareto/NBD fit on all took minutes, and a million
+#: customers pin its four parameters down to well within their standard errors' use.
+FINAL_FIT_SAMPLE = 1_000_000
+
+
 def fit_final(
-    chosen: str, customers: pd.DataFrame, time_unit: str, random_state: int = 0
+    chosen: str, customers: pd.DataFrame, time_unit: str, random_state: int = 0, sample: int = FINAL_FIT_SAMPLE
 ) -> tuple[str, clv.TransactionModel, str]:
-    """Refit the chosen model on all customers up to as_of. If it does not converge there,
-    the first of the other models (in ``MODELS`` order) that converges is used; the returned
-    note says what happened. Raises InputError when none converges."""
+    """Refit the chosen model on the customers up to as_of (on a random ``sample`` of them when
+    there are more). If it does not converge there, the first of the other models (in
+    ``MODELS`` order) that converges is used; the returned note says what happened. Raises
+    InputError when none converges."""
+    sampled = ""
+    if len(customers) > sample:
+        customers = customers.sample(sample, random_state=random_state)
+        sampled = f" Fitted on a random sample of {sample:,} customers; it predicts for every customer."
     model = fit_transaction_model(chosen, customers, time_unit, random_state)
     if model.converged_:
-        return chosen, model, f"{model_label(chosen, model)}: {model.convergence_message_}."
+        return chosen, model, f"{model_label(chosen, model)}: {model.convergence_message_}.{sampled}"
     failures = [f"{MODEL_LABELS[chosen]}: {model.convergence_message_}"]
     for other in (n for n in MODELS if n != chosen):
         fallback = fit_transaction_model(other, customers, time_unit, random_state)
@@ -166,7 +177,7 @@ def fit_final(
                 (
                     f"{MODEL_LABELS[chosen]} did not converge on all the data "
                     f"({model.convergence_message_}); {model_label(other, fallback)} is used instead: "
-                    f"{fallback.convergence_message_}."
+                    f"{fallback.convergence_message_}.{sampled}"
                 ),
             )
         failures.append(f"{MODEL_LABELS[other]}: {fallback.convergence_message_}")

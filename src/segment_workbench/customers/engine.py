@@ -340,10 +340,11 @@ def netted_returns(removed, before: pd.Timestamp | None = None) -> pd.Series:
 
 
 def first_day_lines(lines: ibis.Table) -> ibis.Table:
-    """Each customer's lines on the day of their first purchase."""
-    day = lines.order_date.date()
-    t = lines.mutate(_day=day, _first=day.min().over(ibis.window(group_by="customer_id")))
-    return t.filter(t._day == t._first).drop("_day", "_first")
+    """Each customer's lines on the day of their first purchase (a group-by joined back: a window
+    over the customers would sort every line)."""
+    firsts = lines.group_by(_customer=lines.customer_id).aggregate(_first=lines.order_date.date().min())
+    joined = lines.join(firsts, [lines.customer_id == firsts._customer, lines.order_date.date() == firsts._first])
+    return joined.select(*(lines[c] for c in lines.columns))
 
 
 def customer_ids(lines) -> pd.Series:

@@ -95,7 +95,7 @@ def early_covariates(transactions, attributes: pd.DataFrame | None = None) -> pd
     sign-up attributes when present. ``transactions``: cleaned lines as
     ``segment_workbench.customers.engine`` takes them."""
     lines = engine.lines_table(transactions, ["customer_id", "order_date", "amount", "discount", "category", "country"])
-    first = engine.first_day_lines(lines)
+    first = engine.first_day_lines(lines).cache()  # read three times
     sums = {"value": engine.exact_sum(first.amount)}
     if "discount" in first.columns:
         sums["discount"] = engine.exact_sum(first.discount.fill_null(0))
