@@ -77,8 +77,8 @@ def test_the_run_metadata_is_written_with_the_customer_table(tmp_path):
 
 def test_reading_some_columns_of_an_artifact(tmp_path):
     artifacts.write(TX, tmp_path, "transactions.parquet")
-    lines = artifacts.read(tmp_path, "transactions.parquet", columns=customers.LINE_COLUMNS)
-    assert list(lines) == [c for c in customers.LINE_COLUMNS if c in TX]  # no discount or cost in TX: skipped
+    lines = artifacts.read(tmp_path, "transactions.parquet", columns=engine.LINE_COLUMNS)
+    assert list(lines) == [c for c in engine.LINE_COLUMNS if c in TX]  # no discount or cost in TX: skipped
     assert "unit_price" not in lines and len(lines) == len(TX)
     pd.testing.assert_frame_equal(
         customers.build_customer_table(lines, AS_OF), customers.build_customer_table(TX, AS_OF)

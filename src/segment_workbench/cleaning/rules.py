@@ -201,10 +201,10 @@ def _mark_duplicates(t: ibis.Table, columns: list[str]) -> ibis.Table:
     kept = t.filter(t.reason.isnull())
     groups = kept.group_by(**keys(kept)).aggregate(_first=kept.source_row.min(), _n=kept.count())
     groups = groups.filter(groups._n > 1).drop("_n")
-    key_columns = list(keys(t))
-    t = engine.left_join(t.mutate(**keys(t)), groups, key_columns)
+    line_keys = keys(t)
+    t = engine.left_join(t.mutate(**line_keys), groups, list(line_keys))
     later = t._first.notnull() & (t.source_row != t._first)
-    return _mark(t, [("duplicate_rows", "exact_duplicate", later)]).drop(*key_columns, "_first")
+    return _mark(t, [("duplicate_rows", "exact_duplicate", later)]).drop(*line_keys, "_first")
 
 
 def _filler(kind: dt.DataType) -> ibis.Value:

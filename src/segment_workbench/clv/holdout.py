@@ -16,7 +16,7 @@ import pandas as pd
 
 from segment_workbench.config import unit_days
 from segment_workbench.customers import engine
-from segment_workbench.customers.table import LINE_COLUMNS, build_customer_table
+from segment_workbench.customers.table import build_customer_table
 from segment_workbench.errors import InputError
 
 
@@ -69,7 +69,7 @@ def calibration_holdout(
     the holdout; a random ``sample`` of its customers when there are more. ``transactions``:
     cleaned lines as ``segment_workbench.customers.engine`` takes them."""
     calibration_end, holdout_end = pd.Timestamp(calibration_end).normalize(), pd.Timestamp(holdout_end).normalize()
-    lines = engine.lines_table(transactions, LINE_COLUMNS)
+    lines = engine.lines_table(transactions, engine.LINE_COLUMNS)
     calibration = lines.filter(lines.order_date.date() <= calibration_end.date())
     if engine.day_span(calibration)[0] == 0:
         raise InputError(f"No purchases on or before the calibration end {calibration_end.date()}.")

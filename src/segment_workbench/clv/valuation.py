@@ -175,7 +175,7 @@ def fit_final(
                 other,
                 fallback,
                 (
-                    f"{MODEL_LABELS[chosen]} did not converge on all the data "
+                    f"{MODEL_LABELS[chosen]} did not converge in the final fit "
                     f"({model.convergence_message_}); {model_label(other, fallback)} is used instead: "
                     f"{fallback.convergence_message_}.{sampled}"
                 ),

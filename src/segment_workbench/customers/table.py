@@ -51,9 +51,6 @@ IN_VISITS = {
 }
 
 
-LINE_COLUMNS = engine.LINE_COLUMNS
-
-
 def check_as_of(transactions, as_of: pd.Timestamp, file: str = "transactions") -> None:
     """Stop when ``as_of`` lies far past the last purchase: more than a year, or more than three
     times the median gap between a customer's purchase days (and at least 90 days, so a shop
