@@ -193,3 +193,35 @@ def test_cleaning_inside_postgres_fetches_only_per_customer_rows(postgres):
     on_duckdb = cleaning.clean(source.raw, source.as_of, source.settings)
     pd.testing.assert_frame_equal(result.log, on_duckdb.log)
     assert "s3cret" not in repr(result.kept) and not any("s3cret" in str(v) for v in vars(result).values())
+
+
+@pytest.fixture(scope="module")
+def large_demo() -> Source:
+    """A demo shop of some 480k lines: several of the Parquet writer's row groups, so an order
+    lost by DuckDB's threads would show."""
+    collected = collect({"kind": "synthetic", "n_customers": 25_000, "seed": 5})
+    return Source(collected.transactions, "2025-12-31", {}, collected.source_columns)
+
+
+@pytest.mark.parametrize("which", ["messy", "large"])
+def test_cleaning_into_files_equals_cleaning_where_the_lines_are(which, large_demo, tmp_path):
+    source = messy() if which == "messy" else large_demo
+    files = cleaning.clean_files(
+        source.raw,
+        source.as_of,
+        source.settings,
+        kept=tmp_path / "kept.parquet",
+        removed=tmp_path / "removed.parquet",
+        source_columns=source.source_columns,
+    )
+    frames = cleaning.clean(source.raw, source.as_of, source.settings, source_columns=source.source_columns)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.parquet", "removed.parquet"]  # nothing left behind
+    pd.testing.assert_frame_equal(files.log, frames.log)
+    kept, removed = pd.read_parquet(files.transactions), pd.read_parquet(files.removed)
+    assert kept["source_row"].is_monotonic_increasing and removed["source_row"].is_monotonic_increasing
+    assert kept["source_row"].tolist() == frames.transactions["source_row"].tolist()
+    assert removed[["source_row", "rule", "reason"]].equals(
+        frames.removed[["source_row", "rule", "reason"]].astype(removed[["source_row", "rule", "reason"]].dtypes)
+    )
+    assert kept["amount"].sum() == pytest.approx(frames.transactions["amount"].sum(), rel=1e-12)
+    assert files.summary["rows_removed"] == len(removed) > 0

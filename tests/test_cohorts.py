@@ -158,6 +158,21 @@ def test_large_shops_test_proportional_hazards_on_a_sample(demo, monkeypatch):
     assert sampled["ph_p_value"].between(0, 1).all() and not np.allclose(sampled["ph_p_value"], full["ph_p_value"])
 
 
+def test_very_large_shops_estimate_the_hazard_ratios_on_a_sample(demo, monkeypatch):
+    collected, tx, _, _, data = demo
+    covariates = survival.early_covariates(tx, collected.attributes.table)[["channel"]]
+    full = survival.cox_drivers(data, covariates)[0].set_index("covariate")
+    half = len(data) // 2
+    monkeypatch.setattr(survival, "COX_SAMPLE", half)
+    sampled, _, notes = survival.cox_drivers(data, covariates)
+    assert f"The hazard ratios are estimated on a random {half:,} of the {len(data):,} customers." in notes
+    sampled = sampled.set_index("covariate")
+    assert not np.allclose(sampled["hazard_ratio"], full["hazard_ratio"])  # another fit...
+    log_se = (np.log(full["upper"]) - np.log(full["lower"])) / (2 * 1.96)
+    assert (np.abs(np.log(sampled["hazard_ratio"] / full["hazard_ratio"])) < 3 * log_se).all()  # ...of the same
+    assert (sampled["upper"] / sampled["lower"] > full["upper"] / full["lower"]).all()  # from fewer: wider
+
+
 def test_churn_matches_the_planted_churn(demo):
     collected, _, _, threshold, data = demo
     truth = data.merge(collected.extras["ground_truth"], on="customer_id")

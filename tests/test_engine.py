@@ -1,6 +1,8 @@
 """The engine's aggregations: the same numbers from a pandas frame, a Parquet file and a
 PostgreSQL table (run inside the database), and every line accounted for."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -211,3 +213,17 @@ def test_a_file_larger_than_memory_is_aggregated_by_duckdb(tmp_path):
         "2025-12-31",
     )
     _same_tables(first.astype({"customer_id": expected["customer_id"].dtype}), expected)
+
+
+def test_the_duckdb_memory_limit_comes_from_the_environment():
+    """The runner gives each step's kernel its DuckDB memory through the environment."""
+    import subprocess
+    import sys
+
+    code = (
+        "import ibis; from segment_workbench.customers import engine; engine._configure_duckdb(); "
+        "print(ibis.get_backend().con.execute(\"SELECT current_setting('memory_limit')\").fetchone()[0])"
+    )
+    env = {**os.environ, "SEGMENT_WORKBENCH_DUCKDB_MEMORY": "3000MB"}
+    shown = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert engine._bytes(shown.strip()) == pytest.approx(3000e6, rel=0.05)  # DuckDB shows it as '2.7 GiB'

@@ -205,9 +205,16 @@ def test_a_kernel_started_ahead_has_its_imports_loaded_and_leaves_no_trace(tmp_p
 
     source, output = tmp_path / "nb.ipynb", tmp_path / "out.ipynb"
     nbformat.write(
-        new_notebook(cells=[new_code_cell("import sys\nprint('segment_workbench.viz.plots' in sys.modules)")]), source
+        new_notebook(
+            cells=[
+                new_code_cell(
+                    "import os, sys\nprint('segment_workbench.viz.plots' in sys.modules, os.environ['SEGMENT_WORKBENCH_DUCKDB_MEMORY'])"
+                )
+            ]
+        ),
+        source,
     )
-    kernel = run_sync(kernels.start_kernel)(imports)
+    kernel = run_sync(kernels.start_kernel)(imports, {**os.environ, "SEGMENT_WORKBENCH_DUCKDB_MEMORY": "1234MB"})
     assert kernel in IPCKernelManager.running
     papermill.execute_notebook(
         str(source),
@@ -219,8 +226,35 @@ def test_a_kernel_started_ahead_has_its_imports_loaded_and_leaves_no_trace(tmp_p
     )
     cell = nbformat.read(output, as_version=4).cells[0]
     assert cell.execution_count == 1  # the warm-up was silent: not counted, nothing printed
-    assert [o.get("text") for o in cell.outputs] == [f"{loaded}\n"]
+    assert [o.get("text") for o in cell.outputs] == [f"{loaded} 1234MB\n"]  # and it has the environment given
     assert kernel not in IPCKernelManager.running and not kernel.has_kernel  # shut down with the notebook
+
+
+def test_a_step_that_runs_alone_gets_more_of_duckdbs_memory_than_steps_side_by_side(monkeypatch):
+    from segment_workbench.app import scheduler
+    from segment_workbench.config import STEP_INPUTS
+
+    monkeypatch.delenv(scheduler.MEMORY_VARIABLE, raising=False)
+    steps = list(STEP_INPUTS)
+    assert [s for s in steps if scheduler.runs_alone(s, steps)] == [
+        "01_collect",
+        "02_clean",
+        "03_segment",
+        "07_owner_report",
+    ]
+    assert scheduler.runs_alone("05_cltv", ["01_collect", "02_clean", "03_segment", "05_cltv"])
+    machine_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e6
+
+    def limit_mb(step, jobs, selected=steps):
+        return int(scheduler.kernel_env(step, selected, jobs)[scheduler.MEMORY_VARIABLE].removesuffix("MB"))
+
+    assert limit_mb("02_clean", 2) == int(scheduler.ALONE_MEMORY_SHARE * machine_mb)
+    assert limit_mb("05_cltv", 2) == int(scheduler.SIDE_BY_SIDE_MEMORY_SHARE / 2 * machine_mb)
+    assert limit_mb("05_cltv", 3) == int(scheduler.SIDE_BY_SIDE_MEMORY_SHARE / 3 * machine_mb)
+    assert limit_mb("05_cltv", 3, [*steps[:3], "04_cohorts", "05_cltv"]) == limit_mb("05_cltv", 2)  # two can overlap
+    assert limit_mb("05_cltv", 1) == int(scheduler.SIDE_BY_SIDE_MEMORY_SHARE * machine_mb)
+    monkeypatch.setenv(scheduler.MEMORY_VARIABLE, "3GB")
+    assert scheduler.kernel_env("02_clean", steps, 2)[scheduler.MEMORY_VARIABLE] == "3GB"  # the user's setting wins
 
 
 def test_refresh_with_as_of_shows_migration_since_the_last_report(tmp_path):

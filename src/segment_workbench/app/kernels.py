@@ -117,12 +117,15 @@ def notebook_imports(step: str) -> str:
     return "\n".join(dict.fromkeys(statements))
 
 
-async def start_kernel(imports: str) -> IPCKernelManager:
-    """A kernel in the notebooks' folder (as nbclient starts one) that has run ``imports``
-    silently: nothing is recorded, so the notebook's outputs and execution counts are those of
-    a fresh kernel; its own import cells then find the modules loaded."""
+async def start_kernel(imports: str, env: dict[str, str] | None = None) -> IPCKernelManager:
+    """A kernel in the notebooks' folder (as nbclient starts one), with ``env`` (default: this
+    process's), that has run ``imports`` silently: nothing is recorded, so the notebook's
+    outputs and execution counts are those of a fresh kernel; its own import cells then find
+    the modules loaded."""
     km = IPCKernelManager(kernel_name="python3")
-    await km.start_kernel(cwd=str(notebooks_dir()), extra_arguments=["--HistoryManager.hist_file=:memory:"])
+    await km.start_kernel(
+        cwd=str(notebooks_dir()), extra_arguments=["--HistoryManager.hist_file=:memory:"], env=env or dict(os.environ)
+    )
     kc = km.client()
     kc.start_channels()
     try:

@@ -19,6 +19,39 @@ def default_step_jobs() -> int:
     return max(1, min(3, os.cpu_count() or 1))
 
 
+#: The embedded DuckDB's memory limit in a step's kernel, as a share of the machine: a step
+#: that runs alone gets ``ALONE_MEMORY_SHARE`` (the cleaning of 100M lines spills less), steps
+#: that can run side by side split ``SIDE_BY_SIDE_MEMORY_SHARE``; the run stays near half the
+#: machine (each kernel's frames come on top). ``SEGMENT_WORKBENCH_DUCKDB_MEMORY`` overrides both.
+ALONE_MEMORY_SHARE = 0.35
+SIDE_BY_SIDE_MEMORY_SHARE = 0.3
+MEMORY_VARIABLE = "SEGMENT_WORKBENCH_DUCKDB_MEMORY"
+
+
+def _upstream(step: str) -> set[str]:
+    """The steps ``step`` reads from, directly or through others."""
+    direct = set(STEP_INPUTS[step])
+    return direct.union(*(_upstream(d) for d in direct))
+
+
+def runs_alone(step: str, steps: list[str]) -> bool:
+    """Whether no other of ``steps`` can run at the same time as ``step``: each is upstream or
+    downstream of it."""
+    return all(o == step or o in _upstream(step) or step in _upstream(o) for o in steps)
+
+
+def kernel_env(step: str, steps: list[str], jobs: int) -> dict[str, str]:
+    """The environment of ``step``'s kernel: this one, with its DuckDB memory limit (unless the
+    user set ``SEGMENT_WORKBENCH_DUCKDB_MEMORY``)."""
+    env = dict(os.environ)
+    if MEMORY_VARIABLE not in env:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        side_by_side = min(jobs, sum(not runs_alone(s, steps) for s in steps)) or 1
+        share = ALONE_MEMORY_SHARE if runs_alone(step, steps) else SIDE_BY_SIDE_MEMORY_SHARE / side_by_side
+        env[MEMORY_VARIABLE] = f"{int(share * memory / 1e6)}MB"
+    return env
+
+
 def execute_steps(steps: list[str], execute: Callable[[str, IPCKernelManager], Any], jobs: int) -> list[Any]:
     """Run the steps, each as soon as the steps it reads from (``STEP_INPUTS``) have completed,
     up to ``jobs`` at a time; after a failure no further step starts. The kernels of the next
@@ -35,7 +68,7 @@ def execute_steps(steps: list[str], execute: Callable[[str, IPCKernelManager], A
     cancelled = threading.Event()
 
     def job(step: str) -> Any:
-        kernel = run_sync(start_kernel)(imports[step])
+        kernel = run_sync(start_kernel)(imports[step], kernel_env(step, steps, jobs))
         go[step].wait()
         if cancelled.is_set():
             run_sync(kernel.shutdown_kernel)(now=True)

@@ -25,8 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
@@ -68,29 +70,44 @@ def segment_kpis(
         start, end = p.start_time, min(p.end_time.normalize(), as_of)
         frozen = segments_at(start)
         this_period = activity.filter(activity.period_start == start.date())
-        per_customer = engine.frame(this_period, ["customer_id"]).set_index("customer_id")[["orders", "revenue"]]
-        per_customer["segment"] = frozen.reindex(per_customer.index).fillna(NEW_CUSTOMERS).to_numpy()
+        active = _active_by_segment(this_period.select("customer_id", "orders", "revenue").to_pyarrow(), frozen)
         sizes = frozen.value_counts()
-        sizes[NEW_CUSTOMERS] = int((per_customer["segment"] == NEW_CUSTOMERS).sum())
+        sizes[NEW_CUSTOMERS] = active["active"].get(NEW_CUSTOMERS, 0)
         for segment, size in sizes.items():
-            part = per_customer[per_customer["segment"] == segment]
-            orders, revenue = int(part["orders"].sum()), float(part["revenue"].sum())
+            n, orders, revenue, repeat = active.loc[segment].tolist() if segment in active.index else (0, 0, 0.0, 0)
             rows.append(
                 {
                     "period": str(p),
                     "period_start": start,
                     "segment": segment,
                     "customers": int(size),
-                    "active_customers": len(part),
-                    "orders": orders,
-                    "revenue": revenue,
+                    "active_customers": int(n),
+                    "orders": int(orders),
+                    "revenue": float(revenue),
                     "avg_order_value": revenue / orders if orders else np.nan,
-                    "repeat_rate": float((part["orders"] >= 2).mean()) if len(part) else np.nan,
-                    "retention": len(part) / size if size and segment != NEW_CUSTOMERS else np.nan,
+                    "repeat_rate": repeat / n if n else np.nan,
+                    "retention": n / size if size and segment != NEW_CUSTOMERS else np.nan,
                     "partial": end < p.end_time.normalize(),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _active_by_segment(active: pa.Table, frozen: pd.Series) -> pd.DataFrame:
+    """Per segment of ``frozen`` (customer_id -> segment; ``NEW_CUSTOMERS`` for the active
+    customers it does not hold): active customers, orders, revenue (summed exactly) and repeat
+    buyers (two or more orders), from ``active`` (customer_id, orders, revenue). Joined in the
+    embedded DuckDB: millions of text ids hash there several times faster than in pandas."""
+    segments = pa.table(
+        {"customer_id": pa.array(frozen.index.array, pa.string()), "segment": pa.array(frozen.to_numpy(), pa.string())}
+    )
+    joined = duckdb.from_arrow(active).join(duckdb.from_arrow(segments), "customer_id", how="left")
+    sums = joined.aggregate(
+        "segment, count(*) AS active, sum(orders) AS orders, sum(revenue::DECIMAL(38, 9))::DOUBLE AS revenue, "
+        "count(*) FILTER (WHERE orders >= 2) AS repeat",
+        "segment",
+    ).df()
+    return sums.assign(segment=sums["segment"].fillna(NEW_CUSTOMERS)).set_index("segment")
 
 
 def check_campaign(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from segment_workbench.customers import engine
@@ -32,7 +33,10 @@ class SegmentModel:
             return pd.Series(dtype=object, name="segment")
         features = clustering.behaviour_features(table, removed, before=date)
         labels = self.clusterer.predict(features)
-        return pd.Series([self.names[label] for label in labels], index=features.index, name="segment")
+        name_of = np.empty(max(self.names) + 1, dtype=object)  # cluster label -> name, taken for every customer
+        for label, name in self.names.items():
+            name_of[label] = name
+        return pd.Series(name_of[labels], index=features.index, name="segment")
 
 
 NOT_YET = "(not yet a customer)"
