@@ -1,6 +1,7 @@
 """Run a command and print, as JSON, the peak memory of the processes it starts: the largest
 single process (``ru_maxrss`` of the children, exact) and all of them together (the summed
-PSS of the process tree, sampled every ``INTERVAL`` seconds; PSS shares a page between the
+PSS of the process tree, sampled every ``INTERVAL`` seconds, or less often when a sample
+takes long: the sampler spends at most ``BUSY`` of one core; PSS shares a page between the
 processes that map it, so libraries loaded by every kernel are not counted once per kernel).
 GB are 10^9 bytes. Linux only (reads /proc). Used by bench_pipeline.py, which must not be the parent itself: a
 child forked from a process that holds gigabytes reports that process's peak as its own.
@@ -18,6 +19,9 @@ import sys
 import time
 
 INTERVAL = 0.25
+#: Reading the PSS of processes holding gigabytes walks their page tables: at 100M lines every
+#: 0.25 s took a quarter of a core (of two) from the run it measured.
+BUSY = 0.05
 
 
 def peak_rss_gb(who: int = resource.RUSAGE_SELF) -> float:
@@ -61,8 +65,9 @@ def main() -> None:
     proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
     peak = 0
     while proc.poll() is None:
+        start = time.perf_counter()
         peak = max(peak, tree_pss(proc.pid))
-        time.sleep(INTERVAL)
+        time.sleep(max(INTERVAL, (time.perf_counter() - start) * (1 / BUSY - 1)))
     if proc.returncode:
         raise SystemExit(proc.returncode)
     print(json.dumps({"largest_process_gb": peak_rss_gb(resource.RUSAGE_CHILDREN), "all_processes_gb": peak / 1e9}))
