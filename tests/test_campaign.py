@@ -192,6 +192,20 @@ def test_segment_kpis_by_hand_with_frozen_segments():
     assert kpis["revenue"].sum() == pytest.approx(tx["amount"].sum())
 
 
+def test_segment_kpis_with_the_segment_model_start_from_a_month_without_earlier_customers(demo):
+    _, cleaned, result, _ = demo
+    kpis = campaign.segment_kpis(
+        cleaned.transactions,
+        lambda d: result.model.segments_at(cleaned.transactions, d, cleaned.removed),
+        AS_OF,
+    )
+    first = kpis[kpis["period"] == kpis["period"].min()]
+    assert first["segment"].tolist() == [campaign.NEW_CUSTOMERS]  # nobody had bought before it
+    assert first["customers"].iloc[0] == first["active_customers"].iloc[0] > 0
+    assert kpis["revenue"].sum() == pytest.approx(cleaned.transactions["amount"].sum())
+    assert set(kpis["segment"]) == {*result.model.names.values(), campaign.NEW_CUSTOMERS}
+
+
 # --- campaign file problems -------------------------------------------------------------------
 
 
