@@ -99,10 +99,7 @@ def _active_by_segment(active: pa.Table, frozen: pd.Series) -> pd.DataFrame:
     buyers (two or more orders), from ``active`` (customer_id, orders, revenue). Joined in the
     embedded DuckDB: millions of text ids hash there several times faster than in pandas."""
     segments = pa.table(
-        {  # no customer before the first month: an empty index, of any type
-            "customer_id": pa.array(frozen.index.array if len(frozen) else [], pa.string()),
-            "segment": pa.array(frozen.to_numpy(), pa.string()),
-        }
+        {"customer_id": pa.array(frozen.index.array, pa.string()), "segment": pa.array(frozen.to_numpy(), pa.string())}
     )
     joined = duckdb.from_arrow(active).join(duckdb.from_arrow(segments), "customer_id", how="left")
     sums = joined.aggregate(

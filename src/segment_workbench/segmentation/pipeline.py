@@ -9,6 +9,7 @@ import pandas as pd
 
 from segment_workbench.customers import engine
 from segment_workbench.customers.table import build_customer_table
+from segment_workbench.io.dtypes import TEXT
 from segment_workbench.segmentation import clustering, rfm
 
 
@@ -30,7 +31,7 @@ class SegmentModel:
         history = engine.purchase_days(transactions).before(date)
         table = build_customer_table(history, date - pd.Timedelta(days=1), self.time_unit)
         if table.empty:
-            return pd.Series(dtype=object, name="segment")
+            return pd.Series(dtype=object, index=pd.Index([], dtype=TEXT, name="customer_id"), name="segment")
         features = clustering.behaviour_features(table, removed, before=date)
         labels = self.clusterer.predict(features)
         name_of = np.empty(max(self.names) + 1, dtype=object)  # cluster label -> name, taken for every customer
