@@ -10,6 +10,8 @@ from scipy import stats
 from support import make_tx
 
 from segment_workbench.campaigns import campaign
+from segment_workbench.customers import engine
+from segment_workbench.customers.running import RunningTotals
 from segment_workbench.datasets import synthetic
 from segment_workbench.errors import InputError
 from segment_workbench.io import campaign_file
@@ -204,6 +206,12 @@ def test_segment_kpis_with_the_segment_model_start_from_a_month_without_earlier_
     assert first["customers"].iloc[0] == first["active_customers"].iloc[0] > 0
     assert kpis["revenue"].sum() == pytest.approx(cleaned.transactions["amount"].sum())
     assert set(kpis["segment"]) == {*result.model.names.values(), campaign.NEW_CUSTOMERS}
+    # month by month from running totals (each month adds only its own purchase days): the same
+    running = RunningTotals(engine.purchase_days(cleaned.transactions).cache())
+    placed = campaign.segment_kpis(
+        cleaned.transactions, lambda d: result.model.segments_at(running, d, cleaned.removed), AS_OF
+    )
+    pd.testing.assert_frame_equal(placed, kpis)
 
 
 # --- campaign file problems -------------------------------------------------------------------

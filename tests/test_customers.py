@@ -1,9 +1,11 @@
+import numpy as np
 import pandas as pd
 import pytest
 from support import make_tx
 
 from segment_workbench.customers import engine
 from segment_workbench.customers import table as customers
+from segment_workbench.customers.running import RunningTotals
 from segment_workbench.errors import ConfigError, InputError
 from segment_workbench.io import artifacts
 
@@ -136,3 +138,32 @@ def test_customer_tables_at_earlier_dates_from_one_cached_pass():
     assert a["revenue_total"] == 64 and a["total_quantity"] == 9
     early = customers.build_customer_table(history.before(pd.Timestamp("2024-01-16")), "2024-01-15")
     assert early.set_index("customer_id").loc["a", "n_orders"] == 3  # orders 1, 2 and 3 by 15 Jan
+
+
+def test_running_totals_add_each_stretch_of_days_to_the_totals_before():
+    """Totals at increasing dates, each adding only the days since the date before, equal those
+    of one pass over the days before each date; an earlier date starts again. Customer b's cost
+    is missing on its first day and known on its second: missing only while no day knows it."""
+    tx = pd.concat(
+        [
+            TX.assign(cost=[1.0, 1.0, 1.0, 3.0, None, None]),
+            make_tx(
+                [{"customer_id": "b", "order_id": "6", "order_date": "2024-04-02", "quantity": 1, "unit_price": 7.0}]
+            ).assign(source_row=7, cost=2.5),
+        ],
+        ignore_index=True,
+    )
+    history = engine.purchase_days(tx).cache()
+    running = RunningTotals(history)
+    assert running.before(pd.Timestamp("2023-12-01")).empty
+    for day in ["2024-01-02", "2024-01-15", "2024-02-13", "2024-04-01", "2024-04-03", "2024-01-16", "2024-04-03"]:
+        pd.testing.assert_frame_equal(running.before(pd.Timestamp(day)), engine.customer_totals(history.before(day)))
+    at = running.before(pd.Timestamp("2024-04-03")).set_index("customer_id")
+    assert at.loc["a", "n_orders"] == 4 and at.loc["a", "purchase_days"] == 3 and at.loc["a", "revenue_total"] == 60
+    assert at.loc["a", "first_day_revenue"] == 20 and at.loc["a", "cost_total"] == 6
+    assert at.loc["b", "first_purchase"] == pd.Timestamp("2024-03-31") and at.loc["b", "cost_total"] == 2.5
+    assert at.loc["b", "first_day_revenue"] == 100 and at.loc["b", "log_gaps"] == pytest.approx(np.log(2))
+    b_in_march = running.before(pd.Timestamp("2024-04-01")).set_index("customer_id").loc["b"]
+    assert np.isnan(b_in_march["cost_total"]) and b_in_march["revenue_total"] == 100
+    table = customers.table_before(running, pd.Timestamp("2024-04-03"))
+    pd.testing.assert_frame_equal(table, customers.build_customer_table(tx, "2024-04-02"))

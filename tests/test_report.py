@@ -45,6 +45,7 @@ def test_run_writes_a_complete_report(demo_run):
         "transactions.parquet",
         "cleaning_log.csv",
         "removed_rows.parquet",
+        "purchase_days.parquet",
         "customers.parquet",
         "clv.parquet",
         "clv_params.json",

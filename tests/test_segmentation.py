@@ -234,6 +234,10 @@ def test_migration_by_hand():
     matrix = rfm.segment_migration(make_tx(rows), "2024-03-31", "2024-02-01")
     assert int(matrix.to_numpy().sum()) == 11
     assert matrix.loc["(not yet a customer)"].sum() == 1
+    # the segments now, when already scored (03_segment's), give the same matrix
+    table = customers.build_customer_table(make_tx(rows), "2024-03-31")
+    now = pd.Series(rfm.assign_segments(rfm.rfm_scores(table)).to_numpy(), index=table["customer_id"])
+    pd.testing.assert_frame_equal(rfm.segment_migration(make_tx(rows), "2024-03-31", "2024-02-01", now=now), matrix)
 
 
 def test_factor_analysis_recovers_the_planted_factors(demo):

@@ -12,6 +12,7 @@ from segment_workbench import clv
 from segment_workbench.app import runner
 from segment_workbench.clv import holdout as calibration
 from segment_workbench.clv import valuation
+from segment_workbench.customers import engine
 from segment_workbench.customers import table as customers
 from segment_workbench.io.collect import collect
 
@@ -58,6 +59,10 @@ def test_calibration_holdout_by_hand():
     assert table["duration_holdout"].iloc[0] == pytest.approx(29 / 7)
     assert split.calibration_end == pd.Timestamp("2024-01-31") and split.holdout_end == pd.Timestamp("2024-02-29")
     assert split.duration == pytest.approx(29 / 7) and split.time_unit == "weeks"
+    # from the lines summed per customer and day (02_clean's file): the same table
+    days = engine.purchase_days(TX).cache()
+    from_days = calibration.calibration_holdout(TX, "2024-01-31", "2024-02-29", "weeks", days=days)
+    pd.testing.assert_frame_equal(from_days.table, split.table)
 
 
 def test_split_dates():

@@ -183,6 +183,12 @@ class PurchaseDays:
         """Kept by the engine (a temporary table) until released or garbage-collected."""
         return PurchaseDays(self.table.cache(), self.lines)
 
+    def saved(self, path: Path) -> PurchaseDays:
+        """Written to ``path`` (Parquet) and scanned from there, so later steps read the days
+        rather than summing the lines again."""
+        self.table.to_parquet(path)
+        return PurchaseDays(read_parquet(path), self.lines)
+
 
 def left_join(t: ibis.Table, right: ibis.Table, keys: list[str]) -> ibis.Table:
     """``t`` with ``right``'s other columns (null where no key matches)."""
@@ -219,21 +225,23 @@ def customer_totals(days: PurchaseDays) -> pd.DataFrame:
     (distinct order ids), total_quantity, and discount_total / cost_total when the lines have
     those columns."""
     d = days.table
+    return frame(d.group_by("customer_id").aggregate(**totals(d)), ["customer_id"])
+
+
+def totals(d: ibis.Table) -> dict[str, ibis.Value]:
+    """``customer_totals``' aggregations of purchase days ``d`` (``PurchaseDays.table``)."""
     extra = {f"{c}_total": d[c].sum().cast("float64") for c in ("discount", "cost") if c in d.columns}
-    return frame(
-        d.group_by("customer_id").aggregate(
-            first_purchase=d.day.min(),
-            last_purchase=d.day.max(),
-            purchase_days=d.count(),
-            revenue_total=d.amount.sum().cast("float64"),
-            first_day_revenue=d.amount.argmin(d.day).cast("float64"),
-            log_gaps=d.log_gap.sum().cast("float64").coalesce(0.0),
-            n_orders=d.new_orders.sum().cast("int64"),
-            total_quantity=d.quantity.sum().cast("float64"),
-            **extra,
-        ),
-        ["customer_id"],
-    )
+    return {
+        "first_purchase": d.day.min(),
+        "last_purchase": d.day.max(),
+        "purchase_days": d.count(),
+        "revenue_total": d.amount.sum().cast("float64"),
+        "first_day_revenue": d.amount.argmin(d.day).cast("float64"),
+        "log_gaps": d.log_gap.sum().cast("float64").coalesce(0.0),
+        "n_orders": d.new_orders.sum().cast("int64"),
+        "total_quantity": d.quantity.sum().cast("float64"),
+        **extra,
+    }
 
 
 def _purchase_days(lines: ibis.Table) -> ibis.Table:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from segment_workbench.config import unit_days
 from segment_workbench.customers import engine
+from segment_workbench.customers.running import RunningTotals
 from segment_workbench.errors import InputError
 
 COLUMNS = {
@@ -102,7 +103,6 @@ def build_customer_table(transactions, as_of: pd.Timestamp | str, time_unit: str
     Parquet file or an ibis table, aggregated by ``segment_workbench.customers.engine`` (inside
     the database for an ibis table), or their ``engine.PurchaseDays``."""
     as_of = pd.Timestamp(as_of).normalize()
-    per_unit = unit_days(time_unit)
     days = engine.purchase_days(transactions)
     totals = engine.customer_totals(days)
     if (totals["last_purchase"] > as_of).any():
@@ -113,6 +113,22 @@ def build_customer_table(transactions, as_of: pd.Timestamp | str, time_unit: str
             rows=late,
             hint="Use the cleaned transactions (the future_date rule removes these) or a later as_of.",
         )
+    return _from_totals(totals, as_of, time_unit)
+
+
+def table_before(transactions, date: pd.Timestamp, time_unit: str = "weeks") -> pd.DataFrame:
+    """The customer table from the orders before ``date``, as of the day before it.
+    ``transactions``: as ``build_customer_table`` takes them, or their ``RunningTotals`` (many
+    dates, in increasing order, from one pass)."""
+    date = pd.Timestamp(date).normalize()
+    if isinstance(transactions, RunningTotals):
+        return _from_totals(transactions.before(date), date - pd.Timedelta(days=1), time_unit)
+    return build_customer_table(engine.purchase_days(transactions).before(date), date - pd.Timedelta(days=1), time_unit)
+
+
+def _from_totals(totals: pd.DataFrame, as_of: pd.Timestamp, time_unit: str) -> pd.DataFrame:
+    """The customer table from ``engine.customer_totals``' frame."""
+    per_unit = unit_days(time_unit)
     first, last = _day_numbers(totals["first_purchase"]), _day_numbers(totals["last_purchase"])
     now = np.datetime64(as_of.date(), "D").astype(np.int64)
     tenure = now - first

@@ -32,6 +32,7 @@ CAMPAIGN = "campaign.parquet"
 TRANSACTIONS = "transactions.parquet"
 CLEANING_LOG = "cleaning_log.csv"
 REMOVED_ROWS = "removed_rows.parquet"
+PURCHASE_DAYS = "purchase_days.parquet"  # the cleaned lines summed per customer and day (file sources)
 CUSTOMERS = "customers.parquet"
 # 03_segment
 SEGMENTS = "segments.parquet"
@@ -226,6 +227,32 @@ def lines(run_dir: str | Path, name: str = TRANSACTIONS):
 
         return scan.from_recipe(read_recipe(run_dir, name))
     return _existing(run_dir, name)
+
+
+def save_purchase_days(run_dir: str | Path, transactions):
+    """02_clean: the cleaned lines (a Parquet path, or an ibis table in the source database)
+    summed per customer and purchase day, as ``engine.PurchaseDays``. From a file they are
+    written as ``PURCHASE_DAYS`` for the later steps; in a database they stay there (per
+    customer and day is more than the per-customer tables that may leave it)."""
+    from segment_workbench.customers import engine
+
+    days = engine.purchase_days(transactions)
+    path = data_dir(run_dir) / PURCHASE_DAYS
+    path.unlink(missing_ok=True)  # an earlier run's, in an interactive run folder
+    return days.saved(path) if isinstance(transactions, Path) else days
+
+
+def purchase_days(run_dir: str | Path):
+    """The cleaned lines summed per customer and purchase day (``engine.PurchaseDays``): scanned
+    from 02_clean's ``PURCHASE_DAYS`` when it wrote one (lines from a file), else summed now by
+    the engine holding the lines and kept there (lines in the source database)."""
+    from segment_workbench.customers import engine
+
+    transactions = lines(run_dir)
+    path = data_dir(run_dir) / PURCHASE_DAYS
+    if path.is_file():
+        return engine.PurchaseDays(engine.read_parquet(path), engine.lines_table(transactions, engine.LINE_COLUMNS))
+    return engine.purchase_days(transactions).cache()
 
 
 def read_optional(run_dir: str | Path, name: str, columns: list[str] | None = None) -> pd.DataFrame | None:

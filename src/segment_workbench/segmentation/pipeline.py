@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from segment_workbench.customers import engine
-from segment_workbench.customers.table import build_customer_table
+from segment_workbench.customers.table import table_before
 from segment_workbench.io.dtypes import TEXT
 from segment_workbench.segmentation import clustering, rfm
 
@@ -24,12 +23,12 @@ class SegmentModel:
 
     def segments_at(self, transactions, date: pd.Timestamp, removed=None) -> pd.Series:
         """customer_id -> segment name from the orders *before* ``date`` (customers with none are
-        absent). ``transactions``: cleaned lines as ``segment_workbench.customers.engine`` takes them, or
-        their ``engine.PurchaseDays`` (cached: many dates are placed from one pass over the lines);
-        the engine selects the earlier ones, so a frame is not copied for each date."""
+        absent). ``transactions``: cleaned lines as ``segment_workbench.customers.engine`` takes them,
+        their ``engine.PurchaseDays`` (cached: many dates are placed from one pass over the lines),
+        or its ``RunningTotals`` (many dates in increasing order, each adding only the days since
+        the one before); the engine selects the earlier ones, so a frame is not copied for each date."""
         date = pd.Timestamp(date).normalize()
-        history = engine.purchase_days(transactions).before(date)
-        table = build_customer_table(history, date - pd.Timedelta(days=1), self.time_unit)
+        table = table_before(transactions, date, self.time_unit)
         if table.empty:
             return pd.Series(dtype=object, index=pd.Index([], dtype=TEXT, name="customer_id"), name="segment")
         features = clustering.behaviour_features(table, removed, before=date)

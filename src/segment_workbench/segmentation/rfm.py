@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from segment_workbench.customers import engine
-from segment_workbench.customers.table import build_customer_table
+from segment_workbench.customers.table import table_before
 from segment_workbench.errors import ConfigError
 
 DEFAULT_SEGMENT_MAP = [
@@ -91,20 +91,24 @@ def assign_segments(scores: pd.DataFrame, segment_map: list[dict] | None = None)
     return pd.Series(labels, index=scores.index, name="rfm_segment")
 
 
-def segment_migration(transactions, as_of, earlier_as_of, segment_map: list[dict] | None = None) -> pd.DataFrame:
+def segment_migration(
+    transactions, as_of, earlier_as_of, segment_map: list[dict] | None = None, now: pd.Series | None = None
+) -> pd.DataFrame:
     """Customers moving between RFM segments from ``earlier_as_of`` to ``as_of``: a count matrix,
     rows = segment then (or "(not yet a customer)"), columns = segment now. Scores are computed
     afresh at each date from the transactions up to that date (cleaned lines as
-    ``segment_workbench.customers.engine`` takes them, or their cached ``engine.PurchaseDays``)."""
+    ``segment_workbench.customers.engine`` takes them, or their cached ``engine.PurchaseDays``);
+    ``now``: customer_id -> segment at ``as_of`` when already scored (03_segment's)."""
     history = engine.purchase_days(transactions)
 
     def segments_at(date):
         date = pd.Timestamp(date).normalize()
-        table = build_customer_table(history.before(date + pd.Timedelta(days=1)), date)
+        table = table_before(history, date + pd.Timedelta(days=1))
         scores = rfm_scores(table)
         return pd.Series(assign_segments(scores, segment_map).to_numpy(), index=scores["customer_id"])
 
-    now, then = segments_at(as_of), segments_at(earlier_as_of)
+    now = segments_at(as_of) if now is None else now
+    then = segments_at(earlier_as_of)
     before = then.reindex(now.index).fillna("(not yet a customer)")
     order = [rule["segment"] for rule in (segment_map or DEFAULT_SEGMENT_MAP)]
     order = list(dict.fromkeys(order))
