@@ -3,10 +3,15 @@
 import numpy as np
 import pandas as pd
 import pytest
+import support
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from support import make_tx
 
+from segment_workbench import clv
 from segment_workbench.cleaning import rules as cleaning
+from segment_workbench.clv import holdout as calibration
+from segment_workbench.clv import valuation
+from segment_workbench.customers import engine
 from segment_workbench.errors import InputError
 from segment_workbench.lifecycle import survival
 from segment_workbench.lifecycle.cohorts import cohort_tables
@@ -198,3 +203,22 @@ def test_no_churn_events_and_single_level_covariate():
     )
     drivers, _, notes = survival.cox_drivers(data, covariates)
     assert drivers["covariate"].tolist() == ["value"] and "channel has a single level and was left out." in notes
+
+
+def test_purchase_days_give_the_same_cohorts_threshold_and_holdout_as_the_lines(demo_shop):
+    """02_clean's lines summed per customer and day stand in for the lines wherever only days
+    and amounts count: cohort matrices, the churn threshold, the CLV calibration and holdout,
+    its tracking and the 90-day purchase check are the same from either."""
+    lines, as_of = demo_shop.cleaned.transactions, support.AS_OF
+    days = engine.purchase_days(lines).cache()
+    for period in ("M", "Q"):
+        from_lines, from_days = cohort_tables(lines, as_of, period), cohort_tables(days, as_of, period)
+        pd.testing.assert_frame_equal(from_days.retention, from_lines.retention)
+        pd.testing.assert_frame_equal(from_days.revenue, from_lines.revenue)
+    assert survival.suggest_threshold(days) == survival.suggest_threshold(lines) == 49
+    split = calibration.calibration_holdout(lines, "2025-06-30", as_of, "weeks")
+    from_days = calibration.calibration_holdout(days, "2025-06-30", as_of, "weeks")
+    pd.testing.assert_frame_equal(from_days.table, split.table)
+    model = clv.BetaGeoModel().fit(split.table["frequency"], split.table["recency"], split.table["T"])
+    pd.testing.assert_frame_equal(calibration.tracking(model, days, split), calibration.tracking(model, lines, split))
+    assert valuation.purchase_check(model, split, days) == valuation.purchase_check(model, split, lines)

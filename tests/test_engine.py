@@ -80,12 +80,15 @@ def test_week_cohorts_start_on_monday():
     assert list(t.sizes) == [1, 1] and t.retention.iloc[0].tolist() == [1.0, 1.0]
 
 
-def test_activity_per_month_counts_an_order_in_each_month_it_has_lines():
+def test_activity_per_month_counts_an_order_once_in_the_month_it_was_placed():
+    """Order 1's lines span 31 January and 1 February: one order in January, its February line's
+    revenue in February; every order is counted once over the months."""
     tx = pd.DataFrame(
         {
             "customer_id": ["a", "a", "a", "a", "b"],
             "order_id": ["1", "1", "2", "3", "4"],
             "amount": [10.0, 5.0, 7.0, 3.0, 4.0],
+            "quantity": [1.0, 1.0, 1.0, 1.0, 1.0],
             "order_date": pd.to_datetime(
                 ["2025-01-31 23:00", "2025-02-01 00:10", "2025-02-01 12:00", "2025-02-15 09:00", "2025-03-01 09:00"]
             ),
@@ -94,7 +97,9 @@ def test_activity_per_month_counts_an_order_in_each_month_it_has_lines():
     t = engine.lines_table(tx)
     activity = engine.frame(engine.activity_by_period(t, pd.Timestamp("2025-02-28")), ["customer_id", "period_start"])
     assert activity["period_start"].tolist() == [pd.Timestamp("2025-01-01"), pd.Timestamp("2025-02-01")]
-    assert activity[["days", "revenue", "orders"]].to_numpy().tolist() == [[1, 10.0, 1], [2, 15.0, 3]]  # b: after
+    assert activity[["days", "revenue", "orders"]].to_numpy().tolist() == [[1, 10.0, 1], [2, 15.0, 2]]  # b: after
+    by_days = engine.activity_by_period(engine.purchase_days(t), pd.Timestamp("2025-02-28"))
+    pd.testing.assert_frame_equal(engine.frame(by_days, ["customer_id", "period_start"]), activity)
 
 
 def test_missing_numbers_in_a_frame_are_nulls_for_the_engine():

@@ -61,7 +61,7 @@ def test_calibration_holdout_by_hand():
     assert split.duration == pytest.approx(29 / 7) and split.time_unit == "weeks"
     # from the lines summed per customer and day (02_clean's file): the same table
     days = engine.purchase_days(TX).cache()
-    from_days = calibration.calibration_holdout(TX, "2024-01-31", "2024-02-29", "weeks", days=days)
+    from_days = calibration.calibration_holdout(days, "2024-01-31", "2024-02-29", "weeks")
     pd.testing.assert_frame_equal(from_days.table, split.table)
 
 

@@ -56,15 +56,16 @@ def segment_kpis(
     ``segments_at(start)`` gives customer_id -> segment from the orders before ``start``;
     customers whose first order falls in the period are counted under ``NEW_CUSTOMERS``.
     Columns: period, period_start, segment, customers (in the segment at the period's start;
-    for new customers, those acquired in it), active_customers (bought in the period), orders,
-    revenue, avg_order_value (revenue / orders), repeat_rate (share of active customers with
-    two or more orders in the period), retention (active / customers; empty for new
-    customers), partial (the period continues after as_of). ``transactions``: cleaned lines as
-    ``segment_workbench.customers.engine`` takes them.
+    for new customers, those acquired in it), active_customers (bought in the period), orders
+    (placed in the period), revenue, avg_order_value (revenue / orders), repeat_rate (share of
+    active customers with two or more orders in the period), retention (active / customers;
+    empty for new customers), partial (the period continues after as_of). ``transactions``:
+    cleaned lines as ``segment_workbench.customers.engine`` takes them, or their
+    ``engine.PurchaseDays``.
     """
     as_of = pd.Timestamp(as_of).normalize()
-    lines = engine.lines_table(transactions, ["customer_id", "order_id", "order_date", "amount"])
-    activity = engine.activity_by_period(lines, as_of, period).cache()  # one scan for every period
+    lines = engine.lines_table(transactions, ["customer_id", "order_date"])
+    activity = engine.activity_by_period(transactions, as_of, period).cache()  # one pass for every period
     rows = []
     for p in pd.period_range(engine.day_span(lines)[1], as_of, freq=period):
         start, end = p.start_time, min(p.end_time.normalize(), as_of)

@@ -62,25 +62,20 @@ SCORECARD_SAMPLE = 100_000
 
 
 def calibration_holdout(
-    transactions,
-    calibration_end,
-    holdout_end,
-    time_unit: str,
-    sample: int = SCORECARD_SAMPLE,
-    random_state: int = 0,
-    days: engine.PurchaseDays | None = None,
+    transactions, calibration_end, holdout_end, time_unit: str, sample: int = SCORECARD_SAMPLE, random_state: int = 0
 ) -> Holdout:
     """The calibration customer table with what each customer did in the holdout, and
     ``frequency_last_period``: their purchase days in the last stretch of calibration as long as
     the holdout; a random ``sample`` of its customers when there are more. ``transactions``:
-    cleaned lines as ``segment_workbench.customers.engine`` takes them; ``days``: their
-    ``engine.PurchaseDays`` when already summed (02_clean's file), else summed here."""
+    cleaned lines as ``segment_workbench.customers.engine`` takes them, or their
+    ``engine.PurchaseDays`` (02_clean's file: the same numbers from fewer rows)."""
     calibration_end, holdout_end = pd.Timestamp(calibration_end).normalize(), pd.Timestamp(holdout_end).normalize()
     lines = engine.lines_table(transactions, engine.LINE_COLUMNS)
     calibration = lines.filter(lines.order_date.date() <= calibration_end.date())
     if engine.day_span(calibration)[0] == 0:
         raise InputError(f"No purchases on or before the calibration end {calibration_end.date()}.")
-    table = table_before(days or calibration, calibration_end + pd.Timedelta(days=1), time_unit)
+    days = transactions if isinstance(transactions, engine.PurchaseDays) else engine.purchase_days(calibration)
+    table = table_before(days, calibration_end + pd.Timedelta(days=1), time_unit)
     everyone = len(table)
     if everyone > sample:
         table = table.sample(sample, random_state=random_state).sort_index().reset_index(drop=True)

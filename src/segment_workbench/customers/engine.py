@@ -92,12 +92,14 @@ def no_progress_bar(con) -> None:
 
 def lines_table(lines, columns: list[str] | None = None) -> ibis.Table:
     """Order lines as an ibis table: a pandas frame (``columns`` keeps those of them that it
-    has), a ``.parquet`` or ``.csv`` path, or an ibis table, returned as it is. Files need the
-    cleaned lines' column names (amount, or quantity and unit_price), ISO dates and plain
-    numbers; DuckDB scans them in pieces (spilling to disk past its memory limit), so they
-    may be larger than memory."""
+    has), a ``.parquet`` or ``.csv`` path, or an ibis table, returned as it is; for a
+    ``PurchaseDays``, its ``daily_lines`` (no order ids). Files need the cleaned lines' column
+    names (amount, or quantity and unit_price), ISO dates and plain numbers; DuckDB scans them
+    in pieces (spilling to disk past its memory limit), so they may be larger than memory."""
     if isinstance(lines, ibis.Table):
         return lines
+    if isinstance(lines, PurchaseDays):
+        return lines.daily_lines()
     _configure_duckdb()
     table = _read(lines, columns)
     if "amount" not in table.columns and {"quantity", "unit_price"} <= set(table.columns):
@@ -182,6 +184,14 @@ class PurchaseDays:
     def cache(self) -> PurchaseDays:
         """Kept by the engine (a temporary table) until released or garbage-collected."""
         return PurchaseDays(self.table.cache(), self.lines)
+
+    def daily_lines(self) -> ibis.Table:
+        """One line per customer and purchase day: customer_id, order_date (the day, at
+        midnight), amount and quantity (exact decimals); no order ids. What needs only purchase
+        days and amounts (cohort cells, gaps between purchase days, activity in a window) gives
+        the same numbers from it as from the lines, from a fraction of the rows."""
+        t = self.table
+        return t.select("customer_id", order_date=t.day.cast("timestamp"), amount=t.amount, quantity=t.quantity)
 
     def saved(self, path: Path) -> PurchaseDays:
         """Written to ``path`` (Parquet) and scanned from there, so later steps read the days
@@ -303,19 +313,17 @@ def main_value(lines: ibis.Table, column: str, weight: str | None = None) -> pd.
     return frame(main, ["customer_id"]).set_index("customer_id")[column]
 
 
-def activity_by_period(lines: ibis.Table, until: pd.Timestamp, period: str = "M") -> ibis.Table:
+def activity_by_period(lines, until: pd.Timestamp, period: str = "M") -> ibis.Table:
     """Per customer and calendar period (``"W"`` weeks from Monday, ``"M"``, ``"Q"``) with a
-    purchase day up to ``until``: ``period_start`` (its first day), ``days`` (distinct purchase
-    days), ``revenue`` (amount summed, exact) and ``orders`` (distinct order ids), as an
-    expression: one scan of the lines serves every period (``cache()`` it, then filter)."""
-    day = lines.order_date.date()
-    t = lines.filter(day <= pd.Timestamp(until).date()).mutate(_day=day, period_start=day.truncate(period))
-    keys = ["customer_id", "period_start"]
-    orders = t.group_by([*keys, "_day", "order_id"]).aggregate(revenue=exact(t.amount).sum())
-    return orders.group_by(keys).aggregate(
-        days=orders._day.nunique(),
-        revenue=orders.revenue.sum().cast("float64"),
-        orders=orders.order_id.nunique(),
+    purchase day up to ``until``: ``period_start`` (its first day), ``days`` (purchase days),
+    ``revenue`` (amount summed, exact) and ``orders`` (orders placed in it: an order whose lines
+    span two periods counts in the first), as an expression: one pass serves every period
+    (``cache()`` it, then filter). ``lines``: as ``purchase_days`` takes them, or their
+    ``PurchaseDays``."""
+    d = purchase_days(lines).table
+    t = d.filter(d.day <= pd.Timestamp(until).date()).mutate(period_start=d.day.truncate(period))
+    return t.group_by(["customer_id", "period_start"]).aggregate(
+        days=t.count(), revenue=t.amount.sum().cast("float64"), orders=t.new_orders.sum().cast("int64")
     )
 
 

@@ -49,7 +49,8 @@ class CohortTables:
 
 def cohort_tables(transactions, as_of, period: str = "M") -> CohortTables:
     """Cohort matrices from cleaned order lines up to ``as_of`` (see module docstring): a
-    pandas frame, a Parquet file or an ibis table, aggregated by ``segment_workbench.customers.engine``."""
+    pandas frame, a Parquet file or an ibis table, aggregated by ``segment_workbench.customers.engine``,
+    or their ``engine.PurchaseDays`` (the same matrices from fewer rows)."""
     as_of = pd.Timestamp(as_of).normalize()
     lines = engine.lines_table(transactions, ["customer_id", "order_date", "amount"])
     cells = engine.cohort_cells(lines, as_of, period)

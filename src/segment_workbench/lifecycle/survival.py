@@ -26,7 +26,8 @@ from segment_workbench.errors import InputError
 def suggest_threshold(transactions, quantile: float = 0.9) -> int:
     """The ``quantile`` of the days between consecutive purchase days of a customer, rounded up
     to whole weeks (days): 90% of returning customers come back within it. 180 days when nobody
-    bought twice. ``transactions``: cleaned lines as ``segment_workbench.customers.engine`` takes them."""
+    bought twice. ``transactions``: cleaned lines as ``segment_workbench.customers.engine`` takes them,
+    or their ``engine.PurchaseDays``."""
     (gap,) = engine.gap_quantiles(engine.lines_table(transactions, ["customer_id", "order_date"]), [quantile])
     return 180 if gap is None else int(np.ceil(gap / 7) * 7)
 
