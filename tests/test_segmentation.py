@@ -108,6 +108,36 @@ def test_names_are_unique_and_overridable():
     assert clustering.name_clusters(features, labels, {"Big spenders": "VIPs"})[2] == "VIPs"
 
 
+def test_qualifiers_say_how_long_ago_only_where_it_is_true():
+    """Two groups of one-time buyers told apart by when they first bought: the later one is
+    "new" only if its first purchase is at most 120 days ago; two lapsed groups told apart by
+    their last purchase are not called "recent" when even the more recent bought 200 days ago."""
+    labels = np.array([0, 0, 0, 1, 1, 1])
+
+    def names(tenure, since):
+        features = pd.DataFrame(
+            {"orders": [1.0] * 6, "avg_order_value": [20.0] * 6, "days_since_last_order": since, "tenure_days": tenure}
+        )
+        return clustering.name_clusters(features, labels)
+
+    assert names([700.0] * 3 + [60] * 3, [30.0] * 6) == {
+        0: "One-time buyers (long-standing)",
+        1: "One-time buyers (new)",
+    }
+    assert names([700.0] * 3 + [400] * 3, [30.0] * 6) == {
+        0: "One-time buyers (long-standing)",
+        1: "One-time buyers (joined later)",
+    }
+    assert names([900.0] * 6, [700.0] * 3 + [200] * 3) == {
+        0: "One-time buyers (lapsed)",
+        1: "One-time buyers (bought more recently)",
+    }
+    assert names([900.0] * 6, [80.0] * 3 + [10] * 3) == {
+        0: "One-time buyers (bought less recently)",
+        1: "One-time buyers (recent)",
+    }
+
+
 @pytest.mark.parametrize("case", ["one customer", "all one purchase", "fewer than k", "identical"])
 def test_degenerate_inputs(case):
     base = {"customer_id": "a", "order_id": "1", "order_date": "2024-01-05", "quantity": 1, "unit_price": 10.0}
@@ -203,6 +233,11 @@ def test_growth_and_ranking_by_hand():
     assert ranked.iloc[0]["action"].startswith("(no playbook entry")  # "Big" is not in the playbook
     named = targeting.rank_segments(prof.replace({"Big": "Big spenders"}), growth.rename({"Big": "Big spenders"}))
     assert named.iloc[0]["action"].startswith("Reward and retain")
+    # the lapsed one of two namesakes is won back, whatever its base name; the other keeps its own
+    twins = {"Big": "Frequent buyers (lapsed)", "Small": "Frequent buyers (recent)"}
+    lapsed = targeting.rank_segments(prof.replace(twins), growth.rename(twins)).set_index("segment")["action"]
+    assert lapsed["Frequent buyers (lapsed)"].startswith("Win back")
+    assert lapsed["Frequent buyers (recent)"].startswith("Grow basket size")
 
 
 def test_audiences_partition_customers(demo, tmp_path):

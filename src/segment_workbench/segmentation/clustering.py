@@ -335,6 +335,27 @@ QUALIFIERS = {
     "discount_share": ("discount-driven", "full price"),
     "return_rate": ("many returns", "few returns"),
 }
+#: Words that say how long ago, used only where their cluster's median says so (days): "new"
+#: for a first purchase at most NEW_DAYS ago, as "New regulars"; "recent" for a last purchase at
+#: most RECENT_DAYS ago, and "lapsed" for one longer ago.
+NEW_DAYS, RECENT_DAYS = 120, 90
+RELATIVE_WORDS = {
+    ("tenure_days", "new"): "joined later",
+    ("days_since_last_order", "recent"): "bought more recently",
+    ("days_since_last_order", "lapsed"): "bought less recently",
+}
+
+
+def _qualifier(feature: str, word: str, median: float) -> str:
+    """``word`` for a cluster whose ``feature`` has this median, or the relative word in its place
+    when the absolute one would not be true of it (a group called "new" whose first purchase
+    was two years ago)."""
+    holds = {
+        ("tenure_days", "new"): median <= NEW_DAYS,
+        ("days_since_last_order", "recent"): median <= RECENT_DAYS,
+        ("days_since_last_order", "lapsed"): median > RECENT_DAYS,
+    }.get((feature, word), True)
+    return word if holds else RELATIVE_WORDS[(feature, word)]
 
 
 def mix_phrase(features: pd.DataFrame, in_cluster: np.ndarray, min_ratio: float = 1.2) -> str:
@@ -391,8 +412,10 @@ def name_clusters(
         ordered = medians.loc[feature].sort_values(ascending=False).index
         high, low = QUALIFIERS.get(feature, (f"higher {feature}", f"lower {feature}"))
         for rank, label in enumerate(ordered):
-            qualifier = high if rank == 0 else low if len(group) == 2 else f"{high} {rank + 1}"
-            names[label] = f"{name} ({qualifier})"
+            word = low if rank and len(group) == 2 else high
+            qualifier = _qualifier(feature, word, features.loc[labels == label, feature].median())
+            number = f" {rank + 1}" if rank and len(group) > 2 else ""
+            names[label] = f"{name} ({qualifier}{number})"
     overrides = overrides or {}
     return {label: overrides.get(name, name) for label, name in names.items()}
 

@@ -88,6 +88,12 @@ VISITS_PLAYBOOK = {
 }
 
 
+#: The entry for a segment told apart from its namesake as "(lapsed)": win them back, whatever
+#: its base name ("Frequent buyers (lapsed)" are not asked to grow their basket).
+LAPSED = "Lapsed regulars"
+NO_ENTRY = ("(no playbook entry: add one in segmentation.playbook)", "", "")
+
+
 def segment_growth(transactions, segment_of: pd.Series, as_of: pd.Timestamp, growth_days: int = 90) -> pd.Series:
     """Relative revenue change per segment: last ``growth_days`` up to as_of vs the period before.
     ``segment_of`` maps customer_id -> segment. NaN where the earlier period had no revenue.
@@ -119,8 +125,8 @@ def rank_segments(
     in_visits: bool = False,
 ) -> pd.DataFrame:
     """Segments ranked by attractiveness, with the criteria, their scaled values, and the
-    playbook's action, channel and KPI (``in_visits``: a visit log's entries, ``VISITS_PLAYBOOK``).
-    A segment flagged ``not_our_customer`` is ranked last."""
+    playbook's action, channel and KPI (``in_visits``: a visit log's entries, ``VISITS_PLAYBOOK``;
+    a "(lapsed)" segment the playbook does not name gets ``LAPSED``'s). A segment flagged ``not_our_customer`` is ranked last."""
     weights = {**DEFAULT_WEIGHTS, **(weights or {})}
     table = profiles.set_index("segment")
     criteria = pd.DataFrame(
@@ -142,7 +148,7 @@ def rank_segments(
     }
     base = out.index.str.replace(r"( \(.*\)|: .*)$", "", regex=True)
     entries = [
-        book.get(name, book.get(b, ("(no playbook entry: add one in segmentation.playbook)", "", "")))
+        book.get(name, book.get(LAPSED if name.endswith("(lapsed)") else b, NO_ENTRY))
         for name, b in zip(out.index, base)
     ]
     out["action"], out["channel"], out["kpi"] = zip(*entries) if entries else ([], [], [])
