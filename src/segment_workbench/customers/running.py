@@ -28,7 +28,8 @@ class RunningTotals:
     order at the cost of one pass: each date aggregates, on the engine holding ``days``, only the
     days since the date before (an earlier date starts again from the first day). Money is
     summed exactly per stretch and the stretches in double precision, so the totals equal the
-    one-pass ones to about 1e-15 of their value. ``days``: an ``engine.PurchaseDays``, cached."""
+    one-pass ones to about 1e-15 of their value. ``days``: an ``engine.PurchaseDays`` read from a
+    file or cached (each date reads it once)."""
 
     def __init__(self, days: engine.PurchaseDays):
         self.days = days
