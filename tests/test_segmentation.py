@@ -238,6 +238,10 @@ def test_growth_and_ranking_by_hand():
     lapsed = targeting.rank_segments(prof.replace(twins), growth.rename(twins)).set_index("segment")["action"]
     assert lapsed["Frequent buyers (lapsed)"].startswith("Win back")
     assert lapsed["Frequent buyers (recent)"].startswith("Grow basket size")
+    # big spenders whose median last order is more than a year ago are won back, not rewarded
+    long_gone = prof.replace({"Big": "Big spenders"}).assign(days_since_last_order_median=[400.0, 150.0])
+    actions = targeting.rank_segments(long_gone, growth.rename({"Big": "Big spenders"})).set_index("segment")["action"]
+    assert actions["Big spenders"].startswith("Win back") and actions["Small"].startswith("(no playbook entry")
 
 
 def test_audiences_partition_customers(demo, tmp_path):

@@ -88,9 +88,12 @@ VISITS_PLAYBOOK = {
 }
 
 
-#: The entry for a segment told apart from its namesake as "(lapsed)": win them back, whatever
-#: its base name ("Frequent buyers (lapsed)" are not asked to grow their basket).
+#: The entry for a segment told apart from its namesake as "(lapsed)", or whose customers' median
+#: last purchase is more than ``LAPSED_AFTER_DAYS`` ago: win them back, whatever its base name
+#: ("Frequent buyers (lapsed)" are not asked to grow their basket, nor big spenders last seen 16
+#: months ago to be rewarded and retained).
 LAPSED = "Lapsed regulars"
+LAPSED_AFTER_DAYS = 365
 NO_ENTRY = ("(no playbook entry: add one in segmentation.playbook)", "", "")
 
 
@@ -126,7 +129,8 @@ def rank_segments(
 ) -> pd.DataFrame:
     """Segments ranked by attractiveness, with the criteria, their scaled values, and the
     playbook's action, channel and KPI (``in_visits``: a visit log's entries, ``VISITS_PLAYBOOK``;
-    a "(lapsed)" segment the playbook does not name gets ``LAPSED``'s). A segment flagged ``not_our_customer`` is ranked last."""
+    a segment the playbook does not name gets ``LAPSED``'s when it is "(lapsed)" or its median
+    last purchase is more than ``LAPSED_AFTER_DAYS`` ago). A segment flagged ``not_our_customer`` is ranked last."""
     weights = {**DEFAULT_WEIGHTS, **(weights or {})}
     table = profiles.set_index("segment")
     criteria = pd.DataFrame(
@@ -141,15 +145,14 @@ def rank_segments(
     out = criteria.assign(score=score, not_our_customer=table["not_our_customer"])
     out = out.sort_values(["not_our_customer", "score"], ascending=[True, False])
     out["rank"] = np.arange(1, len(out) + 1)
-    book = {
-        **DEFAULT_PLAYBOOK,
-        **(VISITS_PLAYBOOK if in_visits else {}),
-        **{k: tuple(v) for k, v in (playbook or {}).items()},
-    }
+    own = {k: tuple(v) for k, v in (playbook or {}).items()}
+    book = {**DEFAULT_PLAYBOOK, **(VISITS_PLAYBOOK if in_visits else {}), **own}
     base = out.index.str.replace(r"( \(.*\)|: .*)$", "", regex=True)
+    since = table.get("days_since_last_order_median", pd.Series(np.nan, index=table.index)).reindex(out.index)
+    lapsed = out.index.str.endswith("(lapsed)") | (since > LAPSED_AFTER_DAYS).to_numpy()
     entries = [
-        book.get(name, book.get(LAPSED if name.endswith("(lapsed)") else b, NO_ENTRY))
-        for name, b in zip(out.index, base)
+        (own.get(name) or book[LAPSED]) if gone else book.get(name, book.get(b, NO_ENTRY))
+        for name, b, gone in zip(out.index, base, lapsed)
     ]
     out["action"], out["channel"], out["kpi"] = zip(*entries) if entries else ([], [], [])
     return out.reset_index().rename(columns={"index": "segment"})
