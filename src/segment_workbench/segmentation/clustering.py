@@ -337,12 +337,13 @@ QUALIFIERS = {
 }
 #: Words that say how long ago, used only where their cluster's median says so (days): "new"
 #: for a first purchase at most NEW_DAYS ago, as "New regulars"; "recent" for a last purchase at
-#: most RECENT_DAYS ago, and "lapsed" for one longer ago.
+#: most RECENT_DAYS ago, and "lapsed" for one longer ago. Each with (when it holds, the
+#: relative word said in its place otherwise).
 NEW_DAYS, RECENT_DAYS = 120, 90
-RELATIVE_WORDS = {
-    ("tenure_days", "new"): "joined later",
-    ("days_since_last_order", "recent"): "bought more recently",
-    ("days_since_last_order", "lapsed"): "bought less recently",
+ABSOLUTE_WORDS = {
+    ("tenure_days", "new"): (lambda median: median <= NEW_DAYS, "joined later"),
+    ("days_since_last_order", "recent"): (lambda median: median <= RECENT_DAYS, "bought more recently"),
+    ("days_since_last_order", "lapsed"): (lambda median: median > RECENT_DAYS, "bought less recently"),
 }
 
 
@@ -350,12 +351,10 @@ def _qualifier(feature: str, word: str, median: float) -> str:
     """``word`` for a cluster whose ``feature`` has this median, or the relative word in its place
     when the absolute one would not be true of it (a group called "new" whose first purchase
     was two years ago)."""
-    holds = {
-        ("tenure_days", "new"): median <= NEW_DAYS,
-        ("days_since_last_order", "recent"): median <= RECENT_DAYS,
-        ("days_since_last_order", "lapsed"): median > RECENT_DAYS,
-    }.get((feature, word), True)
-    return word if holds else RELATIVE_WORDS[(feature, word)]
+    if (feature, word) not in ABSOLUTE_WORDS:
+        return word
+    holds, relative = ABSOLUTE_WORDS[(feature, word)]
+    return word if holds(median) else relative
 
 
 def mix_phrase(features: pd.DataFrame, in_cluster: np.ndarray, min_ratio: float = 1.2) -> str:

@@ -148,7 +148,7 @@ def rank_segments(
     own = {k: tuple(v) for k, v in (playbook or {}).items()}
     book = {**DEFAULT_PLAYBOOK, **(VISITS_PLAYBOOK if in_visits else {}), **own}
     base = out.index.str.replace(r"( \(.*\)|: .*)$", "", regex=True)
-    since = table.get("days_since_last_order_median", pd.Series(np.nan, index=table.index)).reindex(out.index)
+    since = table["days_since_last_order_median"].reindex(out.index)
     lapsed = out.index.str.endswith("(lapsed)") | (since > LAPSED_AFTER_DAYS).to_numpy()
     entries = [
         (own.get(name) or book[LAPSED]) if gone else book.get(name, book.get(b, NO_ENTRY))
